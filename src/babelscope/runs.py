@@ -1,0 +1,202 @@
+"""Run folders: ``<output_path>/<model>/<verb>-<UTC time>/`` with atomic writers.
+
+Layout (DESIGN.md): ``config.yaml`` (re-runnable with ``--config``), ``results.json`` (metrics,
+environment, versions), ``samples/<task>.<language>.jsonl`` (per-item records),
+``artifacts/*.safetensors`` (named axes and languages in the metadata) and ``README.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata as _md
+from pathlib import Path
+
+from babelscope.errors import UsageError
+
+DEFAULT_OUTPUT = "runs"  # where run folders go when --output_path is not given
+_VERSIONED = ("babelscope", "torch", "transformers", "tokenizers", "safetensors", "accelerate",
+              "peft", "lm_eval", "mergekit", "kuzu", "numpy")
+
+
+def cache_dir() -> Path:
+    """Folder for converted models and built databases (``BABELSCOPE_CACHE`` or the user cache)."""
+    env = os.environ.get("BABELSCOPE_CACHE")
+    if env:
+        path = Path(env)
+    else:
+        import platformdirs
+
+        path = Path(platformdirs.user_cache_dir("babelscope"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _json_default(obj):
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+def atomic_write_text(path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def dumps(obj) -> str:
+    """JSON as babelscope writes it (UTF-8, indented, numpy/torch scalars allowed)."""
+    return json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n"
+
+
+def atomic_write_json(path, obj) -> Path:
+    return atomic_write_text(path, dumps(obj))
+
+
+def sanitize(name: str) -> str:
+    """A model name or path as a short folder name (``google/gemma-3-270m`` -> ``google__gemma-3-270m``)."""
+    name = str(name).rstrip("/\\")
+    if os.path.sep in name and os.path.exists(name):
+        name = os.path.basename(name)
+    name = re.sub(r"[^A-Za-z0-9._-]+", "__", name).strip("_.")
+    return (name or "model")[:80]
+
+
+def environment() -> dict:
+    """Python, platform, threads and package versions, for results.json."""
+    versions = {}
+    for pkg in _VERSIONED:
+        try:
+            versions[pkg] = _md.version(pkg)
+        except _md.PackageNotFoundError:
+            pass
+    env = {"python": sys.version.split()[0], "platform": platform.platform(),
+           "cpu_count": os.cpu_count(), "versions": versions}
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        env["torch_threads"] = torch.get_num_threads()
+        env["cuda"] = torch.cuda.is_available()
+    return env
+
+
+def utc_stamp() -> str:
+    return _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+@dataclass
+class RunFolder:
+    """One run's folder; every writer is atomic."""
+
+    path: Path
+
+    @classmethod
+    def create(cls, output_path, model_name: str, verb: str, config: dict | None = None,
+               run_name: str | None = None, announce: bool = True) -> RunFolder:
+        """Make ``<output_path>/<model>/<run_name or verb-UTC>/``, write config.yaml, print it."""
+        root = Path(output_path or DEFAULT_OUTPUT)
+        path = root / sanitize(model_name) / (run_name or f"{verb}-{utc_stamp()}")
+        path.mkdir(parents=True, exist_ok=True)
+        run = cls(path)
+        if config is not None:
+            run.write_config({"verb": verb, **config})
+        if announce:
+            print(f"babelscope: run folder {path}", file=sys.stderr, flush=True)
+        return run
+
+    @classmethod
+    def open(cls, path) -> RunFolder:
+        """An existing run folder (for rescore, report, compare)."""
+        path = Path(path)
+        if not path.is_dir():
+            raise UsageError(f"run folder {path} does not exist; pass a folder that a babelscope verb wrote.")
+        return cls(path)
+
+    # writers -------------------------------------------------------------------------------
+    def write_config(self, config: dict) -> Path:
+        import yaml
+
+        clean = json.loads(dumps(config))  # plain types only, so the YAML re-reads as flags
+        return atomic_write_text(self.path / "config.yaml", yaml.safe_dump(clean, sort_keys=False,
+                                                                            allow_unicode=True))
+
+    def write_json(self, relpath: str, obj) -> Path:
+        return atomic_write_json(self.path / relpath, obj)
+
+    def write_results(self, results: dict) -> Path:
+        """results.json with the environment (versions, threads) added."""
+        return self.write_json("results.json", {**results, "environment": environment()})
+
+    def write_samples(self, task: str, language: str, records) -> Path:
+        text = "".join(json.dumps(r, ensure_ascii=False, default=_json_default) + "\n" for r in records)
+        return atomic_write_text(self.path / "samples" / f"{task}.{language}.jsonl", text)
+
+    def save_tensors(self, relpath: str, tensors: dict, metadata: dict | None = None) -> Path:
+        """safetensors with string metadata (lists and dicts stored as JSON strings)."""
+        from safetensors.torch import save_file
+
+        meta = {k: v if isinstance(v, str) else json.dumps(v, default=_json_default)
+                for k, v in (metadata or {}).items()}
+        target = self.path / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
+        os.replace(tmp, target)
+        return target
+
+    def write_readme(self, text: str) -> Path:
+        return atomic_write_text(self.path / "README.md", text)
+
+    # readers -------------------------------------------------------------------------------
+    def read_json(self, relpath: str):
+        with open(self.path / relpath, encoding="utf-8") as f:
+            return json.load(f)
+
+    def read_config(self) -> dict:
+        import yaml
+
+        with open(self.path / "config.yaml", encoding="utf-8") as f:
+            return yaml.safe_load(f) or {}
+
+    def read_samples(self, task: str, language: str) -> list[dict]:
+        path = self.path / "samples" / f"{task}.{language}.jsonl"
+        if not path.exists():
+            return []
+        with open(path, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def load_tensors(self, relpath: str):
+        """(tensors, metadata) with JSON metadata values decoded."""
+        from safetensors import safe_open
+
+        tensors, meta = {}, {}
+        with safe_open(str(self.path / relpath), framework="pt") as f:
+            for key in f.keys():
+                tensors[key] = f.get_tensor(key)
+            for k, v in (f.metadata() or {}).items():
+                try:
+                    meta[k] = json.loads(v)
+                except ValueError:
+                    meta[k] = v
+        return tensors, meta
