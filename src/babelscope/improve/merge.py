@@ -1,0 +1,332 @@
+"""Streaming model merges: recipe -> per-tensor plan -> one tensor at a time -> sharded safetensors.
+
+The planner follows mergekit 0.1.5's layout rules so that the same recipe gives the same
+tensors: embeddings ("pre" weights) come from the first slice's sources, the decoder layers from
+each slice in turn (renumbered consecutively), the final norm and ``lm_head`` ("post" weights)
+from the last slice's sources. Layer tensors are addressed by exact index.
+
+Memory: the executor holds the inputs of one output tensor and its result, nothing else; the
+writer appends each result to a shard whose header it wrote in advance. Peak memory is about
+(k + 1) x the largest tensor for k input models.
+
+    from babelscope.improve.merge import merge
+    merge({"merge_method": "linear", "models": [...]}, "out/merged")
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from babelscope.errors import ModelLoadError, UnsupportedArchitectureError, UsageError
+from babelscope.improve import layer_swap
+from babelscope.improve.merge_io import (
+    DEFAULT_SHARD_BYTES,
+    LayerLayout,
+    ModelFiles,
+    StreamingShardWriter,
+    dtype_from_name,
+    resolve_layers,
+)
+from babelscope.improve.merge_methods import get_method
+from babelscope.improve.merge_recipe import Recipe, Slice, Source, parse_recipe, resolve
+
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "tokenizer.model",
+    "vocab.json",
+    "merges.txt",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "generation_config.json",
+)
+
+
+@dataclass
+class TensorOp:
+    """How one output tensor is made."""
+
+    out_name: str
+    inputs: list[tuple[str, str]]  # (model path, input tensor name)
+    base_index: int | None
+    shared: dict
+    per_input: list[dict]
+    shape: tuple[int, ...]
+    dtype: torch.dtype  # output dtype
+
+
+@dataclass
+class MergePlan:
+    recipe: Recipe
+    ops: list[TensorOp]
+    layer_sources: list[list[tuple[str, int]]]  # output layer -> [(model, input layer)]
+    config_source: str
+    models: dict[str, ModelFiles]
+
+
+def prepare(raw: dict, base_dir: Path | None = None) -> Recipe:
+    """Parse a recipe dict, resolve model paths and expand layer_swap/revert into slices."""
+    raw = dict(raw)
+    for key in ("base_model", "task_expert", "language_expert", "model"):
+        if isinstance(raw.get(key), str):
+            raw[key] = _model_path(raw[key], base_dir)
+    for m in raw.get("models") or []:
+        if isinstance(m, dict) and "model" in m:
+            m["model"] = _model_path(m["model"], base_dir)
+    for sl in raw.get("slices") or []:
+        for s in sl.get("sources", []):
+            s["model"] = _model_path(s["model"], base_dir)
+    recipe = parse_recipe(raw)
+    if recipe.merge_method == "layer_swap":
+        return layer_swap.expand_layer_swap(recipe, _num_layers)
+    if recipe.merge_method == "revert":
+        return layer_swap.expand_revert(recipe, _num_layers)
+    return recipe
+
+
+def _model_path(ref: str, base_dir: Path | None) -> str:
+    for candidate in (Path(ref), (base_dir or Path.cwd()) / ref):
+        if (candidate / "config.json").is_file():
+            return str(candidate.resolve())
+    raise ModelLoadError(
+        f"model {ref!r} is not a local folder with config.json; merge reads local safetensors "
+        "checkpoints (download or save_pretrained the model first)"
+    )
+
+
+def _num_layers(path: str) -> int:
+    return ModelFiles(path).num_layers()
+
+
+def plan_merge(recipe: Recipe) -> MergePlan:
+    spec = get_method(recipe.merge_method)
+    models = {m: ModelFiles(m) for m in recipe.referenced_models()}
+    config_source = recipe.config_source or recipe.base_model or recipe.referenced_models()[0]
+    layout = resolve_layers(models[config_source])
+    _check_same_architecture(models, config_source)
+    slices = _normalized_slices(recipe, models)
+    in_dtype = dtype_from_name(recipe.dtype)
+    out_dtype = dtype_from_name(recipe.out_dtype) or in_dtype
+    ops: list[TensorOp] = []
+
+    def add(sl: Slice, out_name: str, in_names: list[str], t: float, optional: bool) -> None:
+        present = [models[s.model].has(n) for s, n in zip(sl.sources, in_names)]
+        if optional and not any(present):
+            return  # e.g. lm_head of tied-embedding models
+        for s, n, ok in zip(sl.sources, in_names, present):
+            if not ok:
+                raise UnsupportedArchitectureError(
+                    f"tensor {n} is missing from {s.model}; the models' architectures differ"
+                )
+        shapes = [models[s.model].shape(n) for s, n in zip(sl.sources, in_names)]
+        for s, n, shape in zip(sl.sources, in_names, shapes):
+            if shape != shapes[0]:
+                raise UnsupportedArchitectureError(
+                    f"tensor {n} differs in shape: {shape} in {s.model} vs {shapes[0]} in "
+                    f"{sl.sources[0].model}; merged models must share an architecture"
+                )
+        base_index = _base_index(spec, recipe, sl)
+        shared, per_input = resolve(spec, recipe, sl, out_name, in_names, base_index, t)
+        first = sl.sources[base_index or 0]
+        dtype = out_dtype or in_dtype or models[first.model].dtype(in_names[base_index or 0])
+        inputs = [(s.model, n) for s, n in zip(sl.sources, in_names)]
+        ops.append(TensorOp(out_name, inputs, base_index, shared, per_input, shapes[0], dtype))
+
+    for name in layout.pre:
+        add(slices[0], name, [name] * len(slices[0].sources), 0.0, optional=True)
+    layer_sources: list[list[tuple[str, int]]] = []
+    for sl in slices:
+        n = _slice_length(sl)
+        for k in range(n):
+            t = k / (n - 1) if n > 1 else 1.0
+            src_layers = [s.layer_range[0] + k for s in sl.sources]
+            suffixes = _layer_suffixes(models, layout, sl, src_layers)
+            out_index = len(layer_sources)
+            for suffix in suffixes:
+                in_names = [layout.layer_name(i, suffix) for i in src_layers]
+                add(sl, layout.layer_name(out_index, suffix), in_names, t, optional=False)
+            layer_sources.append([(s.model, i) for s, i in zip(sl.sources, src_layers)])
+    for name in layout.post:
+        add(slices[-1], name, [name] * len(slices[-1].sources), 0.0, optional=True)
+    return MergePlan(recipe, ops, layer_sources, config_source, models)
+
+
+def _normalized_slices(recipe: Recipe, models: dict[str, ModelFiles]) -> list[Slice]:
+    if recipe.slices is not None:
+        slices = recipe.slices
+    else:
+        sources = [Source(s.model, (0, models[s.model].num_layers()), s.parameters) for s in recipe.models]
+        if recipe.base_model and recipe.base_model not in [s.model for s in sources]:
+            sources.append(Source(recipe.base_model, (0, models[recipe.base_model].num_layers())))
+        slices = [Slice(sources)]
+    for i, sl in enumerate(slices):
+        if len({s.model for s in sl.sources}) != len(sl.sources):
+            raise UsageError(f"slices[{i}] names the same model twice; give each model once")
+        for s in sl.sources:
+            if s.layer_range[1] > models[s.model].num_layers():
+                raise UsageError(
+                    f"slices[{i}]: layer_range {list(s.layer_range)} exceeds the "
+                    f"{models[s.model].num_layers()} layers of {s.model}"
+                )
+        spec = get_method(recipe.merge_method)
+        if spec.max_inputs is not None and len(sl.sources) > spec.max_inputs:
+            raise UsageError(f"{spec.name} takes one source per slice; slices[{i}] has {len(sl.sources)}")
+    return slices
+
+
+def _slice_length(sl: Slice) -> int:
+    lengths = {s.layer_range[1] - s.layer_range[0] for s in sl.sources}
+    if len(lengths) != 1:
+        raise UsageError(f"all sources of a slice must span the same number of layers, got {sorted(lengths)}")
+    return lengths.pop()
+
+
+def _base_index(spec, recipe: Recipe, sl: Slice) -> int | None:
+    base = sl.base_model or recipe.base_model
+    names = [s.model for s in sl.sources]
+    if spec.needs_base:
+        if base is None:
+            raise UsageError(f"{spec.name} needs base_model: (the model the experts were tuned from)")
+        if base not in names:
+            raise UsageError(f"{spec.name}: base_model {base} must be one of the sources of every slice")
+    return names.index(base) if base in names else None
+
+
+def _layer_suffixes(models, layout: LayerLayout, sl: Slice, src_layers: list[int]) -> list[str]:
+    """Tensor suffixes of one layer, checked to agree across the slice's sources."""
+    per_source = []
+    for s, i in zip(sl.sources, src_layers):
+        prefix = f"{layout.prefix}.{i}."
+        per_source.append([n[len(prefix) :] for n in models[s.model].names if n.startswith(prefix)])
+    first = per_source[0]
+    for s, i, suffixes in zip(sl.sources, src_layers, per_source):
+        missing = [x for x in first if x not in suffixes] + [x for x in suffixes if x not in first]
+        if missing:
+            raise UnsupportedArchitectureError(
+                f"tensor {layout.layer_name(i, missing[0])} is in one model of the slice but not "
+                f"the other ({s.model}); the models' architectures differ"
+            )
+    return first
+
+
+def _check_same_architecture(models: dict[str, ModelFiles], reference: str) -> None:
+    ref = models[reference]
+    ref_type = ref.config.get("model_type")
+    for path, m in models.items():
+        if m.config.get("model_type") != ref_type:
+            names = sorted(set(ref.names) | set(m.names))
+            differs = (n for n in names if not (ref.has(n) and m.has(n)) or ref.shape(n) != m.shape(n))
+            first = next(differs, None)
+            raise UnsupportedArchitectureError(
+                f"{path} is model_type {m.config.get('model_type')!r} but {reference} is "
+                f"{ref_type!r}; first differing tensor: {first or '(none; the configs differ)'}"
+            )
+
+
+def execute(plan: MergePlan, out_dir: Path, shard_bytes: int = DEFAULT_SHARD_BYTES) -> dict:
+    """Compute and write every tensor of the plan; returns byte and tensor counts."""
+    spec = get_method(plan.recipe.merge_method)
+    in_dtype = dtype_from_name(plan.recipe.dtype)
+    writer = StreamingShardWriter(out_dir, [(o.out_name, o.shape, o.dtype) for o in plan.ops], shard_bytes)
+    for op in tqdm(plan.ops, desc="merge", unit="tensor", mininterval=1.0):
+        keep = _needed_inputs(spec.name, op)
+        tensors = [plan.models[m].read(n, in_dtype) for j, (m, n) in enumerate(op.inputs) if j in keep]
+        per_input = [p for j, p in enumerate(op.per_input) if j in keep]
+        base_index = keep.index(op.base_index) if op.base_index is not None else None
+        if not tensors[0].is_floating_point():
+            result = tensors[0]  # integer buffers are copied from the first source
+        else:
+            result = spec.fn(tensors, base_index, per_input, op.shared)
+        writer.write(op.out_name, result.to(op.dtype))
+        del tensors, result
+    files = writer.finish()
+    return {"tensors": len(plan.ops), "bytes": writer.total_bytes, "files": [f.name for f in files]}
+
+
+def _needed_inputs(method: str, op: TensorOp) -> list[int]:
+    """Inputs that change the result: linear skips zero-weight sources (exactly the same sum)."""
+    everything = list(range(len(op.inputs)))
+    if method != "linear":
+        return everything
+    nonzero = [j for j in everything if float(op.per_input[j]["weight"]) != 0.0]
+    return nonzero or everything
+
+
+def write_config_and_tokenizer(plan: MergePlan, out_dir: Path) -> None:
+    """config.json from the config source with the new layer count/dtype; tokenizer files copied."""
+    src = plan.models[plan.config_source]
+    config = json.loads(json.dumps(src.config))
+    target = config.get("text_config", config) if "text_config" in config else config
+    target["num_hidden_layers"] = len(plan.layer_sources)
+    types = target.get("layer_types")
+    if isinstance(types, list):
+        target["layer_types"] = [
+            plan.models[m].config.get("text_config", plan.models[m].config)["layer_types"][i]
+            for m, i in (layer[0] for layer in plan.layer_sources)
+        ]
+    dtype = plan.recipe.out_dtype or plan.recipe.dtype
+    if dtype:
+        name = str(dtype_from_name(dtype)).removeprefix("torch.")
+        config["dtype"] = name
+        if "torch_dtype" in config:
+            config["torch_dtype"] = name
+    (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    tok_src = plan.recipe.tokenizer_source
+    tok_dir = Path(plan.recipe.base_model if tok_src == "base" else tok_src or plan.config_source)
+    copied = [f for f in TOKENIZER_FILES if (tok_dir / f).is_file()]
+    for f in copied:
+        shutil.copyfile(tok_dir / f, out_dir / f)
+    if not any(f.startswith("tokenizer") for f in copied):
+        plan.recipe.notes.append(f"no tokenizer found in {tok_dir}; none was copied")
+
+
+def merge(
+    recipe: dict | Recipe,
+    out_dir: str | Path,
+    shard_bytes: int = DEFAULT_SHARD_BYTES,
+    base_dir: Path | None = None,
+) -> dict:
+    """Merge as the recipe says into ``out_dir`` (a model folder); returns a summary dict."""
+    started = time.perf_counter()
+    if isinstance(recipe, dict):
+        recipe = prepare(recipe, base_dir)
+    out_dir = Path(out_dir)
+    plan = plan_merge(recipe)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stats = execute(plan, out_dir, shard_bytes)
+    write_config_and_tokenizer(plan, out_dir)
+    (out_dir / "merge_recipe.yaml").write_text(yaml.safe_dump(recipe.raw, sort_keys=False))
+    (out_dir / "mergekit_config.yml").write_text(layer_swap.to_mergekit_yaml(recipe))
+    (out_dir / "README.md").write_text(model_card(plan))
+    stats.update(
+        method=recipe.raw.get("merge_method"),
+        executed_as=recipe.merge_method,
+        layers=len(plan.layer_sources),
+        seconds=round(time.perf_counter() - started, 3),
+        output=str(out_dir),
+    )
+    return stats
+
+
+def model_card(plan: MergePlan) -> str:
+    r = plan.recipe
+    lines = [f"# {r.name or 'merged model'}", "", "Made with `babelscope merge`.", ""]
+    lines.append(f"- method: `{r.raw.get('merge_method')}` (executed as `{r.merge_method}` slices)")
+    lines += [f"- source: `{m}`" for m in r.referenced_models()]
+    lines.append(f"- config from: `{plan.config_source}`")
+    lines += [f"- {note}" for note in r.notes]
+    lines += ["", "## Layers", "", "| output layer | from (model: layer) |", "|---|---|"]
+    for i, srcs in enumerate(plan.layer_sources):
+        lines.append(f"| {i} | " + ", ".join(f"{Path(m).name}: {j}" for m, j in srcs) + " |")
+    lines += ["", "## Recipe", "", "```yaml", yaml.safe_dump(r.raw, sort_keys=False).rstrip(), "```", ""]
+    return "\n".join(lines)
