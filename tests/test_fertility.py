@@ -1,0 +1,45 @@
+import pytest
+
+from babelscope.data.corpus import Item, ParallelCorpus
+from babelscope.measure.fertility import HFCounter, fertility_table, get_counter
+
+CORPUS = ParallelCorpus([
+    Item("a", {"eng_Latn": "The cat sat on the mat.", "deu_Latn": "Die Katze saß auf der Matte.",
+               "zho_Hans": "猫坐在垫子上。"}),
+    Item("b", {"eng_Latn": "It looked out of the window.", "deu_Latn": "Sie schaute aus dem Fenster.",
+               "zho_Hans": "它望着窗外。"}),
+    Item("c", {"eng_Latn": "Only English here."}),
+])
+
+
+class SplitCounter:
+    """Counts whitespace words, so expected figures are easy to state."""
+
+    name = "words"
+
+    def count(self, texts):
+        return [len(t.split()) for t in texts]
+
+
+def test_english_parity_is_one_and_other_figures(tiny_tokenizer):
+    table = fertility_table(HFCounter("tiny", tiny_tokenizer), CORPUS, ["eng_Latn", "deu_Latn", "zho_Hans"],
+                            progress=False)
+    assert table["eng_Latn"]["parity"] == 1.0
+    assert table["eng_Latn"]["items"] == 3 and table["deu_Latn"]["items"] == 2
+    assert table["zho_Hans"]["unit"] == "char" and table["deu_Latn"]["unit"] == "word"
+    for figures in table.values():
+        assert figures["bytes_per_token"] * figures["tokens_per_char"] == pytest.approx(
+            figures["bytes"] / figures["chars"])
+
+
+def test_parity_uses_the_same_items():
+    table = fertility_table(SplitCounter(), CORPUS, ["eng_Latn", "deu_Latn"], progress=False)
+    # deu: 6 + 5 words on items a, b; eng on the same items: 6 + 6
+    assert table["deu_Latn"]["parity"] == pytest.approx(11 / 12)
+    assert table["deu_Latn"]["fertility"] == pytest.approx(1.0)
+
+
+def test_tekken_counts_tokens():
+    counter = get_counter("tekken")
+    n = counter.count(["The cat sat on the mat.", "猫坐在垫子上。"])
+    assert all(k > 0 for k in n)
