@@ -1,0 +1,178 @@
+"""Text2Cypher metrics: on the query text (normalised exact match, Google-BLEU, ROUGE-L) and on
+its execution (execution accuracy, syntax-error rate), per language, and cross-lingual consistency.
+
+- Tokens: the Cypher lexer of `safety.tokenize` (a string literal is one token); keywords and
+  names are lower-cased, string literals keep their case; a trailing `;` is dropped.
+- Google-BLEU is nltk's GLEU / HF evaluate's `google_bleu`: over all 1- to 4-grams,
+  min(precision, recall) = matches / max(hypothesis n-grams, reference n-grams). The corpus
+  score sums matches and totals over the items (as `corpus_gleu` does).
+- ROUGE-L: F1 of the longest common token subsequence, averaged over items.
+- Execution accuracy: the predicted result equals the gold result as a multiset of rows; as a
+  list when the gold query has a top-level ORDER BY. Floats compare after rounding to 6 places.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from babelscope.cypher.safety import LexError, clauses, tokenize
+
+FLOAT_PLACES = 6  # floats are rounded to this many decimals before results are compared
+
+
+def query_tokens(query: str) -> list[str]:
+    try:
+        toks = tokenize(query or "")
+    except LexError:
+        return (query or "").lower().split()
+    out = [t.text if t.kind == "string" else t.text.lower() for t in toks]
+    while out and out[-1] == ";":
+        out.pop()
+    return [t.replace('"', "'") if t.startswith('"') and t.endswith('"') else t for t in out]
+
+
+def normalise_query(query: str) -> str:
+    return " ".join(query_tokens(query))
+
+
+def exact_match(pred: str, gold: str) -> float:
+    return float(normalise_query(pred) == normalise_query(gold))
+
+
+def _ngrams(tokens: list[str], max_n: int = 4) -> Counter:
+    return Counter(tuple(tokens[i : i + n]) for n in range(1, max_n + 1) for i in range(len(tokens) - n + 1))
+
+
+def gleu_counts(pred_tokens: list[str], gold_tokens: list[str], max_n: int = 4) -> tuple[int, int]:
+    """(matching n-grams, max(hypothesis n-grams, reference n-grams)) for 1..max_n-grams."""
+    hyp, ref = _ngrams(pred_tokens, max_n), _ngrams(gold_tokens, max_n)
+    return sum((hyp & ref).values()), max(sum(hyp.values()), sum(ref.values()))
+
+
+def google_bleu(pred: str, gold: str) -> float:
+    """Sentence-level Google-BLEU (GLEU) of two queries."""
+    match, total = gleu_counts(query_tokens(pred), query_tokens(gold))
+    return match / total if total else 0.0
+
+
+def corpus_google_bleu(counts: list[tuple[int, int]]) -> float:
+    total = sum(t for _, t in counts)
+    return sum(m for m, _ in counts) / total if total else 0.0
+
+
+def _lcs(a: list[str], b: list[str]) -> int:
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b):
+            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]
+
+
+def rouge_l(pred: str, gold: str) -> float:
+    """ROUGE-L F1 on query tokens."""
+    p, g = query_tokens(pred), query_tokens(gold)
+    lcs = _lcs(p, g)
+    if not lcs:
+        return 0.0
+    precision, recall = lcs / len(p), lcs / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def has_order_by(query: str) -> bool:
+    """Whether the query's final projection is ordered (a top-level ORDER BY)."""
+    try:
+        return any(depth == 0 and kw == "ORDER" for depth, kw in clauses(tokenize(query)))
+    except LexError:
+        return False
+
+
+def _canonical(value):
+    if isinstance(value, float):
+        return round(value, FLOAT_PLACES) + 0.0
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return str(value)
+
+
+def canonical_rows(rows: list) -> list[str]:
+    """Each row as a canonical JSON string (ints and equal floats compare equal)."""
+    out = []
+    for row in rows:
+        vals = [_canonical(v) for v in row]
+        vals = [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in vals]
+        out.append(json.dumps(vals, sort_keys=True, ensure_ascii=False))
+    return out
+
+
+def results_equal(pred_rows: list, gold_rows: list, ordered: bool) -> bool:
+    p, g = canonical_rows(pred_rows), canonical_rows(gold_rows)
+    return p == g if ordered else Counter(p) == Counter(g)
+
+
+def result_key(status: str, rows: list, ordered: bool = False) -> str | None:
+    """A hashable form of an execution result (None for a failed execution)."""
+    if status != "ok":
+        return None
+    rows_c = canonical_rows(rows)
+    return json.dumps(rows_c if ordered else sorted(rows_c), ensure_ascii=False)
+
+
+def is_syntax_error(status: str, error: str) -> bool:
+    """The query is not valid Cypher: empty, unreadable by the lexer, or Kùzu's parser refused it."""
+    if status == "rejected":
+        return error.startswith("syntax:") or error == "empty query"
+    return status == "error" and error.startswith("Parser exception")
+
+
+def language_summary(records: list[dict]) -> dict:
+    """Metrics for one language from its sample records (see `evaluate.score_record`)."""
+    n = len(records)
+    if not n:
+        return {"n": 0}
+
+    def mean(key):
+        values = [r[key] for r in records if r.get(key) is not None]
+        return sum(values) / len(values) if values else None
+
+    return {
+        "n": n,
+        "exact_match": mean("exact_match"),
+        "google_bleu": corpus_google_bleu([tuple(r["gleu_counts"]) for r in records]),
+        "rouge_l": mean("rouge_l"),
+        "execution_accuracy": mean("execution_match"),
+        "syntax_error_rate": mean("syntax_error"),
+        "rejected_rate": sum(r["status"] == "rejected" and not r["syntax_error"] for r in records) / n,
+        "error_rate": sum(r["status"] not in ("ok", "not_executed") for r in records) / n,
+    }
+
+
+def consistency(results_by_lang: dict[str, dict[str, str | None]]) -> dict:
+    """Cross-lingual consistency from {lang: {item_id: result_key}}.
+
+    `all_languages`: share of items (present in every language) whose predicted queries return
+    the same, successful result in every language. `pairwise`: the same for each language pair.
+    """
+    langs = sorted(results_by_lang)
+    common = set.intersection(*(set(v) for v in results_by_lang.values())) if langs else set()
+    out = {"items": len(common), "languages": langs}
+    if not common:
+        return {**out, "all_languages": None, "pairwise": {}}
+
+    def agree(group, item):
+        keys = [results_by_lang[lang][item] for lang in group]
+        return keys[0] is not None and all(k == keys[0] for k in keys)
+
+    out["all_languages"] = sum(agree(langs, i) for i in common) / len(common)
+    out["pairwise"] = {
+        f"{a}|{b}": sum(agree((a, b), i) for i in common) / len(common)
+        for k, a in enumerate(langs)
+        for b in langs[k + 1 :]
+    }
+    return out

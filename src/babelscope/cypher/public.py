@@ -1,0 +1,169 @@
+"""Public Text2Cypher data (`neo4j/text2cypher-2024v1` layout) and execution on a user's Neo4j server.
+
+The dataset's rows have `question`, `schema`, `cypher`, `data_source`, `instance_id` and
+`database_reference_alias`. `load_text2cypher` reads them from a local JSONL / JSON / CSV /
+Parquet file or, when the hub is reachable, from `hf:<dataset>[:<split>]`. Translated variants
+(the paper's Spanish and Turkish questions) keep every field but the question, so
+`question_column` picks which column holds the question.
+
+`Neo4jExecutor` runs a query on a Neo4j server (`--database bolt://...`, needs the optional
+`neo4j` extra): the same read-only check as for Kùzu first, then a READ-mode session with a
+transaction timeout, so the server itself refuses writes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from babelscope.cypher.execute import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, ExecResult, plain
+from babelscope.cypher.safety import check_read_only
+from babelscope.errors import DataError, UsageError
+
+REQUIRED = ("question", "schema", "cypher")
+OPTIONAL = ("data_source", "instance_id", "database_reference_alias")
+
+
+@dataclass(frozen=True)
+class Text2CypherRecord:
+    question: str
+    schema: str
+    cypher: str
+    data_source: str = ""
+    instance_id: str = ""
+    database_reference_alias: str | None = None
+    extra: dict = field(default_factory=dict)  # other columns (e.g. translated questions)
+
+
+def _read_rows(source: str) -> list[dict]:
+    if source.startswith("hf:"):
+        name, _, split = source[3:].partition(":")
+        try:
+            import datasets
+
+            return list(datasets.load_dataset(name, split=split or "test"))
+        except Exception as e:
+            raise DataError(
+                f"cannot load {name} from the Hugging Face hub ({type(e).__name__}); download it where the hub is "
+                "reachable and pass the local .parquet/.jsonl/.csv file instead"
+            ) from None
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"{source} does not exist; pass a .jsonl, .json, .csv or .parquet file in text2cypher layout")
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        with open(path, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+    if suffix == ".json":
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        return data if isinstance(data, list) else data.get("data", [])
+    if suffix in (".csv", ".parquet"):
+        import pandas as pd
+
+        frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        return frame.astype(object).where(frame.notna(), None).to_dict("records")
+    raise DataError(f"{source}: unknown file type {suffix!r}; use .jsonl, .json, .csv or .parquet")
+
+
+def load_text2cypher(source: str, question_column: str = "question", limit: int | None = None):
+    """Rows of a text2cypher-2024v1-style dataset as `Text2CypherRecord`s."""
+    rows = _read_rows(str(source))
+    out = []
+    for i, row in enumerate(rows[:limit] if limit else rows):
+        needed = [question_column if c == "question" else c for c in REQUIRED]
+        missing = [c for c in needed if not row.get(c)]
+        if missing:
+            raise DataError(f"{source}: row {i} lacks {', '.join(missing)} (text2cypher layout: {', '.join(REQUIRED)})")
+        known = set(REQUIRED) | set(OPTIONAL) | {question_column}
+        out.append(
+            Text2CypherRecord(
+                question=str(row[question_column]),
+                schema=str(row["schema"]),
+                cypher=str(row["cypher"]),
+                data_source=str(row.get("data_source") or ""),
+                instance_id=str(row.get("instance_id") or f"row-{i}"),
+                database_reference_alias=row.get("database_reference_alias"),
+                extra={k: v for k, v in row.items() if k not in known},
+            )
+        )
+    return out
+
+
+class Neo4jExecutor:
+    """Read-only execution on a Neo4j server; same interface as `SafeExecutor.run`."""
+
+    def __init__(
+        self,
+        uri: str,
+        user: str = "neo4j",
+        password: str | None = None,
+        database: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        max_rows: int = DEFAULT_MAX_ROWS,
+    ):
+        try:
+            import neo4j
+        except ImportError:
+            raise UsageError("--database bolt://... needs the neo4j driver: pip install 'babelscope[neo4j]'") from None
+        self._neo4j = neo4j
+        auth = (user, password) if password is not None else None
+        self._driver = neo4j.GraphDatabase.driver(uri, auth=auth)
+        self.database = database
+        self.timeout_s = timeout_s
+        self.max_rows = max_rows
+        self.executed = 0
+
+    def run(self, query: str) -> ExecResult:
+        verdict = check_read_only(query)
+        if not verdict.ok:
+            return ExecResult("rejected", error=verdict.reason)
+        start = time.perf_counter()
+        self.executed += 1
+        neo4j = self._neo4j
+
+        def work(tx):
+            result = tx.run(neo4j.Query(verdict.statement, timeout=self.timeout_s))
+            keys = list(result.keys())
+            rows = []
+            for record in result:
+                if len(rows) >= self.max_rows:
+                    return keys, rows, True
+                rows.append([plain(_neo4j_value(v)) for v in record.values()])
+            return keys, rows, False
+
+        try:
+            with self._driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
+                columns, rows, truncated = session.execute_read(work)
+        except neo4j.exceptions.Neo4jError as e:
+            status = "error"
+            code = getattr(e, "code", "") or ""
+            if "Syntax" in code:
+                status, msg = "error", f"Parser exception: {e.message}"
+            elif "Timeout" in code or "Terminated" in code:
+                status, msg = "timeout", str(e.message)
+            else:
+                msg = f"{code}: {e.message}"
+            return ExecResult(status, error=msg, seconds=time.perf_counter() - start)
+        return ExecResult("ok", rows=rows, columns=columns, truncated=truncated, seconds=time.perf_counter() - start)
+
+    def close(self) -> None:
+        self._driver.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _neo4j_value(value):
+    """Neo4j graph objects as property dicts (nodes keep their first label as `_label`)."""
+    labels = getattr(value, "labels", None)
+    if labels is not None and hasattr(value, "items"):
+        return {"_label": sorted(labels)[0] if labels else "", **dict(value.items())}
+    if hasattr(value, "type") and hasattr(value, "items"):
+        return {"_label": value.type, **dict(value.items())}
+    return value

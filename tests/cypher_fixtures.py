@@ -1,0 +1,64 @@
+"""Fixtures for the Text2Cypher tests: the built-in graph built once per test session."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+import pytest
+
+from babelscope.cypher.graph import build_graph
+
+
+@pytest.fixture(scope="session")
+def graph_path(tmp_path_factory):
+    """The built-in graph, built from pycountry + CLDR into a session folder (about 1.5 s)."""
+    return build_graph(tmp_path_factory.mktemp("cypher-graph") / "graph.kuzu")
+
+
+@pytest.fixture(scope="session")
+def executor(graph_path):
+    from babelscope.cypher.execute import SafeExecutor
+
+    with SafeExecutor(graph_path, timeout_s=3.0) as ex:
+        yield ex
+
+
+IN_ACCESS, IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE, IN_OPEN, IN_CREATE, IN_DELETE = 0x1, 0x2, 0x4, 0x8, 0x20, 0x100, 0x200
+IN_MOVED_TO = 0x80
+
+
+class FileWatch:
+    """Linux inotify on folders: records every open/read/write/create in them (by any process)."""
+
+    def __init__(self, folders, mask=IN_ACCESS | IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_OPEN | IN_CREATE
+                 | IN_DELETE | IN_MOVED_TO):  # fmt: skip
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self._libc.inotify_init1(os.O_NONBLOCK)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1 failed")
+        self.names = {}
+        for folder in folders:
+            wd = self._libc.inotify_add_watch(self.fd, str(folder).encode(), mask)
+            if wd < 0:
+                raise OSError(ctypes.get_errno(), f"inotify_add_watch failed on {folder}")
+            self.names[wd] = str(folder)
+
+    def events(self) -> list[tuple[str, int, str]]:
+        """(folder, mask, file name) for every event since the last call."""
+        out = []
+        while True:
+            try:
+                buf = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return out
+            i = 0
+            while i < len(buf):
+                wd, mask, _cookie, length = int.from_bytes(buf[i : i + 4], "little", signed=True), *(
+                    int.from_bytes(buf[i + k : i + k + 4], "little") for k in (4, 8, 12))  # fmt: skip
+                name = buf[i + 16 : i + 16 + length].rstrip(b"\0").decode(errors="replace")
+                out.append((self.names.get(wd, "?"), mask, name))
+                i += 16 + length
+
+    def close(self) -> None:
+        os.close(self.fd)
