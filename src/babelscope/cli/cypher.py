@@ -173,9 +173,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from babelscope.cli.common import load_from_args, model_name_of
     from babelscope.cypher.evaluate import evaluate_cypher, markdown_table
-    from babelscope.cypher.generate import make_generator
     from babelscope.errors import UsageError
     from babelscope.languages import resolve_many
+    from babelscope.measure.engine import Engine
 
     items, schema, available, builtin = _load_items(args)
     languages = resolve_many(args.languages, available=available) if builtin else available
@@ -186,10 +186,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     executor = _executor(args, builtin)
     done = {lang: run_folder.read_samples("cypher", lang) for lang in languages}  # resume a named run
     loaded = load_from_args(args)
-    generate, backend = make_generator(loaded, args.batch_size)
+    engine = Engine(loaded, batch_size=args.batch_size)  # greedy generate_until, lm-eval semantics
     try:
         result = evaluate_cypher(
-            generate,
+            engine.generate_until,
             items,
             languages,
             executor,
@@ -209,7 +209,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         languages=languages,
         items=len(items),
         fewshot=args.fewshot,
-        generation_backend=backend,
+        generation="greedy (babelscope.measure.engine.Engine.generate_until)",
         database=args.database or "builtin kuzu",
     )
     run_folder.write_results(result)

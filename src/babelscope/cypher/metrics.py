@@ -84,9 +84,11 @@ def rouge_l(pred: str, gold: str) -> float:
 def has_order_by(query: str) -> bool:
     """Whether the query's final projection is ordered (a top-level ORDER BY)."""
     try:
-        return any(depth == 0 and kw == "ORDER" for depth, kw in clauses(tokenize(query)))
+        top = [kw for depth, kw in clauses(tokenize(query)) if depth == 0]
     except LexError:
         return False
+    last_return = max((i for i, kw in enumerate(top) if kw == "RETURN"), default=-1)
+    return "ORDER" in top[last_return + 1 :]
 
 
 def _canonical(value):
