@@ -1,0 +1,131 @@
+"""Shared plumbing for the neuron and layer methods: pack text into rows, batch the rows, run the
+decoder body with a reducer attached, and score token losses (optionally under hooks).
+
+Texts of one language are tokenised, joined with a newline and packed into rows of ``row_len``
+tokens (each row starts with BOS when the tokenizer has one), as LAPE packs Wikipedia. The BOS
+position is never counted. Batches are built deterministically and then sharded across
+processes (``babelscope.distributed.shard``), so a ``torchrun`` run sees exactly the same batches
+as a single process and its summed counts are identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from babelscope.errors import DataError
+
+ROW_LEN = 128  # tokens per packed row (short rows keep padding and attention cost low)
+LOSS_CHUNK = 256  # positions per chunk of the vocabulary projection when scoring losses
+
+
+@dataclass
+class Batch:
+    language: str
+    input_ids: torch.Tensor  # [B, T]
+    attention_mask: torch.Tensor  # [B, T] 1 = real token
+    count_mask: torch.Tensor  # [B, T] bool: tokens that enter statistics (real, not BOS)
+
+
+def pack(tokenizer, texts: list[str], max_tokens: int, row_len: int = ROW_LEN) -> list[list[int]]:
+    """Rows of at most ``row_len`` token ids holding about ``max_tokens`` text tokens in all."""
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    width = row_len - len(bos)
+    stream: list[int] = []
+    for text in texts:
+        if len(stream) >= max_tokens:
+            break
+        stream += tokenizer(text.strip() + "\n", add_special_tokens=False)["input_ids"]
+    stream = stream[:max_tokens]
+    return [bos + stream[i : i + width] for i in range(0, len(stream), width)]
+
+
+def make_batches(language: str, rows: list[list[int]], batch_size: int, pad_id: int, has_bos: bool) -> list[Batch]:
+    """Right-padded batches of consecutive rows."""
+    out = []
+    for s in range(0, len(rows), batch_size):
+        chunk = rows[s : s + batch_size]
+        width = max(len(r) for r in chunk)
+        ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+        att = torch.zeros((len(chunk), width), dtype=torch.long)
+        for b, row in enumerate(chunk):
+            ids[b, : len(row)] = torch.tensor(row)
+            att[b, : len(row)] = 1
+        count = att.bool().clone()
+        if has_bos:
+            count[:, 0] = False
+        out.append(Batch(language, ids, att, count))
+    return out
+
+
+def language_batches(
+    tokenizer, texts_by_lang: dict[str, list[str]], max_tokens: int, batch_size: int, row_len: int = ROW_LEN
+) -> list[Batch]:
+    """Batches of every language, in language order (one language per batch)."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    out = []
+    for lang, texts in texts_by_lang.items():
+        rows = pack(tokenizer, texts, max_tokens, row_len)
+        if not rows:
+            raise DataError(f"no text for {lang}; the source has no items in this language.")
+        out += make_batches(lang, rows, batch_size, pad, tokenizer.bos_token_id is not None)
+    return out
+
+
+def body_forward(model, adapter, batch: Batch, device):
+    """Hidden states of the decoder body (no vocabulary projection): [B, T, D]."""
+    body = adapter.body(model)
+    out = body(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device), use_cache=False)
+    return out.last_hidden_state
+
+
+@torch.no_grad()
+def collect(model, adapter, batches: list[Batch], reducer, progress=None):
+    """Run the body over ``batches`` with ``reducer`` attached (no logits computed)."""
+    device = next(model.parameters()).device
+    with reducer.attach(model):
+        for batch in batches:
+            reducer.select(batch.language, batch.count_mask)
+            body_forward(model, adapter, batch, device)
+            if progress is not None:
+                progress.update(1)
+    return reducer
+
+
+def logits_of(model, hidden: torch.Tensor) -> torch.Tensor:
+    """The model's output logits for final hidden states ``hidden`` [N, D] -> [N, V] (softcap applied)."""
+    logits = model.get_output_embeddings()(hidden)
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return logits
+
+
+@torch.no_grad()
+def batch_nll(model, adapter, batch: Batch) -> tuple[float, int]:
+    """Summed next-token NLL over counted target positions and their number, for one batch."""
+    device = next(model.parameters()).device
+    hidden = body_forward(model, adapter, batch, device)  # [B, T, D]
+    targets = batch.count_mask[:, 1:].to(device)  # [B, T-1]: predict token t+1 from position t
+    h = hidden[:, :-1][targets]  # [N, D]
+    y = batch.input_ids[:, 1:].to(device)[targets]  # [N]
+    total = 0.0
+    for s in range(0, h.shape[0], LOSS_CHUNK):
+        logits = logits_of(model, h[s : s + LOSS_CHUNK]).float()  # [n, V]
+        total += float(torch.nn.functional.cross_entropy(logits, y[s : s + LOSS_CHUNK], reduction="sum"))
+    return total, int(targets.sum())
+
+
+def mean_losses(model, adapter, batches: list[Batch], languages: list[str]) -> dict[str, float]:
+    """Token-weighted mean NLL per language over ``batches`` (summed across processes)."""
+    from babelscope.distributed import all_reduce_sum
+
+    sums = torch.zeros(len(languages), 2, dtype=torch.float64)  # [K, (nll, tokens)]
+    for batch in batches:
+        nll, n = batch_nll(model, adapter, batch)
+        sums[languages.index(batch.language)] += torch.tensor([nll, n], dtype=torch.float64)
+    sums = all_reduce_sum({"s": sums})["s"]
+    return {
+        lang: float(sums[k, 0] / sums[k, 1]) if sums[k, 1] > 0 else float("nan") for k, lang in enumerate(languages)
+    }

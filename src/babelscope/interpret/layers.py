@@ -1,0 +1,265 @@
+"""Language-specific layers: rank decoder layers, look through the logit lens, recommend the
+shallow layers to finetune (PLAST, Fan et al. 2025, arXiv 2508.18381; no public code).
+
+Evidence per layer l (all from the aligned corpus, decoder body only except the lens):
+
+* ``language_neuron_share[l]``: share of the layer's MLP neurons that are language-specific or
+  language-related (ternary method); ``specific_share[l]`` the specific ones alone;
+* ``activation_difference[l]``: mean over neurons of |P_X - P_eng| (activation probability on
+  language X minus on English, parallel text), averaged over the non-English languages;
+* ``logit_lens``: the residual stream after layer l, through the final norm and the output
+  embedding; the share of top-1 next-token guesses that are *target-language tokens*. A token's
+  language is the one in whose corpus text it is relatively most frequent, at least twice the
+  runner-up (otherwise it is shared and counts for no language). ``onset_layer`` is the first layer
+  from which the share stays at or above half its last-layer value.
+
+``score[l]`` = mean of the two specificity measures, each divided by its maximum over layers.
+PLAST's layers are the ``round(budget * L)`` best-scoring layers among the first ``max_depth``
+share of the stack. For layer swapping, ``bottom`` / ``top`` are the lengths of the leading and
+trailing runs of layers scoring at or above the mean (together at most half the stack).
+
+``layers.json`` (read by ``finetune`` through ``recommended.layers`` and by ``merge`` through
+``recommended.bottom`` / ``recommended.top``)::
+
+    {"model": str, "languages": [str], "english": "eng_Latn",
+     "recommended": {"layers": [int], "bottom": int, "top": int, "budget": float, "max_depth": float},
+     "ranking": [int],                       # all layers, most language-specific first
+     "evidence": {"score": [L], "language_neuron_share": [L], "specific_share": [L],
+                  "activation_difference": {"mean": [L], "per_language": {lang: [L]}},
+                  "logit_lens": {"target_share": {lang: [L]}, "english_share": {lang: [L]},
+                                 "onset_layer": {lang: int | null}, "positions": int},
+                  "neurons": {"method": str, "source": str}}}
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import torch
+
+from babelscope.errors import UsageError
+
+BUDGET = 0.14  # share of decoder layers recommended (PLAST tunes about 14% of parameters)
+MAX_DEPTH = 0.5  # recommend layers from the first half only (PLAST: "shallow layers")
+LENS_POSITIONS = 32  # positions per language for the logit lens (each costs L vocabulary projections)
+ENGLISH = "eng_Latn"
+DOMINANCE = 2.0  # a token belongs to a language when its relative frequency is this times the runner-up
+
+
+def activation_difference(p: torch.Tensor, languages: list[str], english: str = ENGLISH) -> dict:
+    """Per layer, mean over neurons of |P_X - P_eng| for every non-English X, and their mean."""
+    e = languages.index(english)
+    per = {lang: (p[:, :, k] - p[:, :, e]).abs().mean(1).tolist() for k, lang in enumerate(languages) if k != e}
+    mean = torch.tensor(list(per.values())).mean(0).tolist() if per else [0.0] * p.shape[0]
+    return {"mean": mean, "per_language": per}
+
+
+def token_languages(tokenizer, texts: dict[str, list[str]], dominance: float = DOMINANCE) -> dict[int, str]:
+    """``{token id: language}`` for tokens clearly typical of one language in ``texts``."""
+    freq = {}
+    for lang, items in texts.items():
+        counts = Counter(t for text in items for t in tokenizer(text, add_special_tokens=False)["input_ids"])
+        total = sum(counts.values()) or 1
+        freq[lang] = {t: n / total for t, n in counts.items()}
+    out = {}
+    for tok in set().union(*[f.keys() for f in freq.values()]):
+        ranked = sorted(((f.get(tok, 0.0), lang) for lang, f in freq.items()), reverse=True)
+        if len(ranked) == 1 or ranked[0][0] >= dominance * ranked[1][0]:
+            out[tok] = ranked[0][1]
+    return out
+
+
+@torch.no_grad()
+def logit_lens(
+    loaded,
+    batches,
+    languages: list[str],
+    tok_lang: dict[int, str],
+    positions: int = LENS_POSITIONS,
+    english: str = ENGLISH,
+) -> dict:
+    """Per language and layer, the share of top-1 lens tokens of the target language (and of English)."""
+    from babelscope.interpret.activations import body_forward, logits_of
+    from babelscope.models.hooks import hooks
+
+    model, a = loaded.model, loaded.adapter
+    norm = a.final_norm(model)
+    target, eng = {}, {}
+    for lang in languages:
+        batch = next(b for b in batches if b.language == lang)
+        keep = batch.count_mask.clone()
+        keep[keep.flatten().cumsum(0).view_as(keep) > positions] = False  # first `positions` counted tokens
+        captured = {}
+
+        def grab(h, site, keep=keep, captured=captured):  # h: [B, T, D]
+            captured[site] = h[keep.to(h.device)].detach()  # [N, D]
+
+        with hooks(model, {f"blocks.{i}.hook_resid_post": grab for i in range(a.n_layers)}):
+            body_forward(model, a, batch, loaded.device)
+        t_share, e_share = [], []
+        for i in range(a.n_layers):
+            top = logits_of(model, norm(captured[f"blocks.{i}.hook_resid_post"])).argmax(-1).tolist()  # [N]
+            labels = [tok_lang.get(t) for t in top]
+            t_share.append(sum(x == lang for x in labels) / max(len(labels), 1))
+            e_share.append(sum(x == english for x in labels) / max(len(labels), 1))
+        target[lang], eng[lang] = t_share, e_share
+    return {
+        "target_share": target,
+        "english_share": eng,
+        "positions": positions,
+        "onset_layer": {lang: onset(s) for lang, s in target.items()},
+    }
+
+
+def onset(share: list[float]) -> int | None:
+    """First layer from which ``share`` stays at or above half its last value (None if it is 0)."""
+    if not share or share[-1] <= 0:
+        return None
+    half = share[-1] / 2
+    for i in range(len(share)):
+        if all(x >= half for x in share[i:]):
+            return i
+    return None
+
+
+def _scaled(values: list[float]) -> list[float]:
+    top = max(values) if values else 0.0
+    return [v / top if top > 0 else 0.0 for v in values]
+
+
+def recommend(score: list[float], budget: float = BUDGET, max_depth: float = MAX_DEPTH) -> dict:
+    """PLAST layer set and layer-swapping bottom/top counts from per-layer scores."""
+    n = len(score)
+    if not 0 < budget <= 1 or not 0 < max_depth <= 1:
+        raise UsageError(f"--budget and --max_depth must be in (0, 1], got {budget} and {max_depth}.")
+    depth = max(1, round(max_depth * n))
+    k = min(depth, max(1, round(budget * n)))
+    pool = sorted(range(depth), key=lambda i: (-score[i], i))
+    mean = sum(score) / n
+    bottom = next((i for i in range(n) if score[i] < mean), n)
+    top = next((i for i in range(n) if score[n - 1 - i] < mean), n)
+    bottom, top = min(bottom, n // 2), min(top, n // 2 - min(bottom, n // 2))
+    return {"layers": sorted(pool[:k]), "bottom": bottom, "top": top, "budget": budget, "max_depth": max_depth}
+
+
+def layer_report(
+    model_name: str,
+    languages: list[str],
+    classes: torch.Tensor,
+    p: torch.Tensor,
+    lens: dict,
+    neurons_source: dict,
+    budget: float = BUDGET,
+    max_depth: float = MAX_DEPTH,
+    english: str = ENGLISH,
+) -> dict:
+    """The layers.json document (schema in the module doc)."""
+    d_mlp = classes.shape[1]
+    lang_share = ((classes == 1) | (classes == 2)).sum(1).double().div(d_mlp).tolist()
+    spec_share = (classes == 1).sum(1).double().div(d_mlp).tolist()
+    diff = activation_difference(p, languages, english)
+    score = [(x + y) / 2 for x, y in zip(_scaled(lang_share), _scaled(diff["mean"]), strict=True)]
+    return {
+        "model": model_name,
+        "languages": languages,
+        "english": english,
+        "recommended": recommend(score, budget, max_depth),
+        "ranking": sorted(range(len(score)), key=lambda i: (-score[i], i)),
+        "evidence": {
+            "score": score,
+            "language_neuron_share": lang_share,
+            "specific_share": spec_share,
+            "activation_difference": diff,
+            "logit_lens": lens,
+            "neurons": neurons_source,
+        },
+    }
+
+
+def plot(doc: dict, path) -> None:
+    """Per-layer score, neuron share, activation difference and mean lens share (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ev = doc["evidence"]
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=120)
+    n = len(ev["score"])
+    shares = list(ev["logit_lens"]["target_share"].values())
+    lens_mean = [sum(s[i] for s in shares) / len(shares) for i in range(n)] if shares else [0.0] * n
+    for name, ys in (
+        ("score", ev["score"]),
+        ("language-neuron share (scaled)", _scaled(ev["language_neuron_share"])),
+        ("activation difference vs English (scaled)", _scaled(ev["activation_difference"]["mean"])),
+        ("logit lens: target-language top-1 share", lens_mean),
+    ):
+        ax.plot(range(n), ys, marker="o", ms=3, label=name)
+    for i in doc["recommended"]["layers"]:
+        ax.axvspan(i - 0.5, i + 0.5, color="#ffe9b3", zorder=0)
+    ax.set_xlabel("layer (shaded: recommended for finetuning)")
+    ax.set_title(f"language-specific layers: {doc['model']}", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def run_layers_verb(args, corpus, languages: list[str]) -> int:
+    """The ``babelscope layers`` verb: statistics, neurons, lens, recommendation, layers.json."""
+    from babelscope.cli.common import model_name_of, start_run
+    from babelscope.interpret import neurons as nr
+    from babelscope.interpret.activations import language_batches
+    from babelscope.interpret.ternary import classify
+    from babelscope.models.load import load_from_args
+
+    if ENGLISH not in languages:
+        languages = [ENGLISH, *languages]
+        print(f"babelscope: added {ENGLISH} (the activation difference is measured against English)")
+    name = model_name_of(args)
+    run = start_run(args, "layers", name)
+    loaded = load_from_args(args.model_args, device=args.device)
+    train, held = nr.split_texts(corpus, languages, seed=args.seed)
+    if args.neurons_run:
+        from babelscope.interpret.compare import load_run
+
+        tensors, meta = load_run(args.neurons_run)
+        if meta["languages"] != languages:
+            raise UsageError(
+                f"--neurons_run has languages {meta['languages']}; run `layers` with --languages "
+                f"{','.join(meta['languages'])} or drop --neurons_run."
+            )
+        classes, p = tensors["classes"], tensors["probabilities"].double()
+        source = {"method": meta.get("method"), "source": str(args.neurons_run)}
+    else:
+        stats = nr.collect_stats(loaded, train, args.max_tokens, args.batch_size)
+        p = stats.probabilities()
+        sets = nr.identify(p, languages, "ternary")
+        classes = classify(p, sets)
+        source = {"method": "ternary", "source": "computed", "selection": sets.info}
+    batches = language_batches(loaded.tokenizer, held, args.lens_positions * 2, args.batch_size)
+    lens = logit_lens(loaded, batches, languages, token_languages(loaded.tokenizer, train), args.lens_positions)
+    doc = layer_report(name, languages, classes, p, lens, source, args.budget, args.max_depth)
+    run.write_json("layers.json", doc)
+    plot(doc, run.path / "layers.png")
+    run.write_results(
+        {
+            "verb": "layers",
+            "source": args.source,
+            "recommended": doc["recommended"],
+            "ranking": doc["ranking"],
+            "onset_layer": lens["onset_layer"],
+        }
+    )
+    rec = doc["recommended"]
+    run.write_readme(
+        f"# layers: {name}\n\nRecommended layers to finetune (PLAST): {rec['layers']}; layer "
+        f"swapping: bottom {rec['bottom']}, top {rec['top']}.\n\nRanking (most language-specific "
+        f"first): {doc['ranking']}.\n\nLogit-lens onset layer per language: {lens['onset_layer']}.\n\n"
+        "Evidence in layers.json; plot in layers.png.\n"
+    )
+    print(
+        f"babelscope: recommended layers {rec['layers']} (bottom {rec['bottom']}, top {rec['top']}); "
+        f"wrote {run.path / 'layers.json'}"
+    )
+    return 0

@@ -1,0 +1,239 @@
+"""Language neurons end to end: statistics on training text, LAPE or ternary selection, classes
+per layer, the layer plot, and the deactivation check on held-out aligned text.
+
+Python API (the ``babelscope neurons`` verb calls the same functions)::
+
+    from babelscope.interpret.neurons import find_neurons
+    result = find_neurons(loaded, corpus, ["eng_Latn", "fra_Latn"], method="ternary", validate=True)
+    result.counts                     # per-layer specific / related / general
+    result.sets.per_language()        # {lang: {layer: [neuron ids]}}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from babelscope.errors import DataError, UsageError
+
+METHODS = ("ternary", "lape")
+MAX_TOKENS = 2048  # statistics tokens per language (the must-show run: about 5 min solo on 2 CPU cores)
+EVAL_TOKENS = 256  # held-out tokens per language for the deactivation check (2K+1 passes with logits)
+HELD_OUT = 0.2  # share of aligned items held out for the deactivation check
+STATS_FILE = "artifacts/neuron_stats.safetensors"
+NEURONS_FILE = "artifacts/neurons.safetensors"
+
+
+@dataclass
+class NeuronResult:
+    model: str
+    languages: list[str]
+    method: str
+    sets: object  # babelscope.interpret.lape.NeuronSets
+    classes: torch.Tensor  # [L, F] int8: 0 none, 1 specific, 2 related, 3 general
+    probabilities: torch.Tensor  # [L, F, K]
+    counts: dict  # {"specific": [L], "related": [L], "general": [L]}
+    phases: list
+    tokens: dict
+    validation: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        out = {
+            "model": self.model,
+            "method": self.method,
+            "languages": self.languages,
+            "selection": self.sets.info,
+            "activation_bar": self.sets.threshold,
+            "neurons_per_language": self.sets.counts(),
+            "tokens_per_language": self.tokens,
+            "class_totals": {k: sum(v) for k, v in self.counts.items()},
+            "per_layer": self.counts,
+            "phases": self.phases,
+        }
+        if self.validation is not None:
+            out["deactivation"] = {
+                k: self.validation[k] for k in ("per_language", "all_own_largest_in_row", "all_own_largest_in_column")
+            }
+        return out
+
+    def save(self, run) -> None:
+        """neurons.json, layer_counts.json, the plot and the tensors in ``run`` (a RunFolder)."""
+        from babelscope.interpret.ternary import plot_layers
+
+        run.write_json(
+            "neurons.json",
+            {
+                "model": self.model,
+                "method": self.method,
+                "languages": self.languages,
+                "selection": self.sets.info,
+                "activation_bar": self.sets.threshold,
+                "neurons": {
+                    lang: {str(i): ids for i, ids in layers.items()}
+                    for lang, layers in self.sets.per_language().items()
+                },
+            },
+        )
+        run.write_json("layer_counts.json", {"classes": self.counts, "phases": self.phases})
+        run.save_tensors(
+            NEURONS_FILE,
+            {
+                "classes": self.classes,
+                "members": self.sets.members.to(torch.uint8),
+                "probabilities": self.probabilities.float(),
+            },
+            {
+                "languages": self.languages,
+                "method": self.method,
+                "model": self.model,
+                "classes": ["none", "specific", "related", "general"],
+                "axes": {
+                    "classes": ["layer", "neuron"],
+                    "members": ["language", "layer", "neuron"],
+                    "probabilities": ["layer", "neuron", "language"],
+                },
+            },
+        )
+        plot_layers(
+            self.counts,
+            run.path / "neurons_per_layer.png",
+            phase_list=self.phases,
+            title=f"{self.method} language neurons per layer: {self.model} ({len(self.languages)} languages)",
+        )
+        if self.validation is not None:
+            run.write_json("deactivation.json", self.validation)
+
+
+def split_texts(corpus, languages: list[str], held_out: float = HELD_OUT, seed: int = 0):
+    """``({lang: train texts}, {lang: held-out texts})`` from the items aligned across ``languages``."""
+    items = corpus.aligned(languages)
+    if not items:
+        raise DataError(
+            f"the corpus has no item in all of {', '.join(languages)}; choose fewer languages or another --source."
+        )
+    from babelscope.data.corpus import ParallelCorpus
+
+    train, held = ParallelCorpus(items, corpus.name).split(held_out, seed)
+    if not len(held) or not len(train):
+        raise DataError(f"only {len(items)} aligned items for {', '.join(languages)}: too few to hold some out.")
+    return (
+        {lang: [it.texts[lang] for it in train.items] for lang in languages},
+        {lang: [it.texts[lang] for it in held.items] for lang in languages},
+    )
+
+
+def collect_stats(
+    loaded,
+    texts: dict[str, list[str]],
+    max_tokens: int = MAX_TOKENS,
+    batch_size: int = 8,
+    row_len: int | None = None,
+    show_progress: bool = True,
+):
+    """A NeuronReducer over ``texts`` (this process' share of batches, summed over processes)."""
+    from tqdm.auto import tqdm
+
+    from babelscope.distributed import is_main, shard
+    from babelscope.interpret.activations import ROW_LEN, collect, language_batches
+    from babelscope.models.reducers import NeuronReducer
+
+    a = loaded.adapter
+    batches = shard(language_batches(loaded.tokenizer, texts, max_tokens, batch_size, row_len or ROW_LEN))
+    reducer = NeuronReducer(list(texts), a.n_layers, a.d_mlp, device=loaded.device)
+    with tqdm(total=len(batches), desc="neuron statistics", disable=not (show_progress and is_main())) as bar:
+        collect(loaded.model, a, batches, reducer, bar)
+    return reducer.all_reduce()
+
+
+def identify(
+    p: torch.Tensor,
+    languages: list[str],
+    method: str = "ternary",
+    top_rate: float | None = None,
+    bar_rate: float | None = None,
+    filter_rate: float | None = None,
+    lam: float | None = None,
+):
+    """Neuron sets from probabilities ``p`` [L, F, K] with ``method`` (ternary: lambda swept if None)."""
+    from babelscope.interpret import lape, ternary
+
+    top = lape.TOP_RATE if top_rate is None else top_rate
+    bar = lape.BAR_RATE if bar_rate is None else bar_rate
+    if method == "lape":
+        return lape.lape(p, languages, top, lape.FILTER_RATE if filter_rate is None else filter_rate, bar)
+    if method == "ternary":
+        if len(languages) < 2:
+            raise UsageError("the ternary method needs at least 2 languages.")
+        if lam is None:
+            return ternary.autosweep(p, languages, top, bar)
+        return ternary.select(p, languages, lam, top, bar)
+    raise UsageError(f"unknown neuron method {method!r}; choose from {', '.join(METHODS)}.")
+
+
+def from_stats(reducer, model_name: str, method: str = "ternary", **kwargs) -> NeuronResult:
+    """Selection, classes, per-layer counts and phases from collected statistics."""
+    from babelscope.interpret.ternary import classify, layer_counts, phases
+
+    p = reducer.probabilities()  # [L, F, K]
+    sets = identify(p, reducer.languages, method, **kwargs)
+    classes = classify(p, sets)
+    counts = layer_counts(classes)
+    return NeuronResult(
+        model_name,
+        reducer.languages,
+        method,
+        sets,
+        classes,
+        p,
+        counts,
+        phases(counts),
+        dict(zip(reducer.languages, reducer.tokens.tolist(), strict=True)),
+    )
+
+
+def validate(
+    loaded,
+    result: NeuronResult,
+    eval_texts: dict[str, list[str]],
+    eval_tokens: int = EVAL_TOKENS,
+    batch_size: int = 8,
+    seed: int = 0,
+    show_progress: bool = True,
+) -> dict:
+    """The deactivation check on held-out text (see :mod:`babelscope.interpret.deactivation`)."""
+    from tqdm.auto import tqdm
+
+    from babelscope.distributed import is_main, shard
+    from babelscope.interpret.activations import language_batches
+    from babelscope.interpret.deactivation import run_check
+
+    batches = shard(language_batches(loaded.tokenizer, eval_texts, eval_tokens, batch_size))
+    langs = result.languages
+    exclude = result.sets.members.any(0)  # [L, F]: no random neuron is anybody's language neuron
+    with tqdm(total=1 + 2 * len(langs), desc="deactivation check", disable=not (show_progress and is_main())) as bar:
+        return run_check(loaded.model, loaded.adapter, batches, langs, result.sets.per_language(), exclude, seed, bar)
+
+
+def find_neurons(
+    loaded,
+    corpus,
+    languages,
+    method: str = "ternary",
+    max_tokens: int = MAX_TOKENS,
+    validate_on_held_out: bool = False,
+    eval_tokens: int = EVAL_TOKENS,
+    batch_size: int = 8,
+    seed: int = 0,
+    stats=None,
+    **selection,
+) -> NeuronResult:
+    """Collect statistics (or reuse ``stats``), select neurons, optionally run the deactivation check."""
+    languages = corpus.resolve_languages(languages)
+    train, held = split_texts(corpus, languages, seed=seed)
+    stats = stats or collect_stats(loaded, train, max_tokens, batch_size)
+    result = from_stats(stats, loaded.name, method, **selection)
+    if validate_on_held_out:
+        result.validation = validate(loaded, result, held, eval_tokens, batch_size, seed)
+    return result

@@ -1,0 +1,149 @@
+"""LAPE and ternary neurons recover planted neurons; deactivation equals zeroing by hand."""
+
+import pytest
+import torch
+from tests.neurons_fixtures import D_MLP, GENERAL, LANGS, RELATED, SPECIFIC, planted_batches, planted_model
+
+from babelscope.interpret import lape, ternary
+from babelscope.interpret.activations import collect
+from babelscope.models.adapters import get_adapter
+from babelscope.models.reducers import NeuronReducer
+
+N_PLANTED = sum(len(v) for v in SPECIFIC.values()) + len(RELATED)
+
+
+@pytest.fixture(scope="module")
+def probs():
+    model = planted_model()
+    a = get_adapter(model)
+    red = collect(model, a, planted_batches(rows=32), NeuronReducer(LANGS, a.n_layers, a.d_mlp))
+    return red.probabilities()  # [L, F, K]
+
+
+def _layer0(mask_lf):
+    assert not mask_lf[1].any()  # nothing selected in layer 1 (background only)
+    return sorted(mask_lf[0].nonzero().flatten().tolist())
+
+
+def test_lape_recovers_planted_neurons(probs):
+    sets = lape.lape(probs, LANGS, top_rate=N_PLANTED / (2 * D_MLP))
+    assert int(sets.selected.sum()) == N_PLANTED == round(sets.info["top_rate"] * 2 * D_MLP)
+    for k, lang in enumerate(LANGS):
+        expected = sorted(SPECIFIC[lang] + (RELATED if k < 2 else []))
+        assert _layer0(sets.members[k]) == expected
+    assert not any(sets.selected[0, j] for j in GENERAL)  # general neurons have maximal entropy
+
+
+def test_ternary_recovers_classes(probs):
+    sets = ternary.autosweep(probs, LANGS, top_rate=N_PLANTED / (2 * D_MLP))
+    assert ternary.all_language_count(sets) == 0  # appear[K] == 0 at the swept lambda
+    classes = ternary.classify(probs, sets)
+    spec = sorted(j for v in SPECIFIC.values() for j in v)
+    assert _layer0(classes == 1) == spec
+    assert _layer0(classes == 2) == sorted(RELATED)
+    assert sorted((classes[0] == 3).nonzero().flatten().tolist()) == sorted(GENERAL)
+    for k, lang in enumerate(LANGS):
+        assert set(SPECIFIC[lang]) <= set(sets.members[k, 0].nonzero().flatten().tolist())
+    counts = ternary.layer_counts(classes)
+    assert counts["specific"] == [len(spec), 0] and counts["related"] == [len(RELATED), 0]
+
+
+def test_lambda_zero_vs_sweep_and_score_formula(probs):
+    k = len(LANGS)
+    assert ternary.harmonic_scale(10) == pytest.approx(0.2929, abs=1e-4)
+    s = ternary.score(probs, 0.1)
+    h = ternary.normalised_entropy(probs)
+    assert torch.allclose(s, h - 0.1 * probs.max(-1).values / ternary.harmonic_scale(k))
+    assert float(h[0, GENERAL[0]]) == pytest.approx(1.0, abs=1e-6)  # fires equally in all
+    assert float(h[0, SPECIFIC[LANGS[0]][0]]) < 1e-6
+
+
+def test_kth_quantile_matches_kthvalue():
+    x = torch.tensor([5.0, 1.0, 4.0, 2.0, 3.0, 9.0, 7.0, 8.0, 6.0, 0.0])
+    assert lape.kth_quantile(x, 0.95) == 9.0  # rank round(9.5) = 10 (banker's rounding keeps 10)
+    assert lape.kth_quantile(x, 0.5) == 4.0
+    assert lape.entropy_over_languages(torch.zeros(1, 1, 3)).item() == 0.0
+
+
+def test_ternary_assigns_lowest_scores_and_no_all_language_neuron():
+    g = torch.Generator().manual_seed(1)
+    p = torch.rand(4, 50, 5, generator=g, dtype=torch.float64) ** 3
+    sets = ternary.autosweep(p, [f"l{i}" for i in range(5)], top_rate=0.05)
+    assert int(sets.selected.sum()) == 10
+    assert int((sets.n_languages() == 5).sum()) == 0
+    lam = sets.info["lambda"]
+    chosen = ternary.score(p, lam)[sets.selected]
+    assert chosen.max() <= ternary.score(p, lam)[~sets.selected].min()
+
+
+def test_deactivation_equals_zeroing_down_proj_input_by_hand(tiny_loaded):
+    from babelscope.interpret.deactivation import deactivation_hooks
+    from babelscope.models.hooks import hooks
+
+    loaded = tiny_loaded("llama")
+    model, a = loaded.model, loaded.adapter
+    ids = torch.randint(5, 300, (2, 9), generator=torch.Generator().manual_seed(0))
+    j = 7
+    with torch.no_grad(), hooks(model, deactivation_hooks({1: [j]})):
+        hooked = model(input_ids=ids).logits
+    down = a.down(a.layer(model, 1))
+    orig = down.forward
+
+    def by_hand(x):
+        x = x.clone()
+        x[..., j] = 0
+        return orig(x)
+
+    down.forward = by_hand
+    try:
+        with torch.no_grad():
+            manual = model(input_ids=ids).logits
+    finally:
+        down.forward = orig
+    with torch.no_grad():
+        plain = model(input_ids=ids).logits
+    assert torch.equal(hooked, manual)
+    assert not torch.allclose(hooked, plain)
+
+
+def test_loss_matches_model_loss(tiny_loaded):
+    from babelscope.interpret.activations import batch_nll, make_batches
+
+    loaded = tiny_loaded("gemma3_text")
+    rows = [[1, 5, 9, 40, 77, 12], [1, 8, 30, 31]]
+    batch = make_batches("x", rows, 2, pad_id=0, has_bos=True)[0]
+    nll, n = batch_nll(loaded.model, loaded.adapter, batch)
+    labels = batch.input_ids.masked_fill(batch.attention_mask == 0, -100)
+    labels[:, 0] = -100
+    with torch.no_grad():
+        ref = loaded.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=labels).loss
+    assert n == 5 + 3
+    assert nll / n == pytest.approx(float(ref), rel=1e-5)
+
+
+def test_deactivation_check_own_neurons_hurt_own_language():
+    from babelscope.interpret.deactivation import run_check, summarise
+
+    model = planted_model()
+    with torch.no_grad():  # let layer 0 matter: its down projection writes into the residual
+        model.model.layers[0].mlp.down_proj.weight.normal_(0, 1.0, generator=torch.Generator().manual_seed(3))
+    a = get_adapter(model)
+    batches = planted_batches(rows=8)
+    sets = {lang: {0: SPECIFIC[lang]} for lang in LANGS}
+    exclude = torch.zeros(a.n_layers, a.d_mlp, dtype=torch.bool)
+    exclude[0, [j for v in SPECIFIC.values() for j in v]] = True
+    out = run_check(model, a, batches, LANGS, sets, exclude, seed=0)
+    for i in range(len(LANGS)):
+        row = out["increase"][i]
+        assert [abs(x) for x in row[:i] + row[i + 1 :]] == pytest.approx([0.0, 0.0], abs=1e-6)
+        assert row[i] != 0.0
+    manual = summarise(
+        ["a", "b"],
+        {"a": 1.0, "b": 2.0},
+        {"a": {"a": 1.5, "b": 2.1}, "b": {"a": 1.2, "b": 2.4}},
+        {"a": {"a": 1.0, "b": 2.0}, "b": {"a": 1.0, "b": 2.0}},
+        {"a": 3, "b": 3},
+    )
+    assert manual["per_language"]["a"]["own_vs_other_languages"] == pytest.approx(5.0)
+    assert manual["per_language"]["a"]["own_vs_other_neurons"] == pytest.approx(2.5)
+    assert manual["all_own_largest_in_row"] and manual["all_own_largest_in_column"]
