@@ -154,3 +154,26 @@ def test_lora_revert_gives_base_after_merge(tiny_tokenizer):
     merged = state(peft_model.merge_and_unload())
     assert all(torch.equal(base[n], merged[n]) for n in base if not n.startswith("model.layers.2."))
     assert any(not torch.equal(base[n], merged[n]) for n in base if n.startswith("model.layers.2."))
+
+
+def test_saved_full_and_lora_folders_load_with_load_model(tiny_model_dir, tmp_path):
+    from babelscope.improve.layer_finetune import save_full, save_lora
+    from babelscope.models.load import load_model
+
+    loaded = load_model(str(tiny_model_dir))
+    tok = loaded.tokenizer
+    freeze_except(loaded, [1])
+    train(loaded.model, chunks(tok), TrainConfig(max_steps=3, batch_size=2, lr=1e-2), progress=False)
+    reloaded = load_model(str(save_full(loaded, tmp_path / "full")))
+    assert all(torch.equal(a, b) for a, b in zip(state(loaded.model).values(), state(reloaded.model).values()))
+
+    base = load_model(str(tiny_model_dir))
+    peft_model = add_lora(base, [1], r=4)
+    train(peft_model, chunks(tok), TrainConfig(max_steps=3, batch_size=2, lr=1e-2), progress=False)
+    folder = save_lora(peft_model, tok, tmp_path / "adapter", str(tiny_model_dir))
+    merged = state(peft_model.merge_and_unload())
+    from_folder = state(load_model(str(folder)).model)
+    assert merged.keys() == from_folder.keys()
+    assert all(torch.allclose(merged[n], from_folder[n], atol=1e-6) for n in merged)
+    untouched = state(load_model(str(tiny_model_dir)).model)
+    assert any(not torch.equal(merged[n], untouched[n]) for n in merged)

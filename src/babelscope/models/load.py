@@ -237,6 +237,10 @@ def load_model(pretrained=DEFAULT_MODEL, *, dtype=DEFAULT_DTYPE, device: str | N
         loaded = LoadedModel(pretrained, tokenizer or load_tokenizer(name), name, source="object")
     else:
         pretrained = str(pretrained)
+        if (Path(pretrained).expanduser() / "adapter_config.json").is_file():  # a PEFT adapter folder
+            return _load_peft_folder(Path(pretrained).expanduser(), dtype=dtype, device=device, revision=revision,
+                                     trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+                                     attn_implementation=attn_implementation, head_mask=head_mask)
         where, extra = _locate(pretrained)
         if Path(where).is_dir() and "gguf_file" not in extra:
             _check_weights_format(Path(where), allow_pickle)
@@ -267,6 +271,21 @@ def load_model(pretrained=DEFAULT_MODEL, *, dtype=DEFAULT_DTYPE, device: str | N
 
         apply_head_mask(loaded, head_mask)
     return loaded
+
+
+def _load_peft_folder(folder: Path, **opts) -> LoadedModel:
+    """A PEFT adapter folder: load its base (``base_model_name_or_path``), apply and merge the adapter."""
+    import json
+
+    from peft import PeftModel
+
+    base_spec = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
+    if not base_spec:
+        raise ModelLoadError(f"{folder}/adapter_config.json names no base model (base_model_name_or_path).")
+    head_mask = opts.pop("head_mask", None)
+    base = load_model(base_spec, **opts)
+    merged = PeftModel.from_pretrained(base.model, str(folder)).merge_and_unload()
+    return load_model(LoadedModel(merged, base.tokenizer, str(folder), source=str(folder)), head_mask=head_mask)
 
 
 def _gguf_tokenizer(folder: str, gguf_file: str):

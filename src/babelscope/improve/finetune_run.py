@@ -1,0 +1,217 @@
+"""One ``babelscope finetune`` run from start to finish: choose layers, measure the base on
+held-out items, build the data, train, revert, save, measure again, write the run folder.
+
+The before/after table goes to ``results.json`` under ``before_after``:
+``{task: {language: {"before": x, "after": y, "delta": y - x}}}`` (``before_after`` itself is the
+headline task, bits per character, so ``before_after[lang]["delta"]`` reads directly).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from babelscope.errors import UsageError
+
+HEADLINE = "bpc"  # the task whose table is results.json's ``before_after``
+
+
+def resolve_layers(args, loaded) -> tuple[list[int], str]:
+    """(layer indices, where they came from) for ``--layers`` / ``--layers_json``."""
+    from babelscope.improve.layer_finetune import find_layers_run, parse_layers, read_layers_json
+
+    n = loaded.adapter.n_layers
+    if args.layers != "auto":
+        return parse_layers(args.layers, n), f"--layers {args.layers}"
+    source = args.layers_json or find_layers_run(args.output_path, loaded.name)
+    if source is None:
+        return _quick_layer_selection(args, loaded)
+    return parse_layers(read_layers_json(source), n), f"layers.json of {source}"
+
+
+def _quick_layer_selection(args, loaded) -> tuple[list[int], str]:
+    """No layers run yet: run the layer analysis of ``babelscope layers`` with its defaults."""
+    try:
+        from babelscope.interpret.layers import recommend_layers
+    except ImportError:
+        raise UsageError(
+            f"--layers auto found no `babelscope layers` run of {loaded.name} under {args.output_path}; run "
+            f"`babelscope layers --model_args {args.model_args} --languages {args.languages} --output_path "
+            f"{args.output_path}` first, or pass --layers_json <run folder> or --layers 0-3."
+        ) from None
+    print("babelscope: no layers run found; running a quick layer selection (babelscope layers)", flush=True)
+    layers = recommend_layers(loaded, languages=args.languages)
+    from babelscope.improve.layer_finetune import parse_layers
+
+    return parse_layers(layers, loaded.adapter.n_layers), "quick layer selection (interpret.layers)"
+
+
+def eval_languages(args, training: list[str]) -> list[str]:
+    """Training languages plus at least MIN_OTHERS others available in the built-in corpus."""
+    from babelscope.cli.finetune import MIN_OTHERS, OTHER_LANGUAGES
+    from babelscope.data.corpus import load_corpus
+    from babelscope.languages import resolve_many
+
+    available = load_corpus("builtin").languages
+    if args.eval_languages:
+        return resolve_many(args.eval_languages, available=available)
+    others = [lang for lang in OTHER_LANGUAGES if lang in available and lang not in training][:MIN_OTHERS]
+    return [lang for lang in training if lang in available] + others
+
+
+def held_out_items(languages) -> list:
+    """The evaluation items of the built-in corpus (never trained on)."""
+    from babelscope.data.corpus import load_corpus
+    from babelscope.measure.tasks.builtin import split_for_eval
+
+    _, held = split_for_eval(load_corpus("builtin", languages=languages))
+    return list(getattr(held, "items", held))
+
+
+def measure(loaded, tasks: list[str], languages: list[str], limit: int) -> dict:
+    """``{task: {language: value}}`` from the measure harness on held-out items."""
+    from babelscope.measure import evaluate
+
+    result = evaluate(loaded, tasks=tasks, languages=languages, limit=limit)
+    return {task: {lang: result.value(task, lang) for lang in languages} for task in tasks}
+
+
+def before_after(before: dict, after: dict) -> dict:
+    """``{task: {lang: {before, after, delta}}}``."""
+    table = {}
+    for task, per_lang in before.items():
+        table[task] = {}
+        for lang, b in per_lang.items():
+            a = after.get(task, {}).get(lang)
+            delta = None if a is None or b is None else round(a - b, 6)
+            table[task][lang] = {"before": b, "after": a, "delta": delta}
+    return table
+
+
+def finetune_from_args(args) -> dict:
+    import torch
+
+    from babelscope.cli.common import load_from_args, model_name_of, seed_everything, start_run
+    from babelscope.data.parallel import build_docs, pack, summary
+    from babelscope.improve import layer_finetune as lf
+    from babelscope.improve.train_loop import TrainConfig, train
+    from babelscope.languages import resolve, resolve_many
+
+    pivot = resolve(args.pivot)
+    training = resolve_many(args.languages)
+    if pivot not in training:
+        training = [pivot, *training]
+    tasks = [t for t in args.eval_tasks.split(",") if t]
+    run = start_run(args, "finetune", model_name_of(args))
+    seed_everything(args.seed)
+    t0 = time.perf_counter()
+    loaded = load_from_args(args)
+    layers, layer_source = resolve_layers(args, loaded)
+    revert = lf.parse_layers(args.revert_layers, loaded.adapter.n_layers) if args.revert_layers else []
+    evl = eval_languages(args, training)
+    held = held_out_items(evl)
+    print(f"babelscope: training layers {layers} ({layer_source}); before/after on {', '.join(evl)}", flush=True)
+
+    before_path = run.path / "before.json"  # cached, so a resumed run does not measure the base again
+    if before_path.exists():
+        before = run.read_json("before.json")
+    else:
+        before = measure(loaded, tasks, evl, args.eval_limit)
+        run.write_json("before.json", before)
+
+    docs = build_docs(
+        args.data,
+        training,
+        pivot=pivot,
+        eval_items=held,
+        block_size=args.block_size,
+        placement=args.parallel_location,
+        seed=args.seed,
+    )
+    chunks = pack(docs, loaded.tokenizer, args.max_length)
+    base = lf.snapshot_layers(loaded.model, loaded.adapter, revert) if revert and args.method == "full" else {}
+    if args.method == "lora":
+        model = lf.add_lora(loaded, layers, r=args.lora_r, alpha=args.lora_alpha, seed=args.seed)
+        share = lf.trainable_share(model)
+    else:
+        model = loaded.model
+        share = lf.freeze_except(loaded, layers)
+    print(
+        f"babelscope: trainable parameters {share['trainable']:,} of {share['total']:,} ({100 * share['share']:.2f}%)",
+        flush=True,
+    )
+    cfg = TrainConfig(
+        max_steps=args.max_steps,
+        batch_size=args.train_batch_size,
+        grad_accum=args.grad_accum,
+        lr=args.lr,
+        warmup=args.warmup,
+        weight_decay=args.weight_decay,
+        max_grad_norm=args.max_grad_norm,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+    )
+    trained = train(model, chunks, cfg, checkpoint_dir=run.path / "checkpoints")
+    reverted = lf.revert_layers(model, loaded.adapter, revert, base) if revert else 0
+
+    saved = None
+    if args.method == "lora":
+        if not args.no_save:
+            saved = lf.save_lora(model, loaded.tokenizer, run.path / "adapter", model_name_of(args))
+        loaded.model = model.merge_and_unload()
+    elif not args.no_save:
+        saved = lf.save_full(loaded, run.path / "model")
+    for p in loaded.model.parameters():
+        p.requires_grad_(False)
+    with torch.no_grad():
+        after = measure(loaded, tasks, evl, args.eval_limit)
+    table = before_after(before, after)
+    results = {
+        "before_after": table.get(HEADLINE, next(iter(table.values()), {})),
+        "before_after_tasks": table,
+        "layers": layers,
+        "layer_source": layer_source,
+        "method": args.method,
+        "trainable_parameters": share,
+        "trainable_share": share["share"],
+        "revert_layers": revert,
+        "reverted_tensors": reverted,
+        "training": trained,
+        "data": {
+            "specs": args.data,
+            "documents": len(docs),
+            "sequences": len(chunks),
+            "by_kind": summary(docs),
+            "held_out_items_excluded": len(held),
+        },
+        "languages": {"training": training, "pivot": pivot, "evaluated": evl},
+        "saved": str(saved) if saved else None,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    run.write_results(results)
+    run.write_readme(readme(results, run.path))
+    print(readme_table(results), flush=True)
+    return results
+
+
+def readme_table(results: dict) -> str:
+    rows = [
+        f"| {lang} | {v['before']:.4f} | {v['after']:.4f} | {v['delta']:+.4f} |"
+        for lang, v in results["before_after"].items()
+        if v["after"] is not None
+    ]
+    return "\n".join([f"| language | {HEADLINE} before | {HEADLINE} after | delta |", "|---|---|---|---|", *rows])
+
+
+def readme(results: dict, path: Path) -> str:
+    share = results["trainable_parameters"]
+    loss = results["training"]["losses"]
+    return (
+        f"# finetune\n\nLayers {results['layers']} ({results['layer_source']}), method {results['method']}; "
+        f"trainable {share['trainable']:,} of {share['total']:,} parameters ({100 * share['share']:.2f}%).\n"
+        f"Data: {', '.join(results['data']['specs'])} ({results['data']['documents']} documents, "
+        f"{results['data']['sequences']} sequences); {results['training']['steps']} steps, loss "
+        f"{loss[0]:.3f} -> {loss[-1]:.3f}, {results['training']['tokens_per_second']} tokens/s.\n"
+        f"Reverted layers: {results['revert_layers'] or 'none'}. Saved: {results['saved'] or 'not saved'}.\n\n"
+        f"Held-out {HEADLINE} (lower is better) before and after:\n\n{readme_table(results)}\n"
+    )
