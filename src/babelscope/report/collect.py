@@ -1,0 +1,290 @@
+"""Read run folders for the report: config, results, artifacts, and generic shape finders.
+
+Renderers never assume a fixed results.json layout. They ask this module for shapes instead:
+``language_tables`` finds every ``{language: {metric: number}}`` dict (at any depth), and
+``language_matrices`` every language x language matrix (``{lang: {lang: number}}`` or
+``{"languages": [...], "matrix": [[...]]}``). A run with new keys therefore never breaks the report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from babelscope.errors import UsageError
+
+LANG_RE = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")  # FLORES-200 style code, e.g. deu_Latn
+COUNT_KEYS = ("n", "n_items", "num_items", "items", "count", "n_samples")  # item counts for micro means
+SKIP_KEYS = ("environment", "versions")  # results.json parts that never hold findings
+
+
+def is_lang(key) -> bool:
+    return isinstance(key, str) and bool(LANG_RE.match(key))
+
+
+def is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+
+
+def lang_name(code: str) -> str:
+    """The English name of a language code, empty when unknown."""
+    try:
+        from babelscope.languages import info
+
+        return info(code).name
+    except Exception:  # an unknown code still renders
+        return ""
+
+
+@dataclass
+class Run:
+    """One run folder as the report sees it."""
+
+    path: Path
+    config: dict = field(default_factory=dict)
+    results: dict = field(default_factory=dict)
+    readme: str = ""
+    label: str = ""
+
+    @property
+    def verb(self) -> str:
+        return str(self.config.get("verb") or self.results.get("verb") or "run")
+
+    @property
+    def model(self) -> str:
+        for key in ("model", "model_name"):
+            if isinstance(self.results.get(key), str):
+                return self.results[key]
+        args = self.config.get("model_args")
+        if isinstance(args, str):
+            for part in args.split(","):
+                if part.strip().startswith("pretrained="):
+                    return part.split("=", 1)[1]
+        return self.path.parent.name
+
+    def artifacts(self) -> list[Path]:
+        folder = self.path / "artifacts"
+        return sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
+
+    def load_artifact(self, path: Path):
+        """(tensors as numpy arrays, decoded metadata); empty on a file that cannot be read."""
+        try:
+            from safetensors import safe_open
+        except ImportError:  # pragma: no cover - safetensors is a core dependency
+            return {}, {}
+        tensors, meta = {}, {}
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                for key in f.keys():
+                    tensors[key] = f.get_tensor(key).float().numpy()
+                raw = f.metadata() or {}
+        except Exception:
+            return {}, {}
+        for k, v in raw.items():
+            try:
+                meta[k] = json.loads(v)
+            except ValueError:
+                meta[k] = v
+        return tensors, meta
+
+    def sample_files(self) -> list[Path]:
+        folder = self.path / "samples"
+        return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+
+    def json_files(self) -> dict[str, object]:
+        """Other JSON files at the top of the run folder (e.g. layers.json), by file name."""
+        out = {}
+        for p in sorted(self.path.glob("*.json")):
+            if p.name == "results.json":
+                continue
+            try:
+                out[p.name] = json.loads(p.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+        return out
+
+
+def load_run(path) -> Run:
+    """Read a run folder; a folder without config.yaml or results.json is refused."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_dir():
+        raise UsageError(f"run folder {path} does not exist; pass folders that babelscope verbs wrote.")
+    config_p, results_p = path / "config.yaml", path / "results.json"
+    if not config_p.exists() and not results_p.exists():
+        raise UsageError(f"{path} has neither config.yaml nor results.json; it is not a babelscope run folder.")
+    run = Run(path=path)
+    try:
+        if config_p.exists():
+            run.config = yaml.safe_load(config_p.read_text(encoding="utf-8")) or {}
+        if results_p.exists():
+            run.results = json.loads(results_p.read_text(encoding="utf-8")) or {}
+    except (ValueError, yaml.YAMLError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    if not isinstance(run.config, dict):
+        run.config = {}
+    if not isinstance(run.results, dict):
+        run.results = {}
+    if (path / "README.md").exists():
+        run.readme = (path / "README.md").read_text(encoding="utf-8", errors="replace")
+    run.label = f"{run.verb} · {path.name}"
+    return run
+
+
+def load_runs(paths) -> list[Run]:
+    runs = [load_run(p) for p in paths]
+    if not runs:
+        raise UsageError("no run folders given; pass one or more folders that babelscope verbs wrote.")
+    seen: dict[str, int] = {}
+    for run in runs:  # disambiguate equal labels (same verb and folder name under two models)
+        seen[run.label] = seen.get(run.label, 0) + 1
+        if seen[run.label] > 1:
+            run.label = f"{run.label} ({run.model})"
+    return runs
+
+
+# generic shape finders ----------------------------------------------------------------------
+
+
+@dataclass
+class LangTable:
+    """``{language: {metric: value}}`` found at ``path`` inside results."""
+
+    path: tuple[str, ...]
+    rows: dict[str, dict[str, float]]
+
+    @property
+    def name(self) -> str:
+        return " / ".join(self.path) or "results"
+
+    def metrics(self) -> list[str]:
+        """Metric columns in first-seen order, stderr and count columns excluded."""
+        out: list[str] = []
+        for vals in self.rows.values():
+            for k in vals:
+                if k not in out and not is_stderr(k) and k not in COUNT_KEYS:
+                    out.append(k)
+        return out
+
+    def stderr(self, lang: str, metric: str) -> float | None:
+        vals = self.rows.get(lang, {})
+        lone = "stderr" if len(self.metrics()) == 1 else ""  # a bare "stderr" belongs to a lone metric
+        for key in (f"{metric}_stderr", f"{metric},stderr", f"{metric}_se", lone):
+            if key and is_number(vals.get(key)):
+                return float(vals[key])
+        return None
+
+    def count(self, lang: str) -> float | None:
+        vals = self.rows.get(lang, {})
+        for key in COUNT_KEYS:
+            if is_number(vals.get(key)):
+                return float(vals[key])
+        return None
+
+
+def is_stderr(key: str) -> bool:
+    return key.endswith(("_stderr", ",stderr", "_se")) or key == "stderr"
+
+
+def language_tables(obj, path: tuple[str, ...] = ()) -> list[LangTable]:
+    """Every dict keyed by language codes whose values are flat metric dicts (or numbers)."""
+    found: list[LangTable] = []
+    if not isinstance(obj, dict):
+        return found
+    langs = [k for k in obj if is_lang(k)]
+    if langs and not _is_matrix_dict(obj):
+        rows: dict[str, dict[str, float]] = {}
+        for lang in langs:
+            val = obj[lang]
+            if is_number(val):
+                rows[lang] = {path[-1] if path else "value": float(val)}
+            elif isinstance(val, dict):
+                flat = {k: float(v) for k, v in val.items() if is_number(v)}
+                if flat:
+                    rows[lang] = flat
+        if rows:
+            found.append(LangTable(path, rows))
+    for key, val in obj.items():
+        if key in SKIP_KEYS or is_lang(key) or not isinstance(val, dict):
+            continue
+        found.extend(language_tables(val, (*path, str(key))))
+    return found
+
+
+@dataclass
+class LangMatrix:
+    """A language x language matrix: ``values[i][j]`` for row language i, column language j."""
+
+    path: tuple[str, ...]
+    rows: list[str]
+    cols: list[str]
+    values: list[list[float | None]]
+
+    @property
+    def name(self) -> str:
+        return " / ".join(self.path) or "matrix"
+
+
+def _is_matrix_dict(obj: dict) -> bool:
+    inner = [v for k, v in obj.items() if is_lang(k)]
+    return bool(inner) and all(
+        isinstance(v, dict) and any(is_lang(k) for k in v) and all(is_lang(k) or not is_number(x) for k, x in v.items())
+        for v in inner
+    )
+
+
+def language_matrices(obj, path: tuple[str, ...] = ()) -> list[LangMatrix]:
+    """Every language x language matrix inside ``obj`` (two layouts, see the module docstring)."""
+    found: list[LangMatrix] = []
+    if not isinstance(obj, dict):
+        return found
+    if _is_matrix_dict(obj):
+        rows = [k for k in obj if is_lang(k)]
+        cols: list[str] = []
+        for r in rows:
+            cols += [c for c in obj[r] if is_lang(c) and c not in cols]
+        values = [[float(obj[r][c]) if is_number(obj[r].get(c)) else None for c in cols] for r in rows]
+        found.append(LangMatrix(path, rows, cols, values))
+        return found
+    langs = obj.get("languages")
+    if isinstance(langs, list) and langs and all(isinstance(x, str) for x in langs):
+        cols = obj.get("columns") if isinstance(obj.get("columns"), list) else langs
+        for key, m in obj.items():  # every list of rows shaped languages x columns
+            if _matrix_list(m, len(langs), len(cols)):
+                values = [[float(x) if is_number(x) else None for x in row] for row in m]
+                found.append(LangMatrix((*path, str(key)), list(langs), [str(c) for c in cols], values))
+    for key, val in obj.items():
+        if key in SKIP_KEYS or not isinstance(val, dict):
+            continue
+        found.extend(language_matrices(val, (*path, str(key))))
+    return found
+
+
+def _matrix_list(m, rows: int, cols: int) -> bool:
+    return (
+        isinstance(m, list)
+        and len(m) == rows
+        and all(isinstance(r, list) and len(r) == cols for r in m)
+        and all(is_number(x) or x is None for r in m for x in r)
+        and any(is_number(x) for r in m for x in r)
+    )
+
+
+def find_key(obj, names: tuple[str, ...], depth: int = 4):
+    """The first value under any of ``names`` (breadth-first, up to ``depth`` levels)."""
+    level = [obj]
+    for _ in range(depth):
+        nxt = []
+        for node in level:
+            if not isinstance(node, dict):
+                continue
+            for name in names:
+                if name in node:
+                    return node[name]
+            nxt += [v for k, v in node.items() if k not in SKIP_KEYS and isinstance(v, dict)]
+        level = nxt
+    return None

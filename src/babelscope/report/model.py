@@ -1,0 +1,102 @@
+"""What a report is made of: sections holding figures (each with its table), tables and notes."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class Cell:
+    text: str
+    cls: str = ""  # CSS classes: "num", "pos", "neg", "best"
+
+
+def fmt(value, digits: int = 4) -> str:
+    """Numbers with ``digits`` significant figures (integers as integers); others as text."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if value == int(value) and abs(value) < 1e6 and digits >= 4 and abs(value) >= 1:
+            return f"{int(value):,}"
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def cell(value, signed: bool = False) -> Cell:
+    if isinstance(value, Cell):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        text = fmt(value)
+        cls = "num"
+        if signed and math.isfinite(value):
+            text = ("+" if value > 0 else "") + text
+            cls += " pos" if value > 0 else " neg" if value < 0 else ""
+        return Cell(text, cls)
+    return Cell(fmt(value))
+
+
+@dataclass
+class Table:
+    columns: list[str]
+    rows: list[list[Cell]]
+    caption: str = ""
+    id: str = field(default_factory=lambda: f"t{next(_ids)}")
+    foot: list[list[Cell]] = field(default_factory=list)  # summary rows (means) in <tfoot>
+    collapsed: bool = False  # long tables start folded in a <details>
+
+    @classmethod
+    def make(cls, columns, rows, caption="", signed_cols=(), foot=(), collapsed=None) -> Table:
+        def conv(row):
+            return [cell(v, signed=(j in signed_cols)) for j, v in enumerate(row)]
+
+        rows = [conv(r) for r in rows]
+        if collapsed is None:
+            collapsed = len(rows) > 24 or len(columns) > 12
+        return cls(list(columns), rows, caption, foot=[conv(r) for r in foot], collapsed=collapsed)
+
+
+@dataclass
+class Figure:
+    src: str  # data URI
+    alt: str
+    caption: str
+    table: Table
+
+
+@dataclass
+class Note:
+    text: str
+    pre: bool = False  # preformatted (YAML, README excerpts)
+    summary: str = ""  # when set, the note is folded under this summary
+
+
+@dataclass
+class Section:
+    title: str
+    kind: str  # which renderer made it (CSS hook, tests)
+    run: str = ""  # run label, empty for sections over several runs
+    intro: str = ""
+    blocks: list = field(default_factory=list)
+    id: str = field(default_factory=lambda: f"s{next(_ids)}")
+
+    def add(self, block) -> Section:
+        self.blocks.append(block)
+        return self
+
+    @property
+    def figures(self) -> list[Figure]:
+        return [b for b in self.blocks if isinstance(b, Figure)]
+
+    @property
+    def tables(self) -> list[Table]:
+        return [b for b in self.blocks if isinstance(b, Table)] + [f.table for f in self.figures]

@@ -1,0 +1,410 @@
+"""Section renderers for measure-type content: run overview, per-language metrics with intervals,
+language x language matrices (consistency, ablation, deactivation), fertility against accuracy,
+and the remaining scalar figures.
+
+Each renderer takes what it needs if present and returns no section otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+
+from babelscope.report import plots
+from babelscope.report.collect import (
+    LangMatrix,
+    LangTable,
+    Run,
+    is_lang,
+    is_number,
+    lang_name,
+    language_matrices,
+    language_tables,
+)
+from babelscope.report.model import Figure, Note, Section, Table, fmt
+
+Z95 = 1.96  # normal quantile of a two-sided 95% interval (interval = value ± 1.96 stderr)
+HEADLINE = (
+    "acc",
+    "acc_norm",
+    "execution_accuracy",
+    "exact_match",
+    "f1",
+    "chrf",
+    "bleu",
+    "google_bleu",
+    "bits_per_char",
+    "bpc",
+    "tokens_per_word",
+    "fertility",
+    "loss",
+)  # first present = the plotted metric
+FERTILITY = ("tokens_per_word", "fertility", "tokens_per_unit")  # metrics that measure fertility
+ACCURACY = ("acc", "acc_norm", "execution_accuracy", "exact_match", "f1")  # metrics for the scatter
+MAX_SCALARS = 60  # rows in a run's "other figures" table
+
+
+def mean(values) -> float | None:
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    return sum(vals) / len(vals) if vals else None
+
+
+# overview -----------------------------------------------------------------------------------
+
+
+def overview(runs: list[Run]) -> Section:
+    sec = Section("Runs in this report", "overview")
+    rows = []
+    for run in runs:
+        langs = run.config.get("languages")
+        if isinstance(langs, list):
+            langs = ",".join(map(str, langs))
+        rows.append(
+            [run.label, run.verb, run.model, str(langs or "–"), str(run.config.get("tasks") or "–"), str(run.path)]
+        )
+    sec.add(
+        Table.make(
+            ["run", "verb", "model", "languages", "tasks", "folder"],
+            rows,
+            caption="Run folders read for this report",
+            collapsed=False,
+        )
+    )
+    return sec
+
+
+def run_header(run: Run) -> Section:
+    """Per-run provenance: config.yaml and README.md, folded."""
+    import yaml
+
+    sec = Section(f"{run.verb}: {run.path.name}", "run", run.label, intro=f"Model {run.model}. Folder {run.path}.")
+    if run.config:
+        sec.add(
+            Note(
+                yaml.safe_dump(run.config, sort_keys=False, allow_unicode=True),
+                pre=True,
+                summary="config.yaml (re-runs this run with --config)",
+            )
+        )
+    if run.readme.strip():
+        sec.add(Note(run.readme.strip()[:6000], pre=True, summary="README.md"))
+    return sec
+
+
+# per-language metrics -----------------------------------------------------------------------
+
+
+def headline_metric(table: LangTable) -> str:
+    metrics = table.metrics()
+    for name in HEADLINE:
+        if name in metrics:
+            return name
+    return metrics[0]
+
+
+def micro_mean(table: LangTable, metric: str) -> float | None:
+    pairs = [(table.rows[lang].get(metric), table.count(lang)) for lang in table.rows]
+    if not pairs or any(v is None or c is None for v, c in pairs):
+        return None
+    total = sum(c for _, c in pairs)
+    return sum(v * c for v, c in pairs) / total if total else None
+
+
+def lang_table_block(table: LangTable, title: str) -> list:
+    """Bar chart of the headline metric with 95% intervals, macro/micro means; all metrics in a table."""
+    metrics = table.metrics()
+    if not metrics:
+        return []
+    head = headline_metric(table)
+    langs = list(table.rows)
+    values = [table.rows[lang].get(head) for lang in langs]
+    errors = [Z95 * se if (se := table.stderr(lang, head)) is not None else None for lang in langs]
+    macro, micro = mean(values), micro_mean(table, head)
+    means = {"macro mean": macro}
+    if micro is not None:
+        means["micro mean"] = micro
+    has_se = {m: any(table.stderr(lang, m) is not None for lang in langs) for m in metrics}
+    has_n = any(table.count(lang) is not None for lang in langs)
+    columns = ["language", "name"]
+    for m in metrics:
+        columns += [m] + (["± 95% CI"] if has_se[m] else [])
+    columns += ["n"] if has_n else []
+    rows = []
+    for lang in langs:
+        row = [lang, lang_name(lang)]
+        for m in metrics:
+            row.append(table.rows[lang].get(m))
+            if has_se[m]:
+                se = table.stderr(lang, m)
+                row.append(None if se is None else Z95 * se)
+        if has_n:
+            row.append(table.count(lang))
+        rows.append(row)
+    foot = []
+    for name, fn in (
+        ("macro mean", lambda m: mean(table.rows[lang].get(m) for lang in langs)),
+        ("micro mean (item-weighted)", lambda m: micro_mean(table, m)),
+    ):
+        vals = [fn(m) for m in metrics]
+        if name.startswith("micro") and all(v is None for v in vals):
+            continue
+        row = [name, ""]
+        for m, v in zip(metrics, vals):
+            row += [v] + ([None] if has_se[m] else [])
+        foot.append(row + ([sum(c for lang in langs if (c := table.count(lang)) is not None)] if has_n else []))
+    tab = Table.make(columns, rows, caption=f"{title}: every metric per language", foot=foot)
+    ci = " with 95% confidence intervals (1.96 standard errors)" if any(errors) else ""
+    src = plots.bars(langs, values, errors, xlabel=head, title=f"{head} per language", means=means)
+    alt = (
+        f"Horizontal bar chart of {head} for {len(langs)} languages{ci}; macro mean {fmt(macro)}"
+        + (f", micro mean {fmt(micro)}" if micro is not None else "")
+        + ". "
+        + "; ".join(f"{lang} {fmt(v)}" for lang, v in zip(langs, values))
+        + "."
+    )
+    return [
+        Figure(
+            src,
+            alt,
+            f"{head} per language{ci}. Dashed: macro mean (each language equal)"
+            + ("; dotted: micro mean (item-weighted)." if micro is not None else "."),
+            tab,
+        )
+    ]
+
+
+def section_kind(run: Run, table: LangTable) -> tuple[str, str]:
+    metrics = set(table.metrics())
+    if metrics & set(FERTILITY) or run.verb == "fertility":
+        return "Fertility", "fertility"
+    if run.verb == "cypher" or metrics & {"execution_accuracy", "syntax_error_rate"}:
+        return "Text2Cypher", "cypher"
+    return "Per-language results", "languages"
+
+
+def per_language(run: Run, claimed: tuple = ()) -> list[Section]:
+    out = []
+    for table in language_tables(run.results):
+        if any(table.path[: len(c)] == c for c in claimed):
+            continue
+        kind_title, kind = section_kind(run, table)
+        title = f"{kind_title}: {table.name}" if table.path else kind_title
+        blocks = lang_table_block(table, title)
+        if blocks:
+            sec = Section(title, kind, run.label, blocks=blocks)
+            out.append(sec)
+    return out
+
+
+# language x language matrices ---------------------------------------------------------------
+
+_MATRIX_TITLES = (
+    ("consisten", "Cross-lingual consistency"),
+    ("ablat", "Head ablation"),
+    ("deactiv", "Neuron deactivation"),
+    ("overlap", "Overlap"),
+    ("jaccard", "Overlap (Jaccard)"),
+)
+
+
+def matrix_title(name: str) -> str:
+    low = name.lower()
+    for key, title in _MATRIX_TITLES:
+        if key in low:
+            return f"{title}: {name}"
+    return f"Language × language: {name}"
+
+
+def artifact_matrices(run: Run) -> list[LangMatrix]:
+    """2-D artifacts whose two axes are languages (from the safetensors metadata)."""
+    out = []
+    for path in run.artifacts():
+        tensors, meta = run.load_artifact(path)
+        for name, arr in tensors.items():
+            axes = axes_of(meta, name, arr.ndim)
+            langs = meta.get("languages")
+            if (
+                arr.ndim == 2
+                and axes
+                and all("lang" in a for a in axes)
+                and isinstance(langs, list)
+                and arr.shape == (len(langs), len(langs))
+            ):
+                out.append(LangMatrix((path.stem, name), list(langs), list(langs), arr.tolist()))
+    return out
+
+
+def axes_of(meta: dict, name: str, ndim: int) -> list[str] | None:
+    """Axis names of tensor ``name`` from safetensors metadata, in any of the usual spellings."""
+    for key in (f"{name}.axes", f"{name}_axes", "axes", "axis_names", "dims", "dim_names"):
+        val = meta.get(key)
+        if isinstance(val, dict):
+            val = val.get(name)
+        if isinstance(val, list) and len(val) == ndim and all(isinstance(a, str) for a in val):
+            return [a.lower() for a in val]
+        if isinstance(val, str) and len(val.split(",")) == ndim:
+            return [a.strip().lower() for a in val.split(",")]
+    return None
+
+
+def matrix_block(m: LangMatrix, title: str) -> list:
+    flat = [v for row in m.values for v in row if v is not None]
+    if not flat:
+        return []
+    diverging = min(flat) < 0 < max(flat)
+    src = plots.heatmap(
+        m.values, m.rows, m.cols, title=title, diverging=diverging, cbar_label=m.path[-1] if m.path else ""
+    )
+    rows = [[r, *vals] for r, vals in zip(m.rows, m.values)]
+    tab = Table.make(["row \\ column", *m.cols], rows, caption=f"{title}: every cell")
+    notes = []
+    if m.rows == m.cols and len(m.rows) > 1:
+        n = len(m.rows)
+        col_max = sum(
+            1
+            for j in range(n)
+            if m.values[j][j] is not None
+            and m.values[j][j] >= max(v for v in (m.values[i][j] for i in range(n)) if v is not None)
+        )
+        row_max = sum(
+            1
+            for i in range(n)
+            if m.values[i][i] is not None and m.values[i][i] >= max(v for v in m.values[i] if v is not None)
+        )
+        notes.append(
+            Note(
+                f"The diagonal (a language with itself) is the largest entry of its column for "
+                f"{col_max} of {n} languages and of its row for {row_max} of {n}."
+            )
+        )
+    alt = (
+        f"Heatmap of {title}, {len(m.rows)} rows by {len(m.cols)} columns of languages; values from "
+        f"{fmt(min(flat))} to {fmt(max(flat))}. The table below lists every cell."
+    )
+    return [Figure(src, alt, title, tab), *notes]
+
+
+def matrices(run: Run) -> list[Section]:
+    out = []
+    found = language_matrices(run.results) + artifact_matrices(run)
+    for fname, obj in run.json_files().items():
+        found += [LangMatrix((fname, *m.path), m.rows, m.cols, m.values) for m in language_matrices(obj)]
+    for m in found:
+        title = matrix_title(m.name)
+        blocks = matrix_block(m, title)
+        if blocks:
+            kind = "consistency" if "consisten" in m.name.lower() else "matrix"
+            out.append(Section(title, kind, run.label, blocks=blocks))
+    return out
+
+
+# fertility against accuracy (within one run or across runs) --------------------------------
+
+
+def _first(table: LangTable, names) -> str | None:
+    return next((n for n in names if n in table.metrics()), None)
+
+
+def fertility_scatter(runs: list[Run]) -> list[Section]:
+    """Scatter of fertility against accuracy, one point per language, with correlations."""
+    fert, acc = [], []
+    for run in runs:
+        for t in language_tables(run.results):
+            f, a = _first(t, FERTILITY), _first(t, ACCURACY)
+            if f and a:  # both in one table (eval results with fertility beside accuracy)
+                fert.append((run, t, f))
+                acc.append((run, t, a))
+            elif f:
+                fert.append((run, t, f))
+            elif a and "before_after" not in t.path:
+                acc.append((run, t, a))
+    out = []
+    for frun, ft, fm in fert[:2]:
+        for arun, at, am in acc[:3]:
+            langs = [
+                lang
+                for lang in ft.rows
+                if lang in at.rows and is_number(ft.rows[lang].get(fm)) and is_number(at.rows[lang].get(am))
+            ]
+            if len(langs) < 3:
+                continue
+            xs = [ft.rows[lang][fm] for lang in langs]
+            ys = [at.rows[lang][am] for lang in langs]
+            out.append(_scatter_section(frun, ft, fm, arun, at, am, langs, xs, ys))
+    return out
+
+
+def _scatter_section(frun, ft, fm, arun, at, am, langs, xs, ys) -> Section:
+    from scipy import stats
+
+    title = f"Fertility against accuracy: {ft.name or fm} × {at.name or am}"
+    src = plots.scatter(
+        xs,
+        ys,
+        langs,
+        xlabel=f"{fm} ({ft.name})",
+        ylabel=f"{am} ({at.name})",
+        title="Fertility against accuracy, one point per language",
+    )
+    corr = []
+    if len(set(xs)) > 1 and len(set(ys)) > 1:
+        pr, pp = stats.pearsonr(xs, ys)
+        sr, sp = stats.spearmanr(xs, ys)
+        corr = [["Pearson r", float(pr), float(pp), len(xs)], ["Spearman ρ", float(sr), float(sp), len(xs)]]
+    tab = Table.make(
+        ["language", fm, am],
+        [[lang, x, y] for lang, x, y in zip(langs, xs, ys)],
+        caption="Fertility and accuracy per language",
+    )
+    alt = (
+        f"Scatter plot of {am} against {fm} for {len(langs)} languages: "
+        + "; ".join(f"{lang} ({fmt(x)}, {fmt(y)})" for lang, x, y in zip(langs, xs, ys))
+        + "."
+    )
+    runs = frun.label if frun is arun else f"{frun.label} and {arun.label}"
+    sec = Section(title, "fertility_accuracy", intro=f"From {runs}.")
+    sec.add(Figure(src, alt, "Each point is a language; dashed line: least-squares fit.", tab))
+    if corr:
+        sec.add(
+            Table.make(
+                ["correlation", "coefficient", "p-value", "n languages"],
+                corr,
+                caption="Correlation across languages",
+                collapsed=False,
+            )
+        )
+    return sec
+
+
+# remaining scalars --------------------------------------------------------------------------
+
+
+SCALARS_SHOWN_ELSEWHERE = ("environment", "before_after", "recipe", "merge", "verb")  # top-level keys
+
+
+def scalar_leaves(obj, path=(), depth=0):
+    if depth > 4 or not isinstance(obj, dict):
+        return
+    for key, val in obj.items():
+        if (not path and key in SCALARS_SHOWN_ELSEWHERE) or is_lang(key) or "trainable" in str(key):
+            continue
+        p = (*path, str(key))
+        if is_number(val) or isinstance(val, bool) or (isinstance(val, str) and len(val) <= 200):
+            yield " / ".join(p), val
+        elif isinstance(val, dict):
+            yield from scalar_leaves(val, p, depth + 1)
+
+
+def scalars(run: Run) -> list[Section]:
+    items = list(scalar_leaves(run.results))[:MAX_SCALARS]
+    if not items:
+        return []
+    sec = Section("Other figures", "scalars", run.label)
+    sec.add(
+        Table.make(
+            ["key", "value"],
+            [[k, v] for k, v in items],
+            caption="Single values in results.json",
+            collapsed=len(items) > 24,
+        )
+    )
+    return [sec]
