@@ -14,36 +14,64 @@ from pathlib import Path
 from babelscope.errors import UsageError
 
 HEADLINE = "bpc"  # the task whose table is results.json's ``before_after``
+QUICK_LAYER_TOKENS = 1024  # statistics tokens per language when --layers auto must run the layer analysis
 
 
-def resolve_layers(args, loaded) -> tuple[list[int], str]:
-    """(layer indices, where they came from) for ``--layers`` / ``--layers_json``."""
+def resolve_layers(args, loaded, languages: list[str]) -> tuple[list[int], str]:
+    """(layer indices, where they came from) for ``--layers`` / ``--layers_json``.
+
+    ``auto``: ``--layers_json``, else the newest ``layers`` run of this model under
+    ``--output_path``, else a quick ``babelscope layers`` run on ``languages`` (kept for next time).
+    """
+    from babelscope.cli.common import model_name_of
     from babelscope.improve.layer_finetune import find_layers_run, parse_layers, read_layers_json
 
     n = loaded.adapter.n_layers
     if args.layers != "auto":
         return parse_layers(args.layers, n), f"--layers {args.layers}"
-    source = args.layers_json or find_layers_run(args.output_path, loaded.name)
+    source = args.layers_json or find_layers_run(args.output_path, model_name_of(args))
+    how = "layers.json of"
     if source is None:
-        return _quick_layer_selection(args, loaded)
-    return parse_layers(read_layers_json(source), n), f"layers.json of {source}"
+        source, how = _quick_layer_selection(args, languages), "quick `babelscope layers` run"
+    return parse_layers(read_layers_json(source), n), f"{how} {source}"
 
 
-def _quick_layer_selection(args, loaded) -> tuple[list[int], str]:
-    """No layers run yet: run the layer analysis of ``babelscope layers`` with its defaults."""
-    try:
-        from babelscope.interpret.layers import recommend_layers
-    except ImportError:
+def _quick_layer_selection(args, languages: list[str]):
+    """No layers run yet: run ``babelscope layers`` with few tokens; returns its run folder."""
+    import argparse
+
+    from babelscope.cli.common import model_name_of
+    from babelscope.cli.neurons import add_layer_arguments, run_layers
+    from babelscope.improve.layer_finetune import find_layers_run
+
+    print(
+        f"babelscope: --layers auto found no `babelscope layers` run under {args.output_path}; running a quick "
+        f"one ({QUICK_LAYER_TOKENS} tokens per language). For a thorough one: babelscope layers "
+        f"--model_args {args.model_args} --languages {','.join(languages)}",
+        flush=True,
+    )
+    parser = argparse.ArgumentParser(prog="babelscope layers")
+    add_layer_arguments(parser)
+    argv = [
+        "--model_args",
+        args.model_args,
+        "--languages",
+        ",".join(languages),
+        "--output_path",
+        str(args.output_path),
+        "--max_tokens",
+        str(QUICK_LAYER_TOKENS),
+        "--seed",
+        str(args.seed),
+    ]
+    run_layers(parser.parse_args(argv + (["--device", args.device] if args.device else [])))
+    found = find_layers_run(args.output_path, model_name_of(args))
+    if found is None:
         raise UsageError(
-            f"--layers auto found no `babelscope layers` run of {loaded.name} under {args.output_path}; run "
-            f"`babelscope layers --model_args {args.model_args} --languages {args.languages} --output_path "
-            f"{args.output_path}` first, or pass --layers_json <run folder> or --layers 0-3."
-        ) from None
-    print("babelscope: no layers run found; running a quick layer selection (babelscope layers)", flush=True)
-    layers = recommend_layers(loaded, languages=args.languages)
-    from babelscope.improve.layer_finetune import parse_layers
-
-    return parse_layers(layers, loaded.adapter.n_layers), "quick layer selection (interpret.layers)"
+            "the quick layer selection wrote no layers.json; run `babelscope layers` yourself and "
+            "pass --layers_json <run folder>, or pass --layers 0-3."
+        )
+    return found
 
 
 def eval_languages(args, training: list[str]) -> list[str]:
@@ -106,9 +134,9 @@ def finetune_from_args(args) -> dict:
     seed_everything(args.seed)
     t0 = time.perf_counter()
     loaded = load_from_args(args)
-    layers, layer_source = resolve_layers(args, loaded)
-    revert = lf.parse_layers(args.revert_layers, loaded.adapter.n_layers) if args.revert_layers else []
     evl = eval_languages(args, training)
+    layers, layer_source = resolve_layers(args, loaded, evl)
+    revert = lf.parse_layers(args.revert_layers, loaded.adapter.n_layers) if args.revert_layers else []
     held = held_out_items(evl)
     print(f"babelscope: training layers {layers} ({layer_source}); before/after on {', '.join(evl)}", flush=True)
 
