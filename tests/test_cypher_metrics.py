@@ -83,6 +83,8 @@ def test_consistency_counts_items_with_the_same_successful_result_everywhere():
     out = metrics.consistency(keys)
     assert out["items"] == 3 and out["all_languages"] == pytest.approx(1 / 3)
     assert out["pairwise"]["eng_Latn|spa_Latn"] == pytest.approx(1 / 3)
+    assert out["matrix"]["spa_Latn"]["eng_Latn"] == pytest.approx(1 / 3)
+    assert out["matrix"]["eng_Latn"]["eng_Latn"] == pytest.approx(2 / 3)  # items that executed
 
 
 @pytest.mark.parametrize(

@@ -159,19 +159,21 @@ def consistency(results_by_lang: dict[str, dict[str, str | None]]) -> dict:
     """Cross-lingual consistency from {lang: {item_id: result_key}}.
 
     `all_languages`: share of items (present in every language) whose predicted queries return
-    the same, successful result in every language. `pairwise`: the same for each language pair.
+    the same, successful result in every language. `pairwise`: the same for each language pair;
+    `matrix`: language x language (the diagonal is the share of items that execute successfully).
     """
     langs = sorted(results_by_lang)
     common = set.intersection(*(set(v) for v in results_by_lang.values())) if langs else set()
     out = {"items": len(common), "languages": langs}
     if not common:
-        return {**out, "all_languages": None, "pairwise": {}}
+        return {**out, "all_languages": None, "pairwise": {}, "matrix": {}}
 
     def agree(group, item):
         keys = [results_by_lang[lang][item] for lang in group]
         return keys[0] is not None and all(k == keys[0] for k in keys)
 
     out["all_languages"] = sum(agree(langs, i) for i in common) / len(common)
+    out["matrix"] = {a: {b: sum(agree((a, b), i) for i in common) / len(common) for b in langs} for a in langs}
     out["pairwise"] = {
         f"{a}|{b}": sum(agree((a, b), i) for i in common) / len(common)
         for k, a in enumerate(langs)

@@ -99,7 +99,7 @@ LANGUAGE_TEMPLATES = [
      "RETURN c.name ORDER BY c.name", {
         "eng_Latn": "List the countries where {nom} is an official language, in alphabetical order.",
         "spa_Latn": "Enumera por orden alfabético los países donde {art} es lengua oficial.",
-        "tur_Latn": "{nom} dilinin resmî dil olduğu ülkeleri alfabetik sırayla listele.",
+        "tur_Latn": "{gen} resmî dil olduğu ülkeleri alfabetik sırayla listele.",
         "deu_Latn": "Nenne in alphabetischer Reihenfolge die Länder, in denen {nom} Amtssprache ist.",
         "fra_Latn": "Liste par ordre alphabétique les pays où {art} est langue officielle."}),
     ("script", "lookup", "MATCH (l:Language {{name: '{g}'}})-[:WRITTEN_IN]->(s:Script) RETURN s.name", {
