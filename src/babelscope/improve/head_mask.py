@@ -1,0 +1,214 @@
+"""Soft head mask (LAHIS paper, ``Linuxin-xxx/LAHIS:src/lan_head_mask.py``): a handful of trainable
+scalars, one per selected attention head, multiplied into that head's slice of the o_proj input.
+
+* Which heads: the top ``n`` heads by LAHIS score, ``n = max(MIN_HEADS, int(top_rate * L * H))``.
+  ``int`` (floor) is the official rounding: 20 heads on a 32 x 32 model, 13 on Llama-3.2-3B
+  (28 x 24); the floor of 2 keeps small models trainable (Gemma 3 270M: 18 x 4 = 72 heads,
+  ``int(0.02 * 72) = 1`` -> 2). ``num_heads`` overrides it.
+* Parameters: a vector of ``n`` values (init 1) scattered into a ones [L, H] tensor on every
+  forward, so the other heads stay exactly 1 and are not parameters at all (the official code
+  keeps a full mask and zeroes the other gradients; with an fp32 mask its weight decay would
+  drift them). Values are unconstrained, as in the paper.
+* Training: cross-entropy on answer tokens only (prompt positions ignored), AdamW lr 1e-2,
+  weight decay 0.01 (on the trainable values only), 2 epochs, batch 1 by default, frozen model.
+* File: a tiny safetensors with ``heads`` (flat ids, layer * H + head) and ``values``; the
+  metadata holds the model geometry, languages and training settings.
+
+``apply_head_mask(loaded, path)`` (used by ``load_model(..., head_mask=path)``) registers
+persistent o_proj forward pre-hooks; ``remove_head_mask(loaded)`` removes them (their handles are
+kept in ``loaded.extras["head_mask_handles"]``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import torch
+
+from babelscope.errors import UsageError
+from babelscope.models.hooks import head_mask_hooks, hooks
+
+TOP_RATE = 0.02  # share of all heads that get a trainable entry (the paper's 2%)
+MIN_HEADS = 2  # at least this many trainable heads on small models (see module docstring)
+EPOCHS = 2  # passes over the training pairs (paper)
+LR = 1e-2  # AdamW learning rate (paper)
+WEIGHT_DECAY = 0.01  # AdamW default, applied to the trainable values only
+TRAIN_BATCH_SIZE = 1  # pairs per optimiser step (paper: 1)
+MAX_LENGTH = 512  # prompt + answer tokens kept (the prompt is cut from the left)
+
+
+def n_trainable(n_layers: int, n_heads: int, top_rate: float = TOP_RATE, num_heads: int | None = None) -> int:
+    """How many heads get a trainable entry (see the rounding rule in the module docstring)."""
+    total = n_layers * n_heads
+    if num_heads is not None:
+        if not 1 <= num_heads <= total:
+            raise UsageError(f"--num_heads must be between 1 and {total} (layers x heads), got {num_heads}.")
+        return num_heads
+    if not 0.0 < top_rate <= 1.0:
+        raise UsageError(f"--top_rate must be in (0, 1], got {top_rate}.")
+    return min(total, max(MIN_HEADS, int(top_rate * total)))
+
+
+class SoftHeadMask(torch.nn.Module):
+    """``n`` trainable scalars for the flat head ids ``heads``; every other head stays at 1."""
+
+    def __init__(self, n_layers: int, n_heads: int, heads: list[int], values: torch.Tensor | None = None):
+        super().__init__()
+        self.n_layers, self.n_heads = n_layers, n_heads
+        if len(set(heads)) != len(heads) or any(not 0 <= h < n_layers * n_heads for h in heads):
+            raise UsageError(f"head ids must be distinct and within 0..{n_layers * n_heads - 1}, got {heads}.")
+        self.register_buffer("heads", torch.tensor(heads, dtype=torch.long))  # [n]
+        init = torch.ones(len(heads)) if values is None else values.float().clone()  # [n]
+        self.values = torch.nn.Parameter(init)
+
+    def full(self) -> torch.Tensor:
+        """The [L, H] mask: ones with the trainable values scattered in (differentiable)."""
+        ones = torch.ones(self.n_layers * self.n_heads, device=self.values.device)  # [L*H]
+        return ones.scatter(0, self.heads, self.values).view(self.n_layers, self.n_heads)  # [L, H]
+
+    def save(self, path, metadata: dict | None = None) -> Path:
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"method": "lahis_soft_head_mask", "n_layers": str(self.n_layers), "n_heads": str(self.n_heads)}
+        meta.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()})
+        tmp = path.with_name(f".{path.name}.tmp")
+        save_file({"heads": self.heads.cpu(), "values": self.values.detach().float().cpu()}, str(tmp), metadata=meta)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path) -> tuple[SoftHeadMask, dict]:
+        from safetensors import safe_open
+
+        path = Path(path)
+        if not path.is_file():
+            raise UsageError(f"head mask file {path} does not exist; `babelscope mask` writes head_mask.safetensors.")
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+            if meta.get("method") != "lahis_soft_head_mask":
+                raise UsageError(f"{path} is not a babelscope soft head mask (written by `babelscope mask`).")
+            heads, values = f.get_tensor("heads"), f.get_tensor("values")
+        mask = cls(int(meta["n_layers"]), int(meta["n_heads"]), heads.tolist(), values)
+        return mask, meta
+
+
+# --------------------------------------------------------------------------- persistent application
+
+
+def apply_head_mask(loaded, path_or_mask) -> list:
+    """Multiply the model's heads by a saved soft mask from now on (persistent o_proj pre-hooks).
+
+    Remove with ``remove_head_mask(loaded)``. Raises if the mask was made for another geometry.
+    """
+    mask = path_or_mask if isinstance(path_or_mask, SoftHeadMask) else SoftHeadMask.load(path_or_mask)[0]
+    a = loaded.adapter
+    if (mask.n_layers, mask.n_heads) != (a.n_layers, a.n_heads):
+        raise UsageError(
+            f"head mask is for {mask.n_layers} layers x {mask.n_heads} heads, but the model has "
+            f"{a.n_layers} x {a.n_heads}; train a mask for this model with `babelscope mask`."
+        )
+    remove_head_mask(loaded)
+    full = mask.full().detach().to(loaded.device)  # [L, H]
+    fns = head_mask_hooks(full, a)
+    handles = []
+    for layer in sorted({int(h) // a.n_heads for h in mask.heads}):
+        fn = fns[f"blocks.{layer}.attn.hook_z"]
+        module = a.o_proj(a.layer(loaded.model, layer))
+        handles.append(module.register_forward_pre_hook(lambda m, args, fn=fn: (fn(args[0], None), *args[1:])))
+    loaded.extras["head_mask_handles"] = handles
+    loaded.extras["head_mask"] = full
+    return handles
+
+
+def remove_head_mask(loaded) -> None:
+    """Remove the hooks ``apply_head_mask`` registered (no-op when none)."""
+    for h in loaded.extras.pop("head_mask_handles", []):
+        h.remove()
+    loaded.extras.pop("head_mask", None)
+
+
+# --------------------------------------------------------------------------- training on answer tokens
+
+
+def encode_pairs(engine, pairs: list[tuple[str, str]], max_length: int = MAX_LENGTH) -> list[tuple[list, list]]:
+    """(prompt ids, answer ids) per pair, split as lm-eval splits a context and continuation."""
+    out = []
+    for prompt, answer in pairs:
+        ctx, cont = engine.encode_pair(prompt, answer)
+        if not cont:
+            continue
+        ctx = ctx[-max(1, max_length - len(cont)) :]
+        out.append((ctx, cont[:max_length]))
+    return out
+
+
+def answer_loss(engine, encoded: list[tuple[list, list]]) -> torch.Tensor:
+    """Each pair's mean answer-token cross-entropy, [B]; logits only at answer positions."""
+    seqs = [c + a for c, a in encoded]
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), engine.pad_id, dtype=torch.long)  # [B, T] right-padded
+    att = torch.zeros_like(ids)  # [B, T]
+    rows, pos, tgt = [], [], []
+    for r, ((ctx, ans), s) in enumerate(zip(encoded, seqs, strict=True)):
+        ids[r, : len(s)] = torch.tensor(s)
+        att[r, : len(s)] = 1
+        for j, tok in enumerate(ans):
+            rows.append(r)
+            pos.append(len(ctx) + j - 1)  # the position that predicts answer token j
+            tgt.append(tok)
+    device = engine.device
+    hidden = engine.body(input_ids=ids.to(device), attention_mask=att.to(device)).last_hidden_state  # [B, T, D]
+    rows_t, pos_t = torch.tensor(rows, device=device), torch.tensor(pos, device=device)  # [P], [P]
+    logits = engine.head(hidden[rows_t, pos_t])  # [P, V]
+    ce = torch.nn.functional.cross_entropy(logits, torch.tensor(tgt, device=device), reduction="none")  # [P]
+    sums = torch.zeros(len(seqs), device=device).index_add(0, rows_t, ce)  # [B]
+    counts = torch.zeros(len(seqs), device=device).index_add(0, rows_t, torch.ones_like(ce))  # [B]
+    return sums / counts
+
+
+def train_mask(
+    loaded,
+    mask: SoftHeadMask,
+    pairs: list[tuple[str, str]],
+    epochs: int = EPOCHS,
+    lr: float = LR,
+    batch_size: int = TRAIN_BATCH_SIZE,
+    seed: int = 0,
+    show_progress: bool = True,
+) -> list[float]:
+    """Train ``mask.values`` on answer tokens of ``(prompt, answer)`` pairs; returns the loss per step."""
+    from tqdm.auto import tqdm
+
+    from babelscope.interpret.lahis import frozen
+    from babelscope.measure.engine import Engine
+
+    if not pairs:
+        raise UsageError("no (prompt, answer) pairs to train the head mask on; give training data.")
+    engine = Engine(loaded, progress=False)
+    encoded = encode_pairs(engine, pairs)
+    mask.to(loaded.device)
+    opt = torch.optim.AdamW([mask.values], lr=lr, weight_decay=WEIGHT_DECAY)
+    rng = random.Random(seed)
+    losses = []
+    steps = epochs * ((len(encoded) + batch_size - 1) // batch_size)
+    bar = tqdm(total=steps, desc="train head mask", disable=not show_progress)
+    with frozen(loaded.model):
+        for _ in range(epochs):
+            order = list(range(len(encoded)))
+            rng.shuffle(order)
+            for start in range(0, len(order), batch_size):
+                chunk = [encoded[i] for i in order[start : start + batch_size]]
+                with hooks(loaded.model, head_mask_hooks(mask.full(), loaded.adapter), adapter=loaded.adapter):
+                    loss = answer_loss(engine, chunk).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                losses.append(float(loss))
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    bar.close()
+    return losses

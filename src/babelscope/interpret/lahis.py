@@ -1,0 +1,316 @@
+"""LAHIS: Language Attention Head Importance Scores (Liu et al., arXiv 2511.07498, AAAI-2026).
+
+A mask m = 1 per (layer, query head) multiplies each head's slice of the o_proj input. For each
+language and each sample s (its own mean token cross-entropy L_s), the official code
+(``Linuxin-xxx/LAHIS:src/attn_matrix.py``) accumulates::
+
+    S[l, h] = mean_s(|g_s[l, h]| * m_s[l, h] * 1000) * mean_s(1[g_s[l, h] * m_s[l, h] < 0])
+    g_s = dL_s / dm
+
+i.e. the mean attribution magnitude times the share of samples in which the head lowers the
+loss (first-order Taylor: removing the head changes the loss by about -g*m).
+
+babelscope's default scores at the fixed mask m = 1: a per-sample mask [B, L, H] (a leaf of ones)
+gives every sample's gradient from one forward and one backward pass per batch; parameters are
+frozen (no parameter gradients). ``reproduce_official=True`` instead runs one sample at a time
+with a bf16 mask that takes an AdamW(lr=1e-2) step after each sample, as the released code does,
+so published head lists can be matched (the scores then depend on sample order).
+
+Scores stream into per-language sums (``HeadSums``); memory does not grow with the items.
+Under ``torchrun`` the items are sharded and the sums are added across processes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+
+from babelscope import distributed
+from babelscope.errors import DataError, UsageError
+from babelscope.models.hooks import head_mask_hooks, hooks
+
+SCALE = 1000.0  # the official code multiplies |g|*m by 1000 (cosmetic; ranks are unchanged)
+QUANTILE = 0.96  # per-language candidates: heads strictly above this quantile of its scores
+MIN_LANGUAGES = 4  # a head in >= this many languages' candidate lists is language-general (>= 8 langs)
+MAX_LENGTH = 256  # tokens per sample (the official code truncates at 2048; shorter on CPU)
+OFFICIAL_LR = 1e-2  # AdamW learning rate of the official per-sample mask step
+AXES = ["layer", "head", "language"]  # axis names of the saved score tensor
+
+
+# --------------------------------------------------------------------------- batching and loss
+
+
+def encode(tokenizer, texts: list[str], max_length: int = MAX_LENGTH) -> list[list[int]]:
+    """Token ids per text (the tokenizer's own BOS handling), truncated; texts under 2 tokens dropped."""
+    ids = tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=max_length)["input_ids"]
+    return [x for x in ids if len(x) >= 2]
+
+
+def pad_batch(seqs: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded ``input_ids`` and ``attention_mask``, [B, T]."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)  # [B, T]
+    att = torch.zeros((len(seqs), width), dtype=torch.long)  # [B, T]
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s)
+        att[i, : len(s)] = 1
+    return {"input_ids": ids, "attention_mask": att}
+
+
+def batches(seqs: list[list[int]], batch_size: int, pad_id: int, sort: bool = True) -> Iterator[dict]:
+    """Batches of similar length (sorted longest first, so padding is small and OOM shows early)."""
+    order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i])) if sort else list(range(len(seqs)))
+    for start in range(0, len(order), batch_size):
+        yield pad_batch([seqs[i] for i in order[start : start + batch_size]], pad_id)
+
+
+def pad_id_of(tokenizer) -> int:
+    pad = tokenizer.pad_token_id
+    return pad if pad is not None else (tokenizer.eos_token_id or 0)
+
+
+def per_sample_loss(model, batch: dict, device=None) -> torch.Tensor:
+    """Each sample's own mean next-token cross-entropy, [B] (padding never enters the mean)."""
+    ids = batch["input_ids"].to(device)  # [B, T]
+    att = batch["attention_mask"].to(device)  # [B, T]
+    t = ids.shape[1]
+    keep = torch.arange(t - 1, device=ids.device)  # logits only where a next token exists
+    logits = model(input_ids=ids, attention_mask=att, logits_to_keep=keep).logits  # [B, T-1, V]
+    labels = ids[:, 1:].masked_fill(att[:, 1:] == 0, -100)  # [B, T-1]
+    ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), reduction="none")
+    ce = ce.view(labels.shape)  # [B, T-1]
+    return ce.sum(1) / (labels != -100).sum(1).clamp(min=1)  # [B]
+
+
+@contextmanager
+def frozen(model):
+    """Parameters without gradients for the body of the block (flags restored after)."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        with torch.enable_grad():
+            yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+# --------------------------------------------------------------------------- streaming sums
+
+
+@dataclass
+class HeadSums:
+    """Per-language streaming reducer: sum of |g|*m*SCALE, count of g*m < 0, number of samples."""
+
+    abs_sum: torch.Tensor  # [L, H] float64
+    neg_count: torch.Tensor  # [L, H] float64
+    n: int = 0
+
+    @classmethod
+    def zeros(cls, n_layers: int, n_heads: int) -> HeadSums:
+        z = torch.zeros(n_layers, n_heads, dtype=torch.float64)
+        return cls(z, z.clone(), 0)
+
+    def add(self, grad: torch.Tensor, mask: torch.Tensor) -> None:
+        """``grad``, ``mask``: [B, L, H] (one row per sample)."""
+        g, m = grad.detach().double(), mask.detach().double()
+        self.abs_sum += (g.abs() * m * SCALE).sum(0)
+        self.neg_count += (g * m < 0).double().sum(0)
+        self.n += g.shape[0]
+
+    def all_reduce(self) -> HeadSums:
+        """The sums added across torchrun processes (identity on one process)."""
+        out = distributed.all_reduce_sum(
+            {"abs": self.abs_sum, "neg": self.neg_count, "n": torch.tensor([float(self.n)], dtype=torch.float64)}
+        )
+        return HeadSums(out["abs"], out["neg"], int(out["n"].item()))
+
+    def scores(self) -> torch.Tensor:
+        """S = mean(|g|*m*1000) * share(g*m < 0), [L, H]."""
+        if self.n == 0:
+            raise DataError("LAHIS: no sample with at least 2 tokens to score; give longer texts.")
+        return (self.abs_sum / self.n) * (self.neg_count / self.n)
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def score_texts(
+    loaded,
+    texts: list[str],
+    batch_size: int = 8,
+    max_length: int = MAX_LENGTH,
+    reproduce_official: bool = False,
+    progress=None,
+) -> HeadSums:
+    """LAHIS sums for one language's texts (this process's share only; call ``.all_reduce()``)."""
+    model, a = loaded.model, loaded.adapter
+    seqs = encode(loaded.tokenizer, texts, max_length)
+    sums = HeadSums.zeros(a.n_layers, a.n_heads)
+    device = next(model.parameters()).device
+    pad = pad_id_of(loaded.tokenizer)
+    with frozen(model):
+        if reproduce_official:
+            _official(loaded, seqs, sums, pad, device, progress)
+            return sums
+        for batch in batches(seqs, batch_size, pad):
+            b = batch["input_ids"].shape[0]
+            mask = torch.ones(b, a.n_layers, a.n_heads, device=device, requires_grad=True)  # [B, L, H]
+            with hooks(model, head_mask_hooks(mask, a), adapter=a):
+                loss = per_sample_loss(model, batch, device)  # [B]
+            (grad,) = torch.autograd.grad(loss.sum(), mask)  # [B, L, H]: row b = dL_b/dm_b
+            sums.add(grad, mask)
+            if progress is not None:
+                progress.update(b)
+    return sums
+
+
+def _official(loaded, seqs, sums: HeadSums, pad: int, device, progress) -> None:
+    """The released code's loop: batch 1 in data order, bf16 mask, AdamW step after each sample."""
+    a = loaded.adapter
+    mask = torch.nn.Parameter(torch.ones(a.n_layers, a.n_heads, dtype=torch.bfloat16, device=device))  # [L, H]
+    opt = torch.optim.AdamW([mask], lr=OFFICIAL_LR)
+    for batch in batches(seqs, 1, pad, sort=False):
+        opt.zero_grad()
+        with hooks(loaded.model, head_mask_hooks(mask, a), adapter=a):
+            loss = per_sample_loss(loaded.model, batch, device)  # [1]
+        loss.sum().backward()
+        sums.add(mask.grad[None].float(), mask[None].float())
+        opt.step()
+        if progress is not None:
+            progress.update(1)
+
+
+@dataclass
+class LahisResult:
+    """Scores [layer, head, language] with the languages, item counts and settings."""
+
+    scores: torch.Tensor  # [L, H, K] float32
+    languages: list[str]
+    n_items: dict[str, int]
+    settings: dict = field(default_factory=dict)
+
+    def of(self, language: str) -> torch.Tensor:
+        """[L, H] scores of one language."""
+        return self.scores[..., self.languages.index(language)]
+
+    def save(self, run, relpath: str = "artifacts/lahis_scores.safetensors"):
+        meta = {
+            "axes": AXES,
+            "languages": self.languages,
+            "n_items": self.n_items,
+            "method": "lahis",
+            "settings": self.settings,
+        }
+        return run.save_tensors(relpath, {"scores": self.scores.float()}, meta)
+
+    @classmethod
+    def load(cls, path) -> LahisResult:
+        """From a heads run folder or the safetensors file itself."""
+        from pathlib import Path
+
+        from babelscope.runs import RunFolder
+
+        path = Path(path)
+        if path.is_dir():
+            path = path / "artifacts" / "lahis_scores.safetensors"
+        if not path.is_file():
+            raise UsageError(
+                f"no LAHIS scores at {path}; pass a `babelscope heads` run folder or its "
+                "artifacts/lahis_scores.safetensors."
+            )
+        tensors, meta = RunFolder(path.parent).load_tensors(path.name)
+        if meta.get("method") != "lahis" or "scores" not in tensors:
+            raise UsageError(f"{path} is not a LAHIS score file (written by `babelscope heads`).")
+        return cls(
+            tensors["scores"], list(meta["languages"]), dict(meta.get("n_items", {})), dict(meta.get("settings", {}))
+        )
+
+
+def lahis(
+    loaded,
+    texts_by_language: dict[str, list[str]],
+    batch_size: int = 8,
+    max_length: int = MAX_LENGTH,
+    reproduce_official: bool = False,
+    show_progress: bool = True,
+) -> LahisResult:
+    """LAHIS scores for every language (``{language: [texts]}``); shards items under torchrun."""
+    from tqdm.auto import tqdm
+
+    if reproduce_official and distributed.world_size() > 1:
+        raise UsageError(
+            "--reproduce_official follows a per-sample mask drift that depends on sample order; "
+            "run it in one process (without torchrun)."
+        )
+    columns, counts = [], {}
+    for lang, texts in texts_by_language.items():
+        mine = distributed.shard(list(texts))
+        bar = tqdm(total=len(mine), desc=f"LAHIS {lang}", disable=not show_progress or not distributed.is_main())
+        sums = score_texts(loaded, mine, batch_size, max_length, reproduce_official, bar).all_reduce()
+        bar.close()
+        columns.append(sums.scores().float())
+        counts[lang] = sums.n
+    settings = {
+        "max_length": max_length,
+        "reproduce_official": reproduce_official,
+        "scale": SCALE,
+        "mask": "AdamW-drift bf16 (official)" if reproduce_official else "fixed at 1",
+    }
+    return LahisResult(torch.stack(columns, -1), list(texts_by_language), counts, settings)  # [L, H, K]
+
+
+# --------------------------------------------------------------------------- classification
+
+
+def default_min_languages(n_languages: int) -> int:
+    """4 (the official rule) from 8 languages on; below that half the languages, rounded up, at least 2."""
+    return MIN_LANGUAGES if n_languages >= 8 else max(2, math.ceil(n_languages / 2))
+
+
+def candidates(scores: torch.Tensor, quantile: float = QUANTILE) -> list[int]:
+    """Flat head ids (layer * H + head) strictly above the ``quantile`` of one language's [L, H] scores,
+    best first."""
+    flat = scores.flatten().double()  # [L*H]
+    threshold = torch.quantile(flat, quantile)
+    above = torch.nonzero(flat > threshold).flatten()
+    return above[torch.argsort(flat[above], descending=True, stable=True)].tolist()
+
+
+def top_heads(scores: torch.Tensor, n: int) -> list[int]:
+    """The ``n`` best flat head ids of one language's [L, H] scores (stable ties)."""
+    return torch.argsort(scores.flatten(), descending=True, stable=True)[:n].tolist()
+
+
+def classify(result: LahisResult, quantile: float = QUANTILE, min_languages: int | None = None) -> dict:
+    """Language-specific and language-general heads (official ``language_heads.py`` rule)."""
+    if not 0.0 < quantile < 1.0:
+        raise UsageError(f"quantile must be between 0 and 1 (e.g. 0.96), got {quantile}.")
+    k = min_languages or default_min_languages(len(result.languages))
+    cands = {lang: candidates(result.of(lang), quantile) for lang in result.languages}
+    count: dict[int, int] = {}
+    for heads in cands.values():
+        for h in heads:
+            count[h] = count.get(h, 0) + 1
+    general = sorted(h for h, c in count.items() if c >= k)
+    specific = {lang: [h for h in heads if h not in general] for lang, heads in cands.items()}
+    n_heads = result.scores.shape[1]
+    return {
+        "quantile": quantile,
+        "min_languages": k,
+        "n_heads_per_layer": n_heads,
+        "candidates": cands,
+        "general": general,
+        "specific": specific,
+        "languages_of_head": {h: [lang for lang in cands if h in cands[lang]] for h in count},
+    }
+
+
+def head_name(flat: int, n_heads: int) -> str:
+    """Flat id -> ``"L3.H1"``."""
+    return f"L{flat // n_heads}.H{flat % n_heads}"
