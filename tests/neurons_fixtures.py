@@ -66,3 +66,26 @@ def planted_batches(rows: int = 24, length: int = 16, batch_size: int = 8, seed:
         ids = [torch.randint(r.start, r.stop, (length - (i % 3),), generator=g).tolist() for i in range(rows)]
         out += make_batches(lang, ids, batch_size, pad_id=0, has_bos=False)
     return out
+
+
+CLI_LANGS = "eng_Latn,fra_Latn,rus_Cyrl"
+
+
+def write_corpus(path, n_items: int = 40) -> str:
+    """A wide JSONL corpus of ``n_items`` aligned items in English, French and Russian."""
+    import json
+    import random
+
+    from babelscope.testing import SAMPLE_TEXTS
+
+    rng = random.Random(0)
+    base = {"eng_Latn": SAMPLE_TEXTS[0], "fra_Latn": SAMPLE_TEXTS[1], "rus_Cyrl": SAMPLE_TEXTS[4]}
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(n_items):
+            row = {"item_id": f"it{i}"}
+            for lang, text in base.items():
+                words = text.split()
+                rng.shuffle(words)
+                row[lang] = " ".join(words) + f" {i}"
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return str(path)

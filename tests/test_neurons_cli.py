@@ -1,0 +1,137 @@
+"""The neurons / compare-neurons verbs end to end on a tiny model, and torchrun with 2 gloo processes."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from tests.neurons_fixtures import CLI_LANGS, write_corpus
+
+from babelscope.cli.main import build_parser
+from babelscope.cli.neurons import VERBS
+from babelscope.runs import RunFolder
+
+
+def main(argv):
+    """Run one of this area's verbs (parser limited to them, so other verbs' imports don't matter)."""
+    args = build_parser(VERBS).parse_args(argv)
+    return args.func(args)
+
+
+SMALL = ["--max_tokens", "160", "--eval_tokens", "48", "--top_rate", "0.05", "--batch_size", "4"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return write_corpus(tmp_path_factory.mktemp("corpus") / "aligned.jsonl")
+
+
+def _neurons(model_dir, corpus, out, name, *extra):
+    argv = [
+        "neurons",
+        "--model_args",
+        f"pretrained={model_dir}",
+        "--source",
+        corpus,
+        "--languages",
+        CLI_LANGS,
+        "--output_path",
+        str(out),
+        "--run_name",
+        name,
+        "--threads",
+        "1",
+        *SMALL,
+        *extra,
+    ]
+    assert main(argv) == 0
+    return next(p for p in out.rglob(name) if p.is_dir())
+
+
+def test_neurons_verb_writes_everything(tiny_model_dir, corpus, tmp_path):
+    run = _neurons(tiny_model_dir, corpus, tmp_path, "a", "--validate")
+    for f in (
+        "neurons.json",
+        "layer_counts.json",
+        "neurons_per_layer.png",
+        "deactivation.json",
+        "results.json",
+        "README.md",
+        "config.yaml",
+        "artifacts/neurons.safetensors",
+        "artifacts/neuron_stats.safetensors",
+    ):
+        assert (run / f).is_file(), f
+    doc = json.loads((run / "neurons.json").read_text())
+    assert doc["languages"] == CLI_LANGS.split(",") and set(doc["neurons"]) == set(doc["languages"])
+    counts = json.loads((run / "layer_counts.json").read_text())["classes"]
+    assert set(counts) == {"specific", "related", "general"} and all(len(v) == 2 for v in counts.values())
+    check = json.loads((run / "deactivation.json").read_text())
+    assert len(check["increase"]) == 3 and len(check["random_increase"][0]) == 3
+    res = json.loads((run / "results.json").read_text())
+    assert set(res["deactivation"]["per_language"]) == set(doc["languages"])
+    assert (run / "neurons_per_layer.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_compare_neurons(tiny_model_dir, corpus, tmp_path):
+    a = _neurons(tiny_model_dir, corpus, tmp_path, "a")
+    b = _neurons(tiny_model_dir, corpus, tmp_path, "b", "--method", "lape")
+    assert main(["compare-neurons", str(a), str(a), "--output_path", str(tmp_path / "c"), "--run_name", "same"]) == 0
+    same = json.loads(next((tmp_path / "c").rglob("same/results.json")).read_text())
+    assert all(v["jaccard"] in (1.0, None) for v in same["jaccard"].values()) and same["transitions"] == {}
+    assert main(["compare-neurons", str(a), str(b), "--output_path", str(tmp_path / "c"), "--run_name", "ab"]) == 0
+    ab = json.loads(next((tmp_path / "c").rglob("ab/results.json")).read_text())
+    assert ab["method_a"] == "ternary" and ab["method_b"] == "lape"
+    assert set(ab["per_layer"]) == {"specific", "related", "general"}
+
+
+def test_resume_reuses_statistics(tiny_model_dir, corpus, tmp_path):
+    run = _neurons(tiny_model_dir, corpus, tmp_path, "r")
+    stats = run / "artifacts/neuron_stats.safetensors"
+    before = stats.stat().st_mtime_ns
+    _neurons(tiny_model_dir, corpus, tmp_path, "r", "--method", "lape")
+    assert stats.stat().st_mtime_ns == before
+    assert json.loads((run / "neurons.json").read_text())["method"] == "lape"
+
+
+def test_torchrun_two_gloo_processes_equal_one(tiny_model_dir, corpus, tmp_path):
+    one = _neurons(tiny_model_dir, corpus, tmp_path, "one")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_PORT": "29533"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29533",
+        "-m",
+        "babelscope",
+        "neurons",
+        "--model_args",
+        f"pretrained={tiny_model_dir}",
+        "--source",
+        corpus,
+        "--languages",
+        CLI_LANGS,
+        "--output_path",
+        str(tmp_path),
+        "--run_name",
+        "two",
+        "--validate",
+        *SMALL,
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    two = next(p for p in tmp_path.rglob("two") if p.is_dir())
+    t1, _ = RunFolder(one).load_tensors("artifacts/neuron_stats.safetensors")
+    t2, _ = RunFolder(two).load_tensors("artifacts/neuron_stats.safetensors")
+    assert torch.equal(t1["over_zero"], t2["over_zero"]) and torch.equal(t1["tokens"], t2["tokens"])
+    assert torch.allclose(t1["act_sum"], t2["act_sum"], rtol=1e-9, atol=1e-9)
+    assert (
+        json.loads((one / "neurons.json").read_text())["neurons"]
+        == json.loads((two / "neurons.json").read_text())["neurons"]
+    )
+    assert (two / "deactivation.json").is_file()
