@@ -79,7 +79,8 @@ def fertility_run(root, name="fertility") -> RunFolder:
 
 
 def heads_run(root, name="heads") -> RunFolder:
-    """LAHIS scores [layer, head, language] with one planted head per language, and the classification."""
+    """LAHIS scores [layer, head, language] with one planted head per language, the classification
+    (flat head ids, as ``cli/heads.py`` writes them), the ablation check and off-target rates."""
     run = RunFolder.create(root, "tiny", "heads", {"languages": LANGS, "num_items": 8}, run_name=name, announce=False)
     gen = torch.Generator().manual_seed(0)
     scores = torch.rand(N_LAYERS, N_HEADS, len(LANGS), generator=gen) * 0.1
@@ -91,26 +92,58 @@ def heads_run(root, name="heads") -> RunFolder:
         {"scores": scores},
         {"axes": ["layer", "head", "language"], "languages": LANGS, "method": "lahis"},
     )
-    specific = {lang: [(k % N_LAYERS) * N_HEADS + k % N_HEADS] for k, lang in enumerate(LANGS)}
-    ablation = [[0.5 if i == j else 0.1 for j in range(len(LANGS))] for i in range(len(LANGS))]
+    own = {lang: (k % N_LAYERS) * N_HEADS + k % N_HEADS for k, lang in enumerate(LANGS)}
+    specific = {lang: [own[lang]] for lang in LANGS}
+    candidates = {lang: [own[lang], 5 * N_HEADS + 3] for lang in LANGS}
+    base = {lang: 3.0 for lang in LANGS}
+    loss = {a: {b: 3.5 if a == b else 3.1 for b in LANGS} for a in LANGS}
+    ablation = {
+        "base_loss": base,
+        "ablated_loss": loss,
+        "delta": {a: {b: loss[a][b] - base[b] for b in LANGS} for a in LANGS},
+        "random_heads": {lang: [1, 2] for lang in LANGS},
+        "random_loss": {lang: 3.02 for lang in LANGS},
+        "random_delta": {lang: 0.02 for lang in LANGS},
+        "heads": candidates,
+        "verdict": {
+            lang: {
+                "own_heads_hurt_most": True,
+                "most_hurt_by": lang,
+                "own_delta": 0.5,
+                "random_delta": 0.02,
+                "own_beats_random": True,
+            }
+            for lang in LANGS
+        },
+        "n_eval_items": {lang: 16 for lang in LANGS},
+    }
+    off = {
+        lang: {"before": {"off_target_rate": 0.1, "n": 8}, "after": {"off_target_rate": 0.1 + 0.1 * k, "n": 8}}
+        for k, lang in enumerate(LANGS)
+    }
     run.write_results(
         {
-            "verb": "heads",
-            "classification": {
-                "quantile": 0.96,
-                "min_languages": 3,
-                "n_heads_per_layer": N_HEADS,
-                "general": [5 * N_HEADS + 3],
-                "specific": specific,
-                "candidates": specific,
-            },
-            "ablation": {"languages": LANGS, "increase": ablation, "random_increase": [[0.01] * 5] * 5},
+            "method": "lahis",
+            "model": "tiny",
+            "languages": LANGS,
+            "n_items": {lang: 8 for lang in LANGS},
+            "n_layers": N_LAYERS,
+            "n_heads": N_HEADS,
+            "general": [5 * N_HEADS + 3],
+            "specific": specific,
+            "candidates": candidates,
+            "min_languages": 3,
+            "quantile": 0.96,
+            "ablation": ablation,
+            "off_target": off,
+            "seconds": {"score": 1.0},
         }
     )
     return run
 
 
 def neurons_run(root, name="neurons") -> RunFolder:
+    """As ``interpret/neurons.py`` saves it: summary in results.json, side files, tensors with axes."""
     run = RunFolder.create(
         root, "tiny", "neurons", {"method": "ternary", "languages": LANGS}, run_name=name, announce=False
     )
@@ -120,38 +153,104 @@ def neurons_run(root, name="neurons") -> RunFolder:
         {"phase": "shared semantic reasoning", "layers": [2, 3]},
         {"phase": "multilingual output transformation", "layers": [4, 5]},
     ]
-    members = torch.zeros(N_LAYERS, 16, len(LANGS))
+    members = torch.zeros(len(LANGS), N_LAYERS, 16, dtype=torch.uint8)
     for k in range(len(LANGS)):
-        members[k % N_LAYERS, k, k] = 1
-        members[5, 10 + k % 6, k] = 1
+        members[k, k % N_LAYERS, k] = 1
+        members[k, 5, 10 + k % 6] = 1
     run.save_tensors(
-        "artifacts/neuron_sets.safetensors",
-        {"members": members},
-        {"axes": ["layer", "neuron", "language"], "languages": LANGS, "method": "ternary"},
+        "artifacts/neurons.safetensors",
+        {
+            "members": members,
+            "classes": torch.zeros(N_LAYERS, 16, dtype=torch.int8),
+            "probabilities": torch.rand(N_LAYERS, 16, len(LANGS)),
+        },
+        {
+            "languages": LANGS,
+            "method": "ternary",
+            "classes": ["none", "specific", "related", "general"],
+            "axes": {
+                "classes": ["layer", "neuron"],
+                "members": ["language", "layer", "neuron"],
+                "probabilities": ["layer", "neuron", "language"],
+            },
+        },
     )
     inc = [[0.8 if i == j else 0.05 * (i + j) for j in range(len(LANGS))] for i in range(len(LANGS))]
+    per_lang = {
+        lang: {
+            "neurons": 2,
+            "own_increase": 0.8,
+            "random_own_increase": 0.02,
+            "own_vs_other_languages": 4.0,
+            "own_is_largest_in_row": True,
+        }
+        for lang in LANGS
+    }
+    run.write_json("layer_counts.json", {"classes": counts, "phases": phases})
+    run.write_json(
+        "deactivation.json",
+        {
+            "languages": LANGS,
+            "baseline_loss": {lang: 3.0 for lang in LANGS},
+            "increase": inc,
+            "random_increase": [[0.02] * 5] * 5,
+            "per_language": per_lang,
+        },
+    )
     run.write_results(
         {
             "verb": "neurons",
-            "layer_counts": counts,
+            "model": "tiny",
+            "method": "ternary",
+            "languages": LANGS,
+            "neurons_per_language": {lang: 2 for lang in LANGS},
+            "tokens_per_language": {lang: 1000 for lang in LANGS},
+            "class_totals": {k: sum(v) for k, v in counts.items()},
+            "per_layer": counts,
             "phases": phases,
-            "deactivation": {
-                "languages": LANGS,
-                "baseline_loss": {lang: 3.0 for lang in LANGS},
-                "increase": inc,
-                "random_increase": [[0.02] * 5] * 5,
-            },
+            "deactivation": {"per_language": per_lang, "all_own_largest_in_row": True},
         }
     )
     return run
 
 
+def layers_run(root, name="layers") -> RunFolder:
+    run = RunFolder.create(root, "tiny", "layers", {"languages": LANGS}, run_name=name, announce=False)
+    rec = {"layers": [0, 1, 5], "bottom": 2, "top": 1, "budget": 0.25, "max_depth": 0.5}
+    score = [0.9, 0.7, 0.2, 0.1, 0.3, 0.8]
+    lens = {
+        "target_share": {lang: [0.0, 0.0, 0.1, 0.3, 0.6, 0.9] for lang in LANGS[1:]},
+        "positions": 8,
+        "onset_layer": {lang: 4 for lang in LANGS[1:]},
+    }
+    run.write_json(
+        "layers.json",
+        {
+            "model": "tiny",
+            "languages": LANGS,
+            "recommended": rec,
+            "ranking": [0, 5, 1, 4, 2, 3],
+            "evidence": {
+                "score": score,
+                "language_neuron_share": score,
+                "specific_share": [x / 2 for x in score],
+                "logit_lens": lens,
+            },
+        },
+    )
+    run.write_results(
+        {"verb": "layers", "recommended": rec, "ranking": [0, 5, 1, 4, 2, 3], "onset_layer": lens["onset_layer"]}
+    )
+    return run
+
+
 def finetune_run(root, name="finetune") -> RunFolder:
+    """As ``improve/finetune_run.py`` writes it (bpc headline and every task)."""
     run = RunFolder.create(
         root,
         "tiny",
         "finetune",
-        {"method": "full", "layers": "0-1,4-5", "data": "parallel:builtin", "languages": LANGS[:2], "max_steps": 50},
+        {"method": "full", "layers": "0-1,4-5", "data": ["parallel:builtin"], "languages": LANGS[:2], "max_steps": 50},
         run_name=name,
         announce=False,
     )
@@ -159,8 +258,22 @@ def finetune_run(root, name="finetune") -> RunFolder:
         lang: {"before": 2.0 + 0.1 * i, "after": 1.8 + 0.12 * i, "delta": round(-0.2 + 0.02 * i, 6)}
         for i, lang in enumerate(LANGS)
     }
+    cont = {lang: {"before": 0.4, "after": 0.45, "delta": 0.05} for lang in LANGS}
     run.write_results(
-        {"verb": "finetune", "metric": "bpc", "trainable_share": 0.2345, "trainable_params": 12345, "before_after": ba}
+        {
+            "before_after": ba,
+            "before_after_tasks": {"bpc": ba, "continuation": cont},
+            "layers": [0, 1, 4, 5],
+            "layer_source": "0-1,4-5",
+            "method": "full",
+            "trainable_parameters": {"trainable": 12345, "total": 52640, "share": 0.2345},
+            "trainable_share": 0.2345,
+            "revert_layers": [],
+            "reverted_tensors": 0,
+            "training": {"losses": [5.0 - 0.05 * s for s in range(50)], "steps": 50, "tokens": 6400},
+            "data": {"specs": ["parallel:builtin"], "documents": 40},
+            "languages": {"training": LANGS[:2], "pivot": "eng_Latn", "evaluated": LANGS},
+        }
     )
     return run
 
@@ -192,6 +305,31 @@ def merge_run(root, name="merge") -> RunFolder:
                 "output": "model",
             },
             "before_after": ba,
+        }
+    )
+    return run
+
+
+def compare_neurons_run(root, name="compare-neurons") -> RunFolder:
+    run = RunFolder.create(root, "a-vs-b", "compare-neurons", {}, run_name=name, announce=False)
+    per_layer = {
+        c: {"a": [1, 2, 3, 4, 5, 6], "b": [2, 2, 2, 5, 5, 5], "shift": [1, 0, -1, 1, 0, -1]}
+        for c in ("specific", "related", "general")
+    }
+    run.write_results(
+        {
+            "verb": "compare-neurons",
+            "model_a": "a",
+            "model_b": "b",
+            "languages": LANGS,
+            "jaccard": {lang: {"jaccard": 0.5, "a": 4, "b": 4, "both": 2} for lang in LANGS},
+            "mean_jaccard": 0.5,
+            "transitions": {"specific->general": 3},
+            "transition_matrix": {
+                "classes": ["none", "specific", "related", "general"],
+                "counts": [[10, 1, 0, 0], [0, 5, 1, 3], [0, 0, 4, 1], [0, 0, 0, 9]],
+            },
+            "per_layer": per_layer,
         }
     )
     return run
@@ -251,6 +389,8 @@ ALL_KINDS = {
     "fertility": fertility_run,
     "heads": heads_run,
     "neurons": neurons_run,
+    "layers": layers_run,
+    "compare-neurons": compare_neurons_run,
     "finetune": finetune_run,
     "merge": merge_run,
     "cypher": cypher_run,

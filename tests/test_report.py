@@ -15,9 +15,11 @@ from report_fixtures import ALL_KINDS, LANGS, eval_run, fertility_run, odd_run  
 EXPECTED_KINDS = {
     "eval": {"languages", "consistency"},
     "fertility": {"fertility"},
-    "heads": {"heads", "head_classes", "matrix"},
+    "heads": {"heads", "head_classes", "matrix", "before_after"},
     "neurons": {"neuron_classes", "neuron_sets", "matrix"},
-    "finetune": {"provenance", "before_after"},
+    "layers": {"layers", "layer_series"},
+    "compare-neurons": {"languages", "layer_series", "matrix"},
+    "finetune": {"provenance", "before_after", "training"},
     "merge": {"provenance", "before_after"},
     "cypher": {"cypher"},
     "mask": {"provenance", "before_after", "heads"},

@@ -76,7 +76,8 @@ def _safe(fn, *args, strict: bool, label: str, what: str) -> list[Section]:
 
 def run_sections(run: Run, strict: bool = False) -> list[Section]:
     """Every section one run yields, in reading order."""
-    claimed: list[tuple] = [("before_after",)]
+    claimed: list[tuple] = [(k,) for k in sections_improve.BEFORE_AFTER_KEYS]
+    claimed += [(k,) for k, _ in sections_improve.before_after_sources(run.results)]
     secs = _safe(measure.run_header, run, strict=strict, label=run.label, what="run header")
     fert = _safe(sections_fertility.fertility, run, strict=strict, label=run.label, what="fertility")
     if fert:
@@ -90,7 +91,9 @@ def run_sections(run: Run, strict: bool = False) -> list[Section]:
         ("head classes", sections_interpret.head_classes),
         ("head scores", sections_interpret.head_scores),
         ("neuron sets", sections_interpret.neuron_sets),
+        ("recommended layers", sections_interpret.recommended_layers),
         ("per-layer series", sections_interpret.layer_series),
+        ("training curve", sections_interpret.training_curve),
         ("other figures", measure.scalars),
     ]
     for what, fn in renderers:

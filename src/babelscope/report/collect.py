@@ -17,7 +17,8 @@ from pathlib import Path
 from babelscope.errors import UsageError
 
 LANG_RE = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")  # FLORES-200 style code, e.g. deu_Latn
-COUNT_KEYS = ("n", "n_items", "num_items", "items", "count", "n_samples")  # item counts for micro means
+COUNT_KEYS = ("n", "n_items", "num_items", "items", "count", "n_samples", "n_eval_items")  # item counts for micro means
+LABEL_KEYS = ("languages", "classes", "labels")  # a list of row labels beside list-of-rows matrices
 SKIP_KEYS = ("environment", "versions")  # results.json parts that never hold findings
 
 
@@ -208,11 +209,22 @@ def language_tables(obj, path: tuple[str, ...] = ()) -> list[LangTable]:
                     rows[lang] = flat
         if rows:
             found.append(LangTable(path, rows))
+    vectors = {k: v for k, v in obj.items() if k not in SKIP_KEYS and not is_lang(k) and _is_lang_vector(v)}
+    if vectors:  # sibling {language: number} dicts become the columns of one table
+        merged: dict[str, dict[str, float]] = {}
+        for key, vec in vectors.items():
+            for lang, x in vec.items():
+                merged.setdefault(lang, {})[str(key)] = float(x)
+        found.append(LangTable(path, merged))
     for key, val in obj.items():
-        if key in SKIP_KEYS or is_lang(key) or not isinstance(val, dict):
+        if key in SKIP_KEYS or key in vectors or is_lang(key) or not isinstance(val, dict):
             continue
         found.extend(language_tables(val, (*path, str(key))))
     return found
+
+
+def _is_lang_vector(v) -> bool:
+    return isinstance(v, dict) and bool(v) and all(is_lang(k) and is_number(x) for k, x in v.items())
 
 
 @dataclass
@@ -250,7 +262,8 @@ def language_matrices(obj, path: tuple[str, ...] = ()) -> list[LangMatrix]:
         values = [[float(obj[r][c]) if is_number(obj[r].get(c)) else None for c in cols] for r in rows]
         found.append(LangMatrix(path, rows, cols, values))
         return found
-    langs = obj.get("languages")
+    label_key = next((k for k in LABEL_KEYS if isinstance(obj.get(k), list)), None)
+    langs = obj.get(label_key) if label_key else None
     if isinstance(langs, list) and langs and all(isinstance(x, str) for x in langs):
         cols = obj.get("columns") if isinstance(obj.get("columns"), list) else langs
         for key, m in obj.items():  # every list of rows shaped languages x columns

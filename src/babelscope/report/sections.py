@@ -203,6 +203,7 @@ _MATRIX_TITLES = (
     ("deactiv", "Neuron deactivation"),
     ("overlap", "Overlap"),
     ("jaccard", "Overlap (Jaccard)"),
+    ("transition", "Class transitions (rows: run A, columns: run B)"),
 )
 
 
@@ -211,7 +212,7 @@ def matrix_title(name: str) -> str:
     for key, title in _MATRIX_TITLES:
         if key in low:
             return f"{title}: {name}"
-    return f"Language × language: {name}"
+    return f"Matrix: {name}"
 
 
 def artifact_matrices(run: Run) -> list[LangMatrix]:
@@ -378,7 +379,14 @@ def _scatter_section(frun, ft, fm, arun, at, am, langs, xs, ys) -> Section:
 # remaining scalars --------------------------------------------------------------------------
 
 
-SCALARS_SHOWN_ELSEWHERE = ("environment", "before_after", "recipe", "merge", "verb")  # top-level keys
+SCALARS_SHOWN_ELSEWHERE = (
+    "environment",
+    "before_after",
+    "before_after_tasks",
+    "recipe",
+    "merge",
+    "verb",
+)  # top-level keys
 
 
 def scalar_leaves(obj, path=(), depth=0):

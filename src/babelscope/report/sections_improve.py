@@ -131,18 +131,38 @@ def before_after_block(name: str, table: dict) -> list:
     return [Figure(src, alt, f"{first} (grey) and {last} (blue) per language; {better}.", tab), *notes]
 
 
+BEFORE_AFTER_KEYS = ("before_after_tasks", "before_after")  # the first present is rendered (tasks: all tasks)
+
+
+def before_after_sources(results: dict) -> list[tuple[str, dict]]:
+    """(key, dict) of the before/after tables: the first of BEFORE_AFTER_KEYS, plus any other top-level
+    ``{language: {"before": ..., "after": ...}}`` dict (e.g. off-target rates before/after ablation)."""
+    out = []
+    for key in BEFORE_AFTER_KEYS:
+        found = find_key(results, (key,))
+        if isinstance(found, dict):
+            out.append((key, found))
+            break
+    for key, val in results.items():
+        if key in BEFORE_AFTER_KEYS or not isinstance(val, dict):
+            continue
+        entries = [v for k, v in val.items() if is_lang(k)]
+        if entries and all(isinstance(v, dict) and "before" in v and "after" in v for v in entries):
+            out.append((key, val))
+    return out
+
+
 def before_after(run: Run) -> list[Section]:
-    found = find_key(run.results, ("before_after",))
-    if not isinstance(found, dict):
-        return []
     out = []
     metric = run.results.get("metric") or run.config.get("metric")  # names a bare before/after table
-    for name, table in before_after_tables(found):
-        name = name or (str(metric) if isinstance(metric, str) else "")
-        blocks = before_after_block(name, table)
-        if blocks:
-            title = f"Before and after, per language{f': {name}' if name else ''}"
-            out.append(Section(title, "before_after", run.label, blocks=blocks))
+    for key, found in before_after_sources(run.results):
+        prefix = () if key in BEFORE_AFTER_KEYS else (key,)
+        for name, table in before_after_tables(found, prefix):
+            name = name or (str(metric) if isinstance(metric, str) else "")
+            blocks = before_after_block(name, table)
+            if blocks:
+                title = f"Before and after, per language{f': {name}' if name else ''}"
+                out.append(Section(title, "before_after", run.label, blocks=blocks))
     return out
 
 

@@ -20,6 +20,8 @@ from babelscope.report.sections import axes_of
 
 INTERPRET_VERBS = ("heads", "neurons", "layers", "compare-neurons", "mask")  # per-layer lists are per layer
 MIN_SERIES_LEN = 3  # shortest list treated as a per-layer series
+NOT_SERIES = ("ranking", "layers", "order", "indices", "ids", "losses", "revert_layers")  # index lists
+ID_LISTS = ("specific", "candidates", "heads", "random_heads", "neurons", "languages_of_head")  # {x: [ids]}
 HEAD_CLASS_COLORS = ["#f0f0f0", "#d9822b", "#2f6fb0"]  # none, specific, general
 
 
@@ -223,8 +225,13 @@ def _series_dicts(obj, path=(), depth=0):
     lists = {
         str(k): v
         for k, v in obj.items()
-        if isinstance(v, list) and len(v) >= MIN_SERIES_LEN and all(is_number(x) for x in v)
+        if isinstance(v, list)
+        and len(v) >= MIN_SERIES_LEN
+        and all(is_number(x) for x in v)
+        and str(k) not in NOT_SERIES
     }
+    if isinstance(obj.get("specific"), dict):
+        lists.pop("general", None)  # head classification: "general" holds head ids
     by_len: dict[int, dict] = {}
     for k, v in lists.items():
         by_len.setdefault(len(v), {})[k] = v
@@ -232,6 +239,8 @@ def _series_dicts(obj, path=(), depth=0):
         yield path, group
     for key, val in obj.items():
         if key == "environment":
+            continue
+        if isinstance(val, dict) and str(key) in ID_LISTS:
             continue
         if isinstance(val, dict):
             yield from _series_dicts(val, (*path, str(key)), depth + 1)
@@ -245,12 +254,13 @@ def layer_series(run: Run) -> list[Section]:
     """Line plots of per-layer series (e.g. neuron classes per layer) with their tables."""
     interpret = run.verb in INTERPRET_VERBS
     sources = [((), run.results)] + [((name,), obj) for name, obj in run.json_files().items()]
-    out = []
+    out, seen = [], []
     for prefix, obj in sources:
         for path, series in _series_dicts(obj, prefix):
             full = " / ".join(path)
-            if not (interpret or "layer" in full.lower()):
-                continue
+            if not (interpret or "layer" in full.lower()) or series in seen:
+                continue  # the same numbers saved twice (results.json and a side file) show once
+            seen.append(series)
             if all(is_lang(k) for k in series) and len(series) > 8:
                 series = dict(list(series.items())[:8])
             n = len(next(iter(series.values())))
@@ -325,3 +335,36 @@ def neuron_sets(run: Run) -> list[Section]:
             )
             out.append(Section(title, "neuron_sets", run.label, blocks=[Figure(src, alt, title, tab)]))
     return out
+
+
+def recommended_layers(run: Run) -> list[Section]:
+    """The layer set a ``layers`` run recommends (for finetuning and layer swapping), with its ranking."""
+    rec = run.results.get("recommended")
+    if not isinstance(rec, dict) or not isinstance(rec.get("layers"), list):
+        return []
+    rows = [["layers to finetune (PLAST)", ", ".join(map(str, rec["layers"]))]]
+    rows += [[f"layer swap: {k}", rec[k]] for k in ("bottom", "top") if k in rec]
+    rows += [[k, rec[k]] for k in ("budget", "max_depth") if k in rec]
+    if isinstance(run.results.get("ranking"), list):
+        rows.append(["ranking (most language-specific first)", ", ".join(map(str, run.results["ranking"]))])
+    table = Table.make(["", "value"], rows, caption="Recommended layers and their evidence", collapsed=False)
+    return [Section("Recommended layers", "layers", run.label, blocks=[table])]
+
+
+def training_curve(run: Run) -> list[Section]:
+    """Training loss per optimizer step (``results["training"]["losses"]``)."""
+    training = run.results.get("training")
+    losses = training.get("losses") if isinstance(training, dict) else None
+    if not isinstance(losses, list) or len(losses) < 2 or not all(is_number(x) for x in losses):
+        return []
+    steps = list(range(1, len(losses) + 1))
+    title = "Training loss per step"
+    src = plots.lines(steps, {"loss": losses}, xlabel="step", ylabel="loss (token mean)", title=title)
+    every = max(1, len(losses) // 200)  # at most ~200 table rows
+    rows = [[s, v] for s, v in zip(steps, losses) if (s - 1) % every == 0 or s == len(losses)]
+    tab = Table.make(["step", "loss"], rows, caption=title + ("" if every == 1 else f" (every {every}th step)"))
+    alt = (
+        f"Line chart of training loss over {len(losses)} steps: from {fmt(losses[0])} at step 1 to "
+        f"{fmt(losses[-1])} at step {len(losses)}, lowest {fmt(min(losses))}."
+    )
+    return [Section(title, "training", run.label, blocks=[Figure(src, alt, title, tab)])]

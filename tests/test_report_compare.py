@@ -1,0 +1,78 @@
+"""``babelscope compare``: per-language differences B − A, in the terminal and as a report section."""
+
+from __future__ import annotations
+
+import pytest
+
+from babelscope.errors import UsageError
+from babelscope.report.build import build_report
+from babelscope.report.collect import load_run
+from babelscope.report.compare import compare_runs
+from report_fixtures import LANGS, cypher_run, eval_run  # noqa: I001
+
+ACC_A = {"eng_Latn": 0.70, "fra_Latn": 0.50, "deu_Latn": 0.40, "rus_Cyrl": 0.30, "zho_Hans": 0.25}
+ACC_B = {"eng_Latn": 0.72, "fra_Latn": 0.45, "deu_Latn": 0.40, "rus_Cyrl": 0.36, "zho_Hans": 0.20}
+
+
+@pytest.fixture
+def two_runs(tmp_path):
+    return eval_run(tmp_path, "eval-a", ACC_A).path, eval_run(tmp_path, "eval-b", ACC_B).path
+
+
+@pytest.fixture
+def main(monkeypatch):
+    from babelscope.cli import main as cli_main
+    from babelscope.cli import report as report_cli
+
+    monkeypatch.setattr(cli_main, "discover", lambda: list(report_cli.VERBS))
+    return cli_main.main
+
+
+def test_differences_are_b_minus_a(two_runs):
+    diffs = compare_runs(load_run(two_runs[0]), load_run(two_runs[1]))
+    acc = {d.language: d for d in diffs if d.table == "results / continuation" and d.metric == "acc"}
+    assert sorted(acc) == sorted(LANGS)
+    for lang in LANGS:
+        assert acc[lang].a == ACC_A[lang] and acc[lang].b == ACC_B[lang]
+        assert acc[lang].delta == pytest.approx(ACC_B[lang] - ACC_A[lang])
+    norm = {d.language: d.delta for d in diffs if d.metric == "acc_norm"}
+    assert norm["rus_Cyrl"] == pytest.approx(0.06)  # acc_norm = acc - 0.05 in both runs
+
+
+def test_compare_section_in_report(two_runs):
+    context = build_report(list(two_runs), compare=True, strict=True)
+    secs = {s.title: s for s in context["across"] if s.kind == "compare"}
+    sec = secs["Comparison: results / continuation / acc"]
+    table = sec.figures[0].table
+    assert table.columns == ["language", "A", "B", "B − A"]
+    rows = {r[0].text: r for r in table.rows}
+    assert rows["fra_Latn"][3].text == "-0.05" and "neg" in rows["fra_Latn"][3].cls
+    assert rows["rus_Cyrl"][3].text == "+0.06" and "pos" in rows["rus_Cyrl"][3].cls
+    assert float(table.foot[0][3].text) == pytest.approx(sum(ACC_B.values()) / 5 - sum(ACC_A.values()) / 5)
+    assert "eng_Latn +0.02" in sec.figures[0].alt
+
+
+def test_cli_compare_prints_and_writes(two_runs, tmp_path, capsys, main):
+    out = tmp_path / "compare.html"
+    assert main(["compare", str(two_runs[0]), str(two_runs[1]), "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "B − A" in text and "rus_Cyrl" in text and "+0.06" in text and "macro mean" in text
+    assert "Comparison: results / continuation / acc" in out.read_text(encoding="utf-8")
+
+
+def test_compare_needs_shared_figures(tmp_path, two_runs, main, capsys):
+    other = tmp_path / "odd"
+    other.mkdir()
+    (other / "results.json").write_text('{"verb": "x", "value": 1}')
+    with pytest.raises(UsageError, match="share no per-language figures"):
+        compare_runs(load_run(two_runs[0]), load_run(other))
+    assert main(["report", str(two_runs[0]), "--compare", "-o", str(tmp_path / "x.html")]) == 2
+    assert "exactly two run folders" in capsys.readouterr().err
+
+
+def test_different_layouts_match_by_metric(tmp_path):
+    a = cypher_run(tmp_path, "c1")
+    b = load_run(cypher_run(tmp_path, "c2").path)
+    b.results = {"scores": b.results["per_language"]}  # same figures under another key
+    diffs = compare_runs(load_run(a.path), b)
+    assert diffs and all(d.delta == 0 for d in diffs)
