@@ -97,8 +97,10 @@ def _setup(args):
 
 def _analyse(args, model_args: str, corpus, languages, verb: str):
     """Statistics (resumed from the run folder when present), selection, optional check; files."""
+    from pathlib import Path
+
     from babelscope.cli.common import start_run
-    from babelscope.distributed import is_main
+    from babelscope.distributed import gather_objects, is_main
     from babelscope.interpret import neurons as nr
     from babelscope.models.load import load_from_args, parse_model_args
     from babelscope.models.reducers import NeuronReducer
@@ -107,8 +109,8 @@ def _analyse(args, model_args: str, corpus, languages, verb: str):
     run = start_run(args, verb, name) if is_main() else None
     loaded = load_from_args(model_args, device=args.device)
     train, held = nr.split_texts(corpus, languages, seed=args.seed)
-    stats_path = run.path / nr.STATS_FILE if run else None
-    if stats_path is not None and stats_path.exists():
+    stats_path = Path(gather_objects([str(run.path / nr.STATS_FILE) if run else None])[0])  # rank 0's path
+    if stats_path.exists():
         stats = NeuronReducer.load(stats_path)  # resume: statistics of an interrupted run
     else:
         stats = nr.collect_stats(loaded, train, args.max_tokens, args.batch_size)

@@ -216,8 +216,10 @@ def run_layers_verb(args, corpus, languages: list[str]) -> int:
     if ENGLISH not in languages:
         languages = [ENGLISH, *languages]
         print(f"babelscope: added {ENGLISH} (the activation difference is measured against English)")
+    from babelscope.distributed import is_main
+
     name = model_name_of(args)
-    run = start_run(args, "layers", name)
+    run = start_run(args, "layers", name) if is_main() else None
     loaded = load_from_args(args.model_args, device=args.device)
     train, held = nr.split_texts(corpus, languages, seed=args.seed)
     if args.neurons_run:
@@ -237,6 +239,8 @@ def run_layers_verb(args, corpus, languages: list[str]) -> int:
         sets = nr.identify(p, languages, "ternary")
         classes = classify(p, sets)
         source = {"method": "ternary", "source": "computed", "selection": sets.info}
+    if run is None:
+        return 0  # other processes only add their share of the statistics; rank 0 does the rest
     batches = language_batches(loaded.tokenizer, held, args.lens_positions * 2, args.batch_size)
     lens = logit_lens(loaded, batches, languages, token_languages(loaded.tokenizer, train), args.lens_positions)
     doc = layer_report(name, languages, classes, p, lens, source, args.budget, args.max_depth)
