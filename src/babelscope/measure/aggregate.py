@@ -1,0 +1,183 @@
+"""From per-item records to results.json: per-language metrics, macro/micro means, consistency,
+off-target rate and fertility correlation. Pure functions of the records, so ``rescore`` gets
+exactly the numbers that ``evaluate`` wrote.
+"""
+
+from __future__ import annotations
+
+from babelscope.measure import metrics as M
+from babelscope.measure.consistency import REFERENCE, consistency, mark_flips
+
+
+def rescore_records(records: list[dict], info: dict) -> list[dict]:
+    """Recompute every per-record score from the stored raw values (log-probs, outputs)."""
+    if info["kind"] == "mc":
+        return [M.score_mc_record(r) for r in records]
+    if info["kind"] == "generate":
+        return [M.score_gen_record(r, tuple(info["metrics"])) for r in records]
+    return records
+
+
+def task_metrics(records: list[dict], info: dict, language: str) -> dict:
+    if info["kind"] == "mc":
+        return M.mc_metrics(records)
+    if info["kind"] == "bpc":
+        return M.bpc_metrics(records)
+    out = M.gen_metrics(records, tuple(info["metrics"]), language)
+    out.update(off_target(records, language))
+    return out
+
+
+def detect_language(text: str) -> str | None:
+    """ISO 639-1 code of ``text`` by py3langid (None for empty text)."""
+    import py3langid
+
+    return py3langid.classify(text)[0] if text.strip() else None
+
+
+def off_target(records: list[dict], language: str) -> dict:
+    """Share of non-empty outputs whose detected language is not ``language`` (py3langid)."""
+    from babelscope.languages import info
+
+    want = info(language).iso1
+    if not want:
+        return {"off_target": None, "off_target_note": f"py3langid has no code for {language}"}
+    for r in records:
+        r["detected_language"] = detect_language(r["output"])
+    judged = [r for r in records if r["detected_language"]]
+    if not judged:
+        return {"off_target": None}
+    return {"off_target": sum(r["detected_language"] != want for r in judged) / len(judged)}
+
+
+def _means(per_lang: dict[str, dict]) -> tuple[dict, dict]:
+    """(macro: each language equal, micro: item-weighted) for every numeric metric."""
+    keys = {
+        k
+        for m in per_lang.values()
+        for k, v in m.items()
+        if isinstance(v, (int, float)) and k != "n" and not k.endswith("_stderr")
+    }
+    macro, micro = {}, {}
+    for key in sorted(keys):
+        pairs = [(m[key], m["n"]) for m in per_lang.values() if m.get(key) is not None]
+        if pairs:
+            macro[key] = sum(v for v, _ in pairs) / len(pairs)
+            micro[key] = sum(v * n for v, n in pairs) / max(sum(n for _, n in pairs), 1)
+    macro["n_languages"] = len(per_lang)
+    micro["n"] = sum(m["n"] for m in per_lang.values())
+    return macro, micro
+
+
+def correlation(xs: list[float], ys: list[float]) -> dict:
+    """Pearson and Spearman correlation with n and two-sided p-values (scipy)."""
+    pairs = [(x, y) for x, y in zip(xs, ys, strict=True) if x is not None and y is not None]
+    out = {"n": len(pairs)}
+    if len(pairs) < 3 or len({x for x, _ in pairs}) < 2 or len({y for _, y in pairs}) < 2:
+        return {**out, "pearson": None, "spearman": None, "note": "needs 3+ languages that differ"}
+    from scipy import stats
+
+    x, y = zip(*pairs, strict=True)
+    pr, sr = stats.pearsonr(x, y), stats.spearmanr(x, y)
+    return {
+        **out,
+        "pearson": float(pr.statistic),
+        "pearson_p": float(pr.pvalue),
+        "spearman": float(sr.statistic),
+        "spearman_p": float(sr.pvalue),
+    }
+
+
+def fertility_correlation(per_task: dict, infos: dict, fertility: dict) -> dict:
+    """Per task: correlation across languages of tokens/char (and fertility) with the headline metric."""
+    out = {}
+    for task, per_lang in per_task.items():
+        metric = infos[task]["headline"]
+        langs = [lang for lang in per_lang if lang in fertility]
+        ys = [per_lang[lang].get(metric) for lang in langs]
+        out[task] = {"metric": metric, "languages": langs}
+        for fig in ("tokens_per_char", "fertility"):
+            xs = [fertility[lang].get(fig) for lang in langs]
+            out[task][fig] = correlation(xs, ys)
+    return out
+
+
+def compute_results(
+    records: dict, infos: dict, languages: list[str], fertility: dict | None = None, reference: str = REFERENCE
+) -> dict:
+    """``records``: {task: {lang: [record]}}; ``infos``: {task: {kind, metrics, headline, ...}}."""
+    per_task, macro, micro, cons = {}, {}, {}, {}
+    for task, by_lang in records.items():
+        info = infos[task]
+        per_task[task] = {lang: task_metrics(by_lang[lang], info, lang) for lang in languages if lang in by_lang}
+        macro[task], micro[task] = _means(per_task[task])
+        if info["kind"] == "mc":
+            mark_flips(by_lang, reference)
+            cons[task] = consistency(by_lang, reference)
+            cons[task]["normalized"] = {
+                k: v for k, v in consistency(by_lang, reference, "pred_norm").items() if k.startswith("mean")
+            }
+    out = {
+        "languages": languages,
+        "tasks": per_task,
+        "macro": macro,
+        "micro": micro,
+        "consistency": cons,
+        "task_info": infos,
+        "headline": {
+            t: {
+                "metric": infos[t]["headline"],
+                "macro": macro[t].get(infos[t]["headline"]),
+                "micro": micro[t].get(infos[t]["headline"]),
+            }
+            for t in per_task
+        },
+    }
+    gen = {
+        t: {lang: m.get("off_target") for lang, m in per.items()}
+        for t, per in per_task.items()
+        if infos[t]["kind"] == "generate"
+    }
+    if gen:
+        out["off_target"] = gen
+    if fertility:
+        out["fertility"] = fertility
+        out["fertility_correlation"] = fertility_correlation(per_task, infos, fertility)
+    return out
+
+
+def format_table(result, reference: str = REFERENCE) -> str:
+    """Plain-text table: one row per language, each task's headline (and acc_norm), consistency vs English."""
+    from babelscope.languages import info
+
+    res = result.results if hasattr(result, "results") else result
+    cols: list[tuple[str, callable]] = []
+    for task in res["tasks"]:
+        head = res["task_info"][task]["headline"]
+        cols.append((f"{task} {head}", lambda lang, t=task, h=head: res["tasks"][t].get(lang, {}).get(h)))
+        if res["task_info"][task]["kind"] == "mc":
+            cols.append((f"{task} acc_norm", lambda lang, t=task: res["tasks"][t].get(lang, {}).get("acc_norm")))
+            cols.append(
+                (
+                    f"{task} cons. vs {reference[:3]}",
+                    lambda lang, t=task: res["consistency"][t].get("vs_reference", {}).get(lang, {}).get("consistency"),
+                )
+            )
+    header = ["language", "name", *[c for c, _ in cols]]
+    rows = [[lang, info(lang).name, *[_fmt(f(lang)) for _, f in cols]] for lang in res["languages"]]
+    rows.append(["macro", "(mean)", *[_fmt(_macro_cell(res, c)) for c, _ in cols]])
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)) for r in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _macro_cell(res, column: str):
+    task, metric = column.split(" ", 1)
+    if metric.startswith("cons."):
+        return res["consistency"][task].get("mean_vs_reference")
+    return res["macro"][task].get(metric)
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)

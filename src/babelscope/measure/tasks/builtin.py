@@ -1,0 +1,182 @@
+"""Built-in aligned tasks over the built-in corpus' held-out split.
+
+* ``continuation``: the first half of a paragraph; pick its true second half among 4 (the
+  distractors are second halves of other paragraphs in the same language).
+* ``translation``: an English paragraph; pick its true translation among 4 (for English itself
+  the source is the first other requested language).
+* ``bpc``: bits per character and per byte of the paragraphs (comparable across tokenizers).
+
+Every item keeps its ``item_id`` in every language, the distractors are the same items in every
+language, and the gold index is the same everywhere, so per-item answers can be compared across
+languages (consistency). ``split_for_eval`` holds items out once for all of babelscope: the
+finetune, mask and merge steps train on ``train_items`` only, so no evaluated item leaks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+from babelscope.errors import LanguageError, UsageError
+from babelscope.measure.tasks import MCItem, Task, TextItem, register
+
+EVAL_FRACTION = 0.2  # share of the corpus' items held out for evaluation
+EVAL_SEED = 0  # seed of the per-item_id hash that decides the held-out side
+N_CHOICES = 4  # options per multiple-choice item
+ENGLISH = "eng_Latn"
+_MIN_SPACES = 3  # texts with fewer spaces are split by characters (CJK, Thai, ...)
+
+
+def _hash(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
+
+
+def split_for_eval(corpus="builtin") -> tuple[list, list]:
+    """``(train_items, eval_items)``: a fixed split by item_id (EVAL_FRACTION held out, EVAL_SEED).
+
+    The side of an item depends only on its id, so it is the same in every language and in
+    every subset of the corpus.
+    """
+    from babelscope.data.corpus import load_corpus
+
+    corpus = load_corpus(corpus) if not hasattr(corpus, "split") else corpus
+    train, held = corpus.split(held_out_fraction=EVAL_FRACTION, seed=EVAL_SEED)
+    return list(train.items), list(held.items)
+
+
+def _eval_pool(languages: list[str], source) -> list:
+    """Held-out items present in every one of ``languages``, in a fixed pseudo-random order."""
+    from babelscope.data.corpus import load_corpus
+
+    corpus = load_corpus(source)
+    missing = [lang for lang in languages if lang not in corpus.counts()]
+    if missing:
+        raise LanguageError(
+            f"language(s) {', '.join(missing)} not in the {corpus.name or source} corpus; "
+            f"available: {', '.join(corpus.languages)}."
+        )
+    _, held = split_for_eval(corpus)
+    pool = [it for it in held if all(lang in it.texts and it.texts[lang].strip() for lang in languages)]
+    if not pool:
+        raise UsageError(f"no held-out item has text in all of {', '.join(languages)}; use fewer languages.")
+    return sorted(pool, key=lambda it: _hash(f"order:{it.item_id}"))
+
+
+def split_text(text: str) -> tuple[str, str]:
+    """``(first half, second half)``: at the middle space, or the middle character without spaces."""
+    text = text.strip()
+    words = text.split(" ")
+    if len(words) > _MIN_SPACES:
+        k = len(words) // 2
+        return " ".join(words[:k]), " " + " ".join(words[k:])
+    k = max(1, len(text) // 2)
+    return text[:k], text[k:]
+
+
+def _pick(item_id: str, pool_ids: list[str], ok, n: int = N_CHOICES - 1) -> list[int]:
+    """``n`` indices of distractor items for ``item_id``, seeded by the id.
+
+    ``ok(i)``: item i's text differs from the gold item's; ``ok(i, j)``: items i and j differ.
+    """
+    rng = random.Random(_hash(f"distract:{item_id}"))
+    candidates = list(range(len(pool_ids)))
+    rng.shuffle(candidates)
+    picks = []
+    for i in candidates:
+        if pool_ids[i] != item_id and ok(i) and all(ok(i, j) for j in picks):
+            picks.append(i)
+            if len(picks) == n:
+                break
+    return picks
+
+
+def _arrange(item_id: str, gold_text: str, distractors: list[str]) -> tuple[list[str], int]:
+    gold = _hash(f"gold:{item_id}") % (len(distractors) + 1)
+    choices = list(distractors)
+    choices.insert(gold, gold_text)
+    return choices, gold
+
+
+def _with_delimiter(text: str, like: str) -> str:
+    return " " + text.lstrip() if like.startswith(" ") else text.lstrip()
+
+
+class Continuation(Task):
+    name = "continuation"
+    kind = "mc"
+    description = "pick the true second half of a held-out paragraph among 4 (built-in corpus)"
+
+    def load(self, languages, source="builtin", limit=None):
+        pool = _eval_pool(languages, source)
+        halves = [{lang: split_text(it.texts[lang]) for lang in languages} for it in pool]
+        ids = [it.item_id for it in pool]
+        out = {lang: [] for lang in languages}
+        for idx, it in enumerate(pool[: limit or len(pool)]):
+
+            def differs(j, other=None, idx=idx):
+                k = idx if other is None else other
+                return all(halves[j][lang][1].strip() != halves[k][lang][1].strip() for lang in languages)
+
+            picks = _pick(it.item_id, ids, differs)
+            if len(picks) < N_CHOICES - 1:
+                continue  # too few distinct paragraphs for distractors
+            for lang in languages:
+                head, tail = halves[idx][lang]
+                choices, gold = _arrange(it.item_id, tail, [_with_delimiter(halves[j][lang][1], tail) for j in picks])
+                out[lang].append(MCItem(it.item_id, head, choices, gold))
+        return out
+
+
+class Translation(Task):
+    name = "translation"
+    kind = "mc"
+    description = "pick the true translation of an English paragraph among 4 (built-in corpus)"
+
+    @staticmethod
+    def source_language(target: str, languages: list[str]) -> str:
+        if target != ENGLISH:
+            return ENGLISH
+        others = [lang for lang in languages if lang != ENGLISH]
+        return others[0] if others else "fra_Latn"
+
+    def load(self, languages, source="builtin", limit=None):
+        from babelscope.languages import info
+
+        needed = list(
+            dict.fromkeys([*languages, ENGLISH, *(self.source_language(lang, languages) for lang in languages)])
+        )
+        pool = _eval_pool(needed, source)
+        ids = [it.item_id for it in pool]
+        out = {lang: [] for lang in languages}
+        for idx, it in enumerate(pool[: limit or len(pool)]):
+
+            def differs(j, other=None, idx=idx):
+                k = idx if other is None else other
+                return all(pool[j].texts[lang].strip() != pool[k].texts[lang].strip() for lang in needed)
+
+            picks = _pick(it.item_id, ids, differs)
+            if len(picks) < N_CHOICES - 1:
+                continue
+            for lang in languages:
+                src = self.source_language(lang, languages)
+                context = f"{info(src).name}: {it.texts[src].strip()}\n{info(lang).name}:"
+                choices, gold = _arrange(
+                    it.item_id, " " + it.texts[lang].strip(), [" " + pool[j].texts[lang].strip() for j in picks]
+                )
+                out[lang].append(MCItem(it.item_id, context, choices, gold))
+        return out
+
+
+class BitsPerChar(Task):
+    name = "bpc"
+    kind = "bpc"
+    description = "bits per character and per byte of held-out paragraphs (built-in corpus)"
+
+    def load(self, languages, source="builtin", limit=None):
+        pool = _eval_pool(languages, source)[: limit or None]
+        return {lang: [TextItem(it.item_id, it.texts[lang].strip()) for it in pool] for lang in languages}
+
+
+register("continuation", Continuation)
+register("translation", Translation)
+register("bpc", BitsPerChar)
