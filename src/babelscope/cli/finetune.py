@@ -128,6 +128,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         f"{MIN_OTHERS} others from {', '.join(OTHER_LANGUAGES)})",
     )
     g.add_argument(
+        "--eval_source",
+        default="builtin",
+        help="aligned corpus whose held-out split is measured (and never trained on): builtin, a corpus file, "
+        "or hf:<dataset> (default: builtin)",
+    )
+    g.add_argument(
         "--eval_tasks",
         default=DEFAULT_EVAL_TASKS,
         help=f"measure tasks run before and after, comma-separated (default: {DEFAULT_EVAL_TASKS})",

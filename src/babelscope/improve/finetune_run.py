@@ -80,28 +80,39 @@ def eval_languages(args, training: list[str]) -> list[str]:
     from babelscope.data.corpus import load_corpus
     from babelscope.languages import resolve_many
 
-    available = load_corpus("builtin").languages
+    available = load_corpus(args.eval_source).languages
     if args.eval_languages:
         return resolve_many(args.eval_languages, available=available)
     others = [lang for lang in OTHER_LANGUAGES if lang in available and lang not in training][:MIN_OTHERS]
     return [lang for lang in training if lang in available] + others
 
 
-def held_out_items(languages) -> list:
-    """The evaluation items of the built-in corpus (never trained on)."""
+def held_out_items(source, languages) -> list:
+    """The evaluation items of the ``--eval_source`` corpus (never trained on)."""
     from babelscope.data.corpus import load_corpus
     from babelscope.measure.tasks.builtin import split_for_eval
 
-    _, held = split_for_eval(load_corpus("builtin", languages=languages))
+    _, held = split_for_eval(load_corpus(source, languages=languages))
     return list(getattr(held, "items", held))
 
 
-def measure(loaded, tasks: list[str], languages: list[str], limit: int) -> dict:
-    """``{task: {language: value}}`` from the measure harness on held-out items."""
+def measure(loaded, tasks, languages, limit: int, batch_size: int, source, run=None, tag="") -> dict:
+    """``{task: {language: value}}`` from the measure harness on held-out items.
+
+    bpc reports bits per character; other tasks their headline metric (accuracy for the MC
+    tasks). Per-item records go to ``samples/<task>_<tag>.<language>.jsonl``.
+    """
     from babelscope.measure import evaluate
 
-    result = evaluate(loaded, tasks=tasks, languages=languages, limit=limit)
-    return {task: {lang: result.value(task, lang) for lang in languages} for task in tasks}
+    result = evaluate(loaded, tasks, languages, limit=limit, source=source, batch_size=batch_size, fertility=False)
+    out = {}
+    for task, per_lang in result.results["tasks"].items():
+        metric = "bits_per_char" if task == HEADLINE else result.results["task_info"][task]["headline"]
+        out[task] = {lang: per_lang[lang].get(metric) for lang in languages if lang in per_lang}
+        if run is not None:
+            for lang, records in result.records.get(task, {}).items():
+                run.write_samples(f"{task}_{tag}", lang, records)
+    return out
 
 
 def before_after(before: dict, after: dict) -> dict:
@@ -137,14 +148,14 @@ def finetune_from_args(args) -> dict:
     evl = eval_languages(args, training)
     layers, layer_source = resolve_layers(args, loaded, evl)
     revert = lf.parse_layers(args.revert_layers, loaded.adapter.n_layers) if args.revert_layers else []
-    held = held_out_items(evl)
+    held = held_out_items(args.eval_source, evl)
     print(f"babelscope: training layers {layers} ({layer_source}); before/after on {', '.join(evl)}", flush=True)
 
     before_path = run.path / "before.json"  # cached, so a resumed run does not measure the base again
     if before_path.exists():
         before = run.read_json("before.json")
     else:
-        before = measure(loaded, tasks, evl, args.eval_limit)
+        before = measure(loaded, tasks, evl, args.eval_limit, args.batch_size, args.eval_source, run, "before")
         run.write_json("before.json", before)
 
     docs = build_docs(
@@ -192,7 +203,7 @@ def finetune_from_args(args) -> dict:
     for p in loaded.model.parameters():
         p.requires_grad_(False)
     with torch.no_grad():
-        after = measure(loaded, tasks, evl, args.eval_limit)
+        after = measure(loaded, tasks, evl, args.eval_limit, args.batch_size, args.eval_source, run, "after")
     table = before_after(before, after)
     results = {
         "before_after": table.get(HEADLINE, next(iter(table.values()), {})),

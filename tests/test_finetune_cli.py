@@ -1,0 +1,90 @@
+"""``babelscope finetune`` end to end on a tiny local model and a small aligned corpus file."""
+
+import json
+
+import torch
+
+from babelscope.cli.main import main
+from babelscope.models.load import load_model
+
+SENTENCES = {
+    "eng_Latn": "The cat number {k} sat on the mat and looked out of the window.",
+    "fra_Latn": "Le chat numéro {k} était assis sur le tapis et regardait par la fenêtre.",
+    "deu_Latn": "Die Katze Nummer {k} saß auf der Matte und schaute aus dem Fenster.",
+    "spa_Latn": "El gato número {k} se sentó en la alfombra y miró por la ventana.",
+    "rus_Cyrl": "Кошка номер {k} сидела на коврике и смотрела в окно.",
+}
+
+
+def _corpus(tmp_path):
+    path = tmp_path / "corpus.jsonl"
+    rows = [{"item_id": f"c{k}", **{lang: s.format(k=k) for lang, s in SENTENCES.items()}} for k in range(60)]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _run(tmp_path, model_dir, *extra):
+    corpus = _corpus(tmp_path)
+    argv = [
+        "finetune",
+        "--model_args",
+        f"pretrained={model_dir}",
+        "--data",
+        f"parallel:{corpus}",
+        "--eval_source",
+        str(corpus),
+        "--languages",
+        "eng_Latn,fra_Latn",
+        "--max_steps",
+        "3",
+        "--train_batch_size",
+        "2",
+        "--max_length",
+        "32",
+        "--eval_limit",
+        "3",
+        "--output_path",
+        str(tmp_path),
+        "--run_name",
+        "ft",
+        *extra,
+    ]
+    return main(argv)
+
+
+def test_finetune_run_folder_has_before_after_and_share(tmp_path, tiny_model_dir):
+    layers_run = tmp_path / "layers-run"
+    layers_run.mkdir()
+    (layers_run / "layers.json").write_text(json.dumps({"recommended": {"layers": [1]}}))
+    assert _run(tmp_path, tiny_model_dir, "--layers", "auto", "--layers_json", str(layers_run)) == 0
+    folder = next(tmp_path.glob("*/ft"))
+    res = json.loads((folder / "results.json").read_text())
+    table = res["before_after"]
+    assert {"eng_Latn", "fra_Latn"} <= set(table) and len(table) >= 4
+    for row in table.values():
+        assert row["before"] > 0 and row["after"] > 0
+        assert abs(row["delta"] - (row["after"] - row["before"])) < 1e-5
+    assert res["layers"] == [1] and 0 < res["trainable_share"] < 1
+    assert res["data"]["held_out_items_excluded"] > 0
+    # the saved model loads and differs from the base only in layer 1
+    base, tuned = load_model(str(tiny_model_dir)).model, load_model(str(folder / "model")).model
+    tb = dict(tuned.named_parameters())
+    for name, p in base.named_parameters():
+        assert torch.equal(p, tb[name]) != name.startswith("model.layers.1."), name
+    assert "bpc before" in (folder / "README.md").read_text()
+
+
+def test_lora_run_saves_adapter_that_loads(tmp_path, tiny_model_dir):
+    assert _run(tmp_path, tiny_model_dir, "--layers", "0", "--method", "lora", "--lora_r", "2", "--lr", "1e-2") == 0
+    folder = next(tmp_path.glob("*/ft"))
+    assert (folder / "adapter" / "adapter_config.json").exists()
+    merged = load_model(str(folder / "adapter")).model
+    assert sum(p.numel() for p in merged.parameters()) == sum(
+        p.numel() for p in load_model(str(tiny_model_dir)).model.parameters()
+    )
+
+
+def test_bad_layer_range_is_one_line_error(tmp_path, tiny_model_dir, capsys):
+    assert _run(tmp_path, tiny_model_dir, "--layers", "0-9") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "valid layers are 0-1" in err[-1]
