@@ -132,8 +132,8 @@ def run_heads(args: argparse.Namespace) -> int:
 
     seed_everything(args.seed)
     distributed.init()
-    run = start_run(args, "heads", model_name_of(args)) if distributed.is_main() else None
     languages, train, held = _load_texts(args)
+    run = start_run(args, "heads", model_name_of(args)) if distributed.is_main() else None
     loaded = load_from_args(args)
     t0 = time.time()
     result = lahis(

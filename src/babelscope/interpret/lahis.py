@@ -149,8 +149,15 @@ def score_texts(
     progress=None,
 ) -> HeadSums:
     """LAHIS sums for one language's texts (this process's share only; call ``.all_reduce()``)."""
-    model, a = loaded.model, loaded.adapter
     seqs = encode(loaded.tokenizer, texts, max_length)
+    return score_encoded(loaded, seqs, batch_size, reproduce_official, progress)
+
+
+def score_encoded(
+    loaded, seqs: list[list[int]], batch_size: int = 8, reproduce_official: bool = False, progress=None
+) -> HeadSums:
+    """LAHIS sums for token id sequences (each of at least 2 tokens)."""
+    model, a = loaded.model, loaded.adapter
     sums = HeadSums.zeros(a.n_layers, a.n_heads)
     device = next(model.parameters()).device
     pad = pad_id_of(loaded.tokenizer)

@@ -3,7 +3,7 @@
 * Ablation matrix: zero the top heads of head-language A (all other heads at 1) and measure the
   mean per-sample loss on held-out text of every test language B; ``delta[A][B]`` is the rise over
   the unablated loss. Beside it, the same number of random heads (seeded) zeroed for each
-  language. A language's own heads "hurt it most" when its own row has the largest delta in its
+  language (drawn from the heads outside its own list). A language's own heads "hurt it most" when its own row has the largest delta in its
   column and beats the random heads.
 * Off-target: greedy continuations of short held-out prompts in each language, before and after
   zeroing that language's specific heads; py3langid labels each continuation and the off-target
@@ -61,7 +61,10 @@ def ablation_matrix(
     encoded = {lang: encode(loaded.tokenizer, eval_texts[lang], max_length) for lang in langs}
     rng = random.Random(seed)
     n_total = a.n_layers * a.n_heads
-    random_heads = {lang: sorted(rng.sample(range(n_total), len(heads.get(lang, [])))) for lang in langs}
+    random_heads = {}  # per language: as many random heads as its own, drawn from the others
+    for lang in langs:
+        pool = [h for h in range(n_total) if h not in set(heads.get(lang, []))]
+        random_heads[lang] = sorted(rng.sample(pool, min(len(pool), len(heads.get(lang, [])))))
 
     def step(label):
         if progress is not None:
