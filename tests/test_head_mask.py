@@ -102,7 +102,7 @@ def test_mask_for_another_geometry_is_refused(tiny_loaded, tmp_path):
     with pytest.raises(UsageError, match="3 layers x 4 heads"):
         apply_head_mask(tiny_loaded("llama"), path)
     (tmp_path / "x.safetensors").write_bytes(b"junk")
-    with pytest.raises(Exception):
+    with pytest.raises(UsageError, match="not a babelscope soft head mask"):
         SoftHeadMask.load(tmp_path / "x.safetensors")
 
 

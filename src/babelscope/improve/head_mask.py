@@ -87,11 +87,17 @@ class SoftHeadMask(torch.nn.Module):
         path = Path(path)
         if not path.is_file():
             raise UsageError(f"head mask file {path} does not exist; `babelscope mask` writes head_mask.safetensors.")
-        with safe_open(str(path), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-            if meta.get("method") != "lahis_soft_head_mask":
-                raise UsageError(f"{path} is not a babelscope soft head mask (written by `babelscope mask`).")
-            heads, values = f.get_tensor("heads"), f.get_tensor("values")
+        wrong = UsageError(f"{path} is not a babelscope soft head mask (written by `babelscope mask`).")
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = dict(f.metadata() or {})
+                if meta.get("method") != "lahis_soft_head_mask":
+                    raise wrong
+                heads, values = f.get_tensor("heads"), f.get_tensor("values")
+        except UsageError:
+            raise
+        except Exception:  # safetensors raises its own error type on a file that is not safetensors
+            raise wrong from None
         mask = cls(int(meta["n_layers"]), int(meta["n_heads"]), heads.tolist(), values)
         return mask, meta
 

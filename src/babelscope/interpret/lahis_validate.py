@@ -2,9 +2,10 @@
 
 * Ablation matrix: zero the top heads of head-language A (all other heads at 1) and measure the
   mean per-sample loss on held-out text of every test language B; ``delta[A][B]`` is the rise over
-  the unablated loss. Beside it, the same number of random heads (seeded) zeroed for each
-  language (drawn from the heads outside its own list). A language's own heads "hurt it most" when its own row has the largest delta in its
-  column and beats the random heads.
+  the unablated loss. Beside it, the same number of random heads (seeded, drawn from the heads
+  outside its own list) zeroed for each language. A language's own heads "hurt it most" when
+  its own row has the largest delta in its column; the verdict also says whether they beat the
+  random heads.
 * Off-target: greedy continuations of short held-out prompts in each language, before and after
   zeroing that language's specific heads; py3langid labels each continuation and the off-target
   rate is the share not labelled as the prompt's language (the LAHIS paper's claim is that these
