@@ -125,7 +125,7 @@ def test_before_after_per_language(all_runs):
     ft = tables["finetune"]
     assert ft.columns == ["language", "before", "after", "delta"]
     assert [r[0].text for r in ft.rows] == LANGS
-    assert ft.rows[0][3].text == "-0.2" and "neg" in ft.rows[0][3].cls
+    assert ft.rows[0][3].text == "-0.2" and "good" in ft.rows[0][3].cls  # bpc: lower is better
     mg = tables["merge"]
     assert mg.columns[-1] == "merged − task_expert"
     assert [float(r[-1].text) for r in mg.rows] == pytest.approx([0.05 + 0.01 * i for i in range(5)])
@@ -218,3 +218,4 @@ def test_numbers_are_formatted_sanely():
     assert fmt(0.123456) == "0.1235" and fmt(3) == "3" and fmt(12345) == "12,345" and fmt(None) == "–"
     assert fmt(math.nan) == "nan"
     assert cell(0.05, signed=True).text == "+0.05" and "pos" in cell(0.05, signed=True).cls
+    assert "bad" in cell(0.05, signed=True, lower_is_better=True).cls and cell(0.0, signed=True).text == "0"

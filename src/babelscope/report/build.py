@@ -86,12 +86,12 @@ def run_sections(run: Run, strict: bool = False) -> list[Section]:
     secs += _safe(sections_improve.before_after, run, strict=strict, label=run.label, what="before/after")
     secs += fert
     renderers = [
+        ("recommended layers", sections_interpret.recommended_layers),
         ("per-language results", lambda r: measure.per_language(r, tuple(claimed))),
         ("matrices", measure.matrices),
         ("head classes", sections_interpret.head_classes),
         ("head scores", sections_interpret.head_scores),
         ("neuron sets", sections_interpret.neuron_sets),
-        ("recommended layers", sections_interpret.recommended_layers),
         ("per-layer series", sections_interpret.layer_series),
         ("training curve", sections_interpret.training_curve),
         ("other figures", measure.scalars),

@@ -13,6 +13,7 @@ from babelscope.report import plots
 from babelscope.report.collect import LangTable, Run, language_tables
 from babelscope.report.model import Figure, Section, Table, fmt
 from babelscope.report.sections import headline_metric, mean
+from babelscope.report.sections_improve import _lower_is_better
 
 
 @dataclass
@@ -115,6 +116,7 @@ def compare_sections(a: Run, b: Run, max_figures: int = 6) -> list[Section]:
             rows,
             caption=f"{title}: A = {a.label}, B = {b.label}",
             signed_cols=(3,),
+            lower_is_better=_lower_is_better(metric),
             foot=foot,
             collapsed=len(rows) > 24,
         )

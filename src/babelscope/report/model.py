@@ -32,15 +32,18 @@ def fmt(value, digits: int = 4) -> str:
     return str(value)
 
 
-def cell(value, signed: bool = False) -> Cell:
+def cell(value, signed: bool = False, lower_is_better: bool = False) -> Cell:
+    """A table cell; ``signed`` numbers get a sign and the classes pos/neg (the sign) and good/bad
+    (the sign read with the metric's direction), which the page colours green/red."""
     if isinstance(value, Cell):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         text = fmt(value)
         cls = "num"
-        if signed and math.isfinite(value):
+        if signed and math.isfinite(value) and value != 0:
             text = ("+" if value > 0 else "") + text
-            cls += " pos" if value > 0 else " neg" if value < 0 else ""
+            good = (value < 0) if lower_is_better else (value > 0)
+            cls += (" pos" if value > 0 else " neg") + (" good" if good else " bad")
         return Cell(text, cls)
     return Cell(fmt(value))
 
@@ -55,9 +58,9 @@ class Table:
     collapsed: bool = False  # long tables start folded in a <details>
 
     @classmethod
-    def make(cls, columns, rows, caption="", signed_cols=(), foot=(), collapsed=None) -> Table:
+    def make(cls, columns, rows, caption="", signed_cols=(), foot=(), collapsed=None, lower_is_better=False) -> Table:
         def conv(row):
-            return [cell(v, signed=(j in signed_cols)) for j, v in enumerate(row)]
+            return [cell(v, signed=(j in signed_cols), lower_is_better=lower_is_better) for j, v in enumerate(row)]
 
         rows = [conv(r) for r in rows]
         if collapsed is None:

@@ -223,10 +223,24 @@ def scatter(xs, ys, labels, xlabel="", ylabel="", title="") -> str:
     return to_data_uri(fig)
 
 
-def lines(x, series: dict, xlabel="", ylabel="", title="") -> str:
-    """Several series over the same x (e.g. neuron counts per layer and class)."""
+def lines(x, series: dict, xlabel="", ylabel="", title="", bands=()) -> str:
+    """Several series over the same x (e.g. neuron counts per layer and class); ``bands`` =
+    [(first x, last x, label)] shade spans such as the phases along the layers."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    shades = ("#eef2f7", "#ffffff", "#fdf3e7", "#f3eef7")
+    for k, (a, b, label) in enumerate(bands):
+        ax.axvspan(a - 0.5, b + 0.5, color=shades[k % len(shades)], zorder=0, linewidth=0)
+        ax.text(
+            (a + b) / 2,
+            1.01,
+            label,
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            color=MUTED,
+        )
     palette = [ACCENT, ACCENT2, "#3e8e5e", "#9b4f96", "#c23b22", MUTED]
     markers = ["o", "s", "^", "D", "v", "x"]
     for k, (name, ys) in enumerate(series.items()):
@@ -238,10 +252,11 @@ def lines(x, series: dict, xlabel="", ylabel="", title="") -> str:
             marker=markers[k % len(markers)],
             markersize=3.5,
             linewidth=1.5,
+            zorder=2,
         )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title, loc="left")
+    ax.set_title(title, loc="left", pad=14 if bands else 6)
     ax.grid(color="#e4e7eb", linewidth=0.8)
     ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return to_data_uri(fig)

@@ -24,6 +24,10 @@ from babelscope.report.model import Figure, Note, Section, Table, fmt
 
 Z95 = 1.96  # normal quantile of a two-sided 95% interval (interval = value ± 1.96 stderr)
 HEADLINE = (
+    "own_increase",
+    "own_delta",
+    "jaccard",
+    "off_target_rate",
     "acc",
     "acc_norm",
     "execution_accuracy",

@@ -11,11 +11,12 @@ from what, with which settings) and before/after results per language.
 from __future__ import annotations
 
 from babelscope.report import plots
-from babelscope.report.collect import Run, find_key, is_lang, is_number
+from babelscope.report.collect import COUNT_KEYS, Run, find_key, is_lang, is_number
 from babelscope.report.model import Figure, Note, Section, Table, fmt
 from babelscope.report.sections import mean
 
 IMPROVE_VERBS = ("finetune", "merge", "mask")
+COUNTS = (*COUNT_KEYS, "judged", "samples")  # per-language counts, not results
 STAGES = ("before", "after", "base", "trained", "merged", "masked", "delta")  # names that are stages, not metrics
 LOWER_IS_BETTER = ("bpc", "bits", "loss", "ppl", "perplexity", "error", "off_target")  # metric name parts
 PROVENANCE_KEYS = (
@@ -69,6 +70,10 @@ def before_after_tables(obj, path=()) -> list[tuple[str, dict]]:
                     metric, series = (k2, k) if stage_first else (k, k2)
                     name = " / ".join((*path, metric))
                     tables.setdefault(name, {}).setdefault(lang, {})[series] = float(v2)
+    counts = [name for name in tables if name.split(" / ")[-1] in COUNTS]
+    if len(counts) < len(tables):  # item counts beside real metrics are not worth a figure
+        for name in counts:
+            del tables[name]
     return list(tables.items())
 
 
@@ -107,6 +112,7 @@ def before_after_block(name: str, table: dict) -> list:
         signed_cols=(len(columns) - 1,),
         foot=foot,
         collapsed=False,
+        lower_is_better=_lower_is_better(name),
     )
     ordered = [first, *[s for s in values if s not in (first, last)], last] if first != last else values
     src = plots.dumbbell(

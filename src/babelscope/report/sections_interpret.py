@@ -268,7 +268,20 @@ def layer_series(run: Run) -> list[Section]:
             kind = "neuron_classes" if {"specific", "general"} <= set(series) else "layer_series"
             title = "Neuron classes per layer" if kind == "neuron_classes" else "Per layer"
             title += f": {full}" if full else ""
-            src = plots.lines(x, series, xlabel="layer", ylabel=path[-1] if path else "value", title=title)
+            phases = _phases_near(obj, path)
+            bands = [
+                (p["layers"][0], p["layers"][1], p.get("phase", "").split()[0])
+                for p in phases
+                if isinstance(p.get("layers"), list) and len(p["layers"]) == 2
+            ]
+            src = plots.lines(
+                x,
+                series,
+                xlabel="layer",
+                ylabel=path[-1] if path else "value",
+                title=title,
+                bands=bands if kind == "neuron_classes" else (),
+            )
             rows = [[i, *[series[k][i] for k in series]] for i in x]
             tab = Table.make(["layer", *series], rows, caption=f"{title}: every layer")
             peaks = "; ".join(
@@ -276,7 +289,6 @@ def layer_series(run: Run) -> list[Section]:
             )
             alt = f"Line chart over {n} layers of {', '.join(series)}. {peaks}."
             sec = Section(title, kind, run.label, blocks=[Figure(src, alt, title, tab)])
-            phases = _phases_near(obj, path)
             if phases:
                 sec.add(
                     Table.make(
