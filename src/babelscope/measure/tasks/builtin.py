@@ -37,9 +37,9 @@ def split_for_eval(corpus="builtin") -> tuple[list, list]:
     The side of an item depends only on its id, so it is the same in every language and in
     every subset of the corpus.
     """
-    from babelscope.data.corpus import load_corpus
+    from babelscope.data.corpus import ParallelCorpus, load_corpus
 
-    corpus = load_corpus(corpus) if not hasattr(corpus, "split") else corpus
+    corpus = corpus if isinstance(corpus, ParallelCorpus) else load_corpus(corpus)
     train, held = corpus.split(held_out_fraction=EVAL_FRACTION, seed=EVAL_SEED)
     return list(train.items), list(held.items)
 
