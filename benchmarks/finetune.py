@@ -37,7 +37,7 @@ def child(cfg: dict) -> dict:
 
     loaded = load_model(cfg["model"])
     layers = lf.parse_layers(cfg["layers"], loaded.adapter.n_layers)
-    items = load_corpus("builtin", languages=["eng_Latn", "fra_Latn"]).aligned(["eng_Latn", "fra_Latn"])
+    items = load_corpus(cfg["corpus"], languages=["eng_Latn", "fra_Latn"]).aligned(["eng_Latn", "fra_Latn"])
     chunks = pack(parallel_docs(items[:400], "eng_Latn", ["fra_Latn"]), loaded.tokenizer, cfg["max_length"])
     if cfg["setting"] == "lora":
         model = lf.add_lora(loaded, layers)
@@ -76,6 +76,7 @@ def child(cfg: dict) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="default", help="model spec for load_model (default: default)")
+    p.add_argument("--corpus", default="builtin", help="aligned corpus with eng_Latn and fra_Latn (default: builtin)")
     p.add_argument("--layers", default="0-3", help="layers of the layer-targeted settings (default: 0-3)")
     p.add_argument("--steps", type=int, default=4, help="timed optimizer steps per setting (default: 4)")
     p.add_argument("--warmup_steps", type=int, default=1, help="untimed steps first (default: 1)")
@@ -92,7 +93,7 @@ def main() -> None:
     for setting in args.settings.split(","):
         cfg = {
             k: getattr(args, k)
-            for k in ("model", "layers", "steps", "warmup_steps", "batch_size", "max_length", "threads")
+            for k in ("model", "corpus", "layers", "steps", "warmup_steps", "batch_size", "max_length", "threads")
         } | {"setting": setting}
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
         out = subprocess.run(
