@@ -1,0 +1,229 @@
+"""Read and write aligned corpora as JSONL, CSV or TSV files.
+
+Layouts (detected from the columns/keys):
+
+* wide: one column per language, plus an optional ``item_id`` (and ``source``) column::
+
+      item_id,eng_Latn,fr,de
+      greet-1,Good morning.,Bonjour.,Guten Morgen.
+
+* long: one row per (item, language): ``item_id``, ``language``, ``text`` (+ optional
+  ``source``)::
+
+      {"item_id": "greet-1", "language": "fr", "text": "Bonjour."}
+
+* nested (JSONL only, the built-in format): ``{"item_id": ..., "texts": {"fr": ...}}``.
+
+Language names go through ``babelscope.languages.resolve``; empty cells mean "no text in this
+language". Every error names the file and the line of the offending row.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import lzma
+import os
+
+from babelscope.data.corpus import Item, ParallelCorpus
+from babelscope.errors import DataError, LanguageError, UsageError
+from babelscope.languages import resolve
+
+ID_COLUMN = "item_id"
+SOURCE_COLUMN = "source"
+LONG_COLUMNS = ("language", "text")  # with item_id: the long layout
+
+
+def _open(path: str, mode: str = "rt", named: str | None = None):
+    """Open text, decompressing by the extension of ``named`` (default ``path``)."""
+    opener = {".gz": gzip.open, ".xz": lzma.open}.get(os.path.splitext(named or path)[1], open)
+    return opener(path, mode, encoding="utf-8", newline="")
+
+
+def _kind(path: str) -> str:
+    base = path[: -len(os.path.splitext(path)[1])] if path.endswith((".gz", ".xz")) else path
+    ext = os.path.splitext(base)[1].lower()
+    kinds = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}
+    if ext not in kinds:
+        raise UsageError(
+            f"{path}: unknown corpus file type {ext!r}; use .jsonl, .csv or .tsv (optionally compressed as .gz or .xz)."
+        )
+    return kinds[ext]
+
+
+def _language(name: str, where: str) -> str:
+    try:
+        return resolve(name)
+    except LanguageError as err:
+        raise DataError(
+            f"{where}: {name!r} is not a language column ({err}) Name language columns by "
+            f"language code and ids {ID_COLUMN!r}, or use the long layout "
+            f"({ID_COLUMN}, language, text)."
+        ) from None
+
+
+class _Builder:
+    """Collects rows into items, checking duplicates; remembers where each item came from."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.items: dict[str, Item] = {}
+        self.stem = os.path.basename(path).split(".")[0]
+        self._lang_cache: dict[str, str] = {}
+
+    def lang(self, name: str, where: str) -> str:
+        if name not in self._lang_cache:
+            self._lang_cache[name] = _language(name, where)
+        return self._lang_cache[name]
+
+    def add(self, item_id, texts: dict[str, str], source, where: str, merge: bool = False):
+        item_id = str(item_id) if item_id not in (None, "") else None
+        if item_id is None:
+            raise DataError(f"{where}: missing {ID_COLUMN}.")
+        item = self.items.get(item_id)
+        if item is None:
+            self.items[item_id] = Item(item_id, dict(texts), str(source or "user"))
+            return
+        if not merge:
+            raise DataError(f"{where}: duplicate {ID_COLUMN} {item_id!r}; ids must be unique.")
+        for lang, text in texts.items():
+            if lang in item.texts:
+                raise DataError(f"{where}: item {item_id!r} already has a {lang} text.")
+            item.texts[lang] = text
+
+    def corpus(self) -> ParallelCorpus:
+        items = [it for it in self.items.values() if it.texts]
+        if not items:
+            raise DataError(f"{self.path}: no aligned text found (empty file?).")
+        return ParallelCorpus(items, os.path.basename(self.path))
+
+
+def _text(value, where: str, column: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise DataError(f"{where}: column {column!r} must hold text, got {type(value).__name__}.")
+    return value
+
+
+def _add_wide(b: _Builder, row: dict, where: str, fallback_id: str) -> None:
+    texts = {}
+    for key, value in row.items():
+        if key in (ID_COLUMN, SOURCE_COLUMN):
+            continue
+        text = _text(value, where, key)
+        if text is not None:
+            lang = b.lang(key, where)
+            if lang in texts:
+                raise DataError(f"{where}: two columns name the same language {lang}.")
+            texts[lang] = text
+    b.add(row.get(ID_COLUMN) or fallback_id, texts, row.get(SOURCE_COLUMN), where)
+
+
+def _add_long(b: _Builder, row: dict, where: str) -> None:
+    lang = row.get("language")
+    if not isinstance(lang, str) or not lang:
+        raise DataError(f"{where}: missing 'language'.")
+    text = _text(row.get("text"), where, "text")
+    texts = {} if text is None else {b.lang(lang, where): text}
+    b.add(row.get(ID_COLUMN), texts, row.get(SOURCE_COLUMN), where, merge=True)
+
+
+def _read_jsonl(path: str) -> ParallelCorpus:
+    b = _Builder(path)
+    with _open(path) as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{where}: not valid JSON ({err.msg}).") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{where}: each line must be a JSON object.")
+            if "texts" in row:
+                if not isinstance(row["texts"], dict):
+                    raise DataError(f"{where}: 'texts' must map language -> text.")
+                _add_wide(b, {**row["texts"], **{k: row.get(k) for k in (ID_COLUMN, SOURCE_COLUMN)}}, where, "")
+            elif all(c in row for c in LONG_COLUMNS):
+                _add_long(b, row, where)
+            else:
+                _add_wide(b, row, where, f"{b.stem}:{lineno}")
+    return b.corpus()
+
+
+def _read_delimited(path: str, delimiter: str) -> ParallelCorpus:
+    b = _Builder(path)
+    with _open(path) as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        header = next(reader, None)
+        if not header:
+            raise DataError(f"{path}:1: empty file; the first row must name the columns.")
+        header = [h.strip() for h in header]
+        long = all(c in header for c in LONG_COLUMNS)
+        if not long:
+            for name in header:
+                if name not in (ID_COLUMN, SOURCE_COLUMN):
+                    b.lang(name, f"{path}:1")
+        row_no = 0
+        while True:
+            start = reader.line_num + 1
+            try:
+                values = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as err:
+                raise DataError(f"{path}:{start}: {err}.") from None
+            if not any(v.strip() for v in values):
+                continue
+            row_no += 1
+            where = f"{path}:{start}"
+            if len(values) != len(header):
+                raise DataError(f"{where}: {len(values)} fields, expected {len(header)} ({', '.join(header)}).")
+            row = dict(zip(header, values))
+            if long:
+                _add_long(b, row, where)
+            else:
+                _add_wide(b, row, where, f"{b.stem}:{row_no}")
+    return b.corpus()
+
+
+def read_corpus(path: str) -> ParallelCorpus:
+    """Read a user corpus file (layout detected; see the module docstring)."""
+    kind = _kind(path)
+    if kind == "jsonl":
+        return _read_jsonl(path)
+    return _read_delimited(path, "," if kind == "csv" else "\t")
+
+
+def write_corpus(corpus: ParallelCorpus, path: str, layout: str = "wide") -> None:
+    """Write ``corpus`` so that ``read_corpus(path)`` gives it back (atomically)."""
+    if layout not in ("wide", "long"):
+        raise UsageError(f"layout must be 'wide' or 'long', got {layout!r}.")
+    kind = _kind(path)
+    langs = corpus.languages
+    if layout == "wide":
+        header = [ID_COLUMN, SOURCE_COLUMN, *langs]
+        rows = [{ID_COLUMN: it.item_id, SOURCE_COLUMN: it.source, **it.texts} for it in corpus.items]
+    else:
+        header = [ID_COLUMN, SOURCE_COLUMN, *LONG_COLUMNS]
+        rows = [
+            {ID_COLUMN: it.item_id, SOURCE_COLUMN: it.source, "language": lang, "text": text}
+            for it in corpus.items
+            for lang, text in it.texts.items()
+        ]
+    buf = io.StringIO()
+    if kind == "jsonl":
+        for row in rows:
+            buf.write(json.dumps(row, ensure_ascii=False) + "\n")
+    else:
+        writer = csv.DictWriter(buf, header, delimiter="," if kind == "csv" else "\t", restval="", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with _open(tmp, "wt", named=path) as f:
+        f.write(buf.getvalue())
+    os.replace(tmp, path)
