@@ -24,23 +24,56 @@ def _rng(seed: int) -> random.Random:
 
 
 def eval_run(root, name="eval-a", acc=None, seed=0) -> RunFolder:
-    """An eval run: per-language acc/acc_norm with stderr and n, and a consistency matrix."""
+    """An eval run as ``measure/aggregate.py`` writes it: per-task per-language metrics with stderr and n,
+    macro/micro means, consistency matrices, the headline per task, fertility and its correlation."""
     rng = _rng(seed)
     acc = acc or {lang: 0.3 + 0.1 * i for i, lang in enumerate(LANGS)}
     run = RunFolder.create(
-        root, "tiny", "eval", {"tasks": "continuation", "languages": LANGS, "limit": 50}, run_name=name, announce=False
+        root,
+        "tiny",
+        "eval",
+        {"tasks": "continuation,bpc", "languages": LANGS, "limit": 50},
+        run_name=name,
+        announce=False,
     )
     per = {
         lang: {"acc": a, "acc_stderr": 0.02 + 0.01 * i, "acc_norm": a - 0.05, "acc_norm_stderr": 0.03, "n": 40 + 10 * i}
         for i, (lang, a) in enumerate(acc.items())
     }
-    cons = {a: {b: 1.0 if a == b else round(0.4 + 0.5 * rng.random(), 3) for b in LANGS} for a in LANGS}
+    bpc = {lang: {"bits_per_char": 1.5 + 0.1 * i, "bits_per_byte": 1.2, "n": 40} for i, lang in enumerate(LANGS)}
+    matrix = {a: {b: 1.0 if a == b else round(0.4 + 0.5 * rng.random(), 3) for b in LANGS} for a in LANGS}
+    cons = {
+        "prediction": "pred",
+        "languages": LANGS,
+        "matrix": matrix,
+        "relative_matrix": {a: {b: v / 0.5 for b, v in row.items()} for a, row in matrix.items()},
+        "kappa_matrix": matrix,
+        "mean_pairwise": 0.6,
+        "reference": "eng_Latn",
+        "vs_reference": {
+            lang: {"n": 40, "consistency": matrix[lang]["eng_Latn"], "relative": 1.2, "both_correct": 0.2, "kappa": 0.3}
+            for lang in LANGS[1:]
+        },
+        "mean_vs_reference": 0.6,
+    }
+    fert = {lang: {"fertility": 1.2 + 0.3 * i, "tokens_per_char": 0.3, "unit": "word"} for i, lang in enumerate(LANGS)}
     run.write_results(
         {
-            "verb": "eval",
-            "results": {"continuation": per},
-            "consistency": {"continuation": {"matrix": cons}},
-            "macro": {"continuation": 0.5},
+            "languages": LANGS,
+            "tasks": {"continuation": per, "bpc": bpc},
+            "macro": {"continuation": {"acc": 0.5}},
+            "micro": {"continuation": {"acc": 0.53}},
+            "consistency": {"continuation": cons},
+            "task_info": {
+                "continuation": {"kind": "mc", "headline": "acc"},
+                "bpc": {"kind": "bpc", "headline": "bits_per_char"},
+            },
+            "headline": {
+                "continuation": {"metric": "acc", "macro": 0.5, "micro": 0.53},
+                "bpc": {"metric": "bits_per_char", "macro": 1.7, "micro": 1.7},
+            },
+            "fertility": fert,
+            "fertility_correlation": {"continuation": {"metric": "acc", "fertility": {"n": 5, "pearson": 1.0}}},
         }
     )
     run.write_samples("continuation", "eng_Latn", [{"item_id": "x1", "logprobs": [-1.0, -2.0], "gold": 0}])

@@ -9,11 +9,11 @@ from html.parser import HTMLParser
 
 import pytest
 
-from babelscope.report.build import build_report, find_run_folders, render, write_report
+from babelscope.report.build import build_report, find_run_folders, render
 from report_fixtures import ALL_KINDS, LANGS, eval_run, fertility_run, odd_run  # noqa: I001
 
 EXPECTED_KINDS = {
-    "eval": {"languages", "consistency"},
+    "eval": {"languages", "consistency", "fertility"},
     "fertility": {"fertility"},
     "heads": {"heads", "head_classes", "matrix", "before_after"},
     "neurons": {"neuron_classes", "neuron_sets", "matrix"},
@@ -64,20 +64,24 @@ def all_runs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def full_report(all_runs, tmp_path_factory):
+def full_context(all_runs):
+    return build_report(list(all_runs.values()), strict=True)
+
+
+@pytest.fixture(scope="module")
+def full_report(full_context, tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "report.html"
-    write_report(list(all_runs.values()), out, strict=True)
+    out.write_text(render(full_context), encoding="utf-8")
     return out.read_text(encoding="utf-8")
 
 
-def kinds_of(context) -> dict[str, set]:
-    return {run.verb: {s.kind for s in secs} for run, secs in context["runs"]}
+def sections_of(context, verb: str, kind: str | None = None) -> list:
+    return [s for run, secs in context["runs"] if run.verb == verb for s in secs if kind in (None, s.kind)]
 
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED_KINDS))
-def test_each_kind_renders_its_sections(all_runs, kind):
-    context = build_report([all_runs[kind]], strict=True)
-    kinds = kinds_of(context)[kind]
+def test_each_kind_renders_its_sections(full_context, kind):
+    kinds = {s.kind for s in sections_of(full_context, kind)}
     assert EXPECTED_KINDS[kind] <= kinds, kinds
     assert "error" not in kinds
 
@@ -104,7 +108,7 @@ def test_accuracy_intervals_and_means(tmp_path):
     acc = {"eng_Latn": 0.8, "fra_Latn": 0.6, "deu_Latn": 0.5, "rus_Cyrl": 0.4, "zho_Hans": 0.2}
     run = eval_run(tmp_path, acc=acc)
     context = build_report([run.path], strict=True)
-    (sec,) = [s for _, secs in context["runs"] for s in secs if s.kind == "languages"]
+    (sec,) = [s for _, secs in context["runs"] for s in secs if s.title == "Per-language results: continuation"]
     table = sec.figures[0].table
     col = table.columns.index("acc")
     rows = {r[0].text: r for r in table.rows}
@@ -117,11 +121,9 @@ def test_accuracy_intervals_and_means(tmp_path):
     assert "macro mean" in sec.figures[0].alt and "95% confidence" in sec.figures[0].alt
 
 
-def test_before_after_per_language(all_runs):
-    context = build_report([all_runs["finetune"], all_runs["merge"]], strict=True)
-    tables = {
-        run.verb: [s for s in secs if s.kind == "before_after"][0].figures[0].table for run, secs in context["runs"]
-    }
+def test_before_after_per_language(full_context):
+    context = full_context
+    tables = {verb: sections_of(context, verb, "before_after")[0].figures[0].table for verb in ("finetune", "merge")}
     ft = tables["finetune"]
     assert ft.columns == ["language", "before", "after", "delta"]
     assert [r[0].text for r in ft.rows] == LANGS
@@ -129,16 +131,15 @@ def test_before_after_per_language(all_runs):
     mg = tables["merge"]
     assert mg.columns[-1] == "merged − task_expert"
     assert [float(r[-1].text) for r in mg.rows] == pytest.approx([0.05 + 0.01 * i for i in range(5)])
-    ft_sec = [s for run, secs in context["runs"] if run.verb == "finetune" for s in secs if s.kind == "before_after"]
+    ft_sec = sections_of(context, "finetune", "before_after")
     assert "lower is better" in ft_sec[0].blocks[-1].text  # the metric is bpc
-    prov = [s for run, secs in context["runs"] if run.verb == "finetune" for s in secs if s.kind == "provenance"][0]
+    prov = sections_of(context, "finetune", "provenance")[0]
     settings = {r[0].text: r[1].text for r in prov.blocks[0].rows}
     assert settings["layers"] == "0-1,4-5" and settings["trainable_share"] == "0.2345"
 
 
-def test_head_classes_and_scores(all_runs):
-    context = build_report([all_runs["heads"]], strict=True)
-    secs = context["runs"][0][1]
+def test_head_classes_and_scores(full_context):
+    secs = sections_of(full_context, "heads")
     classes = [s for s in secs if s.kind == "head_classes"][0].figures[0].table
     by_head = {r[0].text: (r[3].text, r[4].text) for r in classes.rows}
     assert by_head["L5.H3"][0] == "general"
@@ -147,9 +148,8 @@ def test_head_classes_and_scores(all_runs):
     assert "eng_Latn L0.H0" in scores.figures[0].alt  # the planted head is the highest-scoring one
 
 
-def test_neuron_classes_per_layer(all_runs):
-    context = build_report([all_runs["neurons"]], strict=True)
-    sec = [s for s in context["runs"][0][1] if s.kind == "neuron_classes"][0]
+def test_neuron_classes_per_layer(full_context):
+    sec = sections_of(full_context, "neurons", "neuron_classes")[0]
     table = sec.figures[0].table
     assert table.columns == ["layer", "specific", "related", "general"]
     assert [r[3].text for r in table.rows] == ["0", "4", "8", "9", "3", "1"]
@@ -159,14 +159,21 @@ def test_neuron_classes_per_layer(all_runs):
 def test_fertility_against_accuracy_scatter(tmp_path):
     context = build_report([fertility_run(tmp_path).path, eval_run(tmp_path).path], strict=True)
     scatter = [s for s in context["across"] if s.kind == "fertility_accuracy"]
-    assert len(scatter) == 2  # one per tokenizer
-    corr = scatter[0].blocks[1]
-    assert corr.rows[0][0].text == "Pearson r" and float(corr.rows[0][1].text) == pytest.approx(1.0)
+    assert len(scatter) == 3  # the eval run's own fertility first, then each tokenizer of the fertility run
+    assert scatter[0].intro == "From eval · eval-a."
+    for sec in scatter:  # fertility and accuracy both rise linearly with the language index
+        corr = sec.blocks[1]
+        assert corr.rows[0][0].text == "Pearson r" and float(corr.rows[0][1].text) == pytest.approx(1.0)
+        assert [r[0].text for r in sec.figures[0].table.rows] == LANGS
 
 
 def test_unknown_layouts_never_break_the_report(tmp_path, monkeypatch):
     odd = odd_run(tmp_path)
-    html = render(build_report([odd.path], strict=True))
+    from babelscope.report import write_report as public_write_report
+
+    path = public_write_report([odd.path], tmp_path / "odd.html", strict=True)
+    assert path == tmp_path / "odd.html"
+    html = path.read_text(encoding="utf-8")
     assert "future-verb" in html
     from babelscope.report import sections_interpret
 

@@ -30,7 +30,7 @@ def main(monkeypatch):
 
 def test_differences_are_b_minus_a(two_runs):
     diffs = compare_runs(load_run(two_runs[0]), load_run(two_runs[1]))
-    acc = {d.language: d for d in diffs if d.table == "results / continuation" and d.metric == "acc"}
+    acc = {d.language: d for d in diffs if d.table == "tasks / continuation" and d.metric == "acc"}
     assert sorted(acc) == sorted(LANGS)
     for lang in LANGS:
         assert acc[lang].a == ACC_A[lang] and acc[lang].b == ACC_B[lang]
@@ -42,7 +42,7 @@ def test_differences_are_b_minus_a(two_runs):
 def test_compare_section_in_report(two_runs):
     context = build_report(list(two_runs), compare=True, strict=True)
     secs = {s.title: s for s in context["across"] if s.kind == "compare"}
-    sec = secs["Comparison: results / continuation / acc"]
+    sec = secs["Comparison: tasks / continuation / acc"]
     table = sec.figures[0].table
     assert table.columns == ["language", "A", "B", "B − A"]
     rows = {r[0].text: r for r in table.rows}
@@ -57,7 +57,7 @@ def test_cli_compare_prints_and_writes(two_runs, tmp_path, capsys, main):
     assert main(["compare", str(two_runs[0]), str(two_runs[1]), "-o", str(out)]) == 0
     text = capsys.readouterr().out
     assert "B − A" in text and "rus_Cyrl" in text and "+0.06" in text and "macro mean" in text
-    assert "Comparison: results / continuation / acc" in out.read_text(encoding="utf-8")
+    assert "Comparison: tasks / continuation / acc" in out.read_text(encoding="utf-8")
 
 
 def test_compare_needs_shared_figures(tmp_path, two_runs, main, capsys):

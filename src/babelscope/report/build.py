@@ -105,7 +105,9 @@ def build_report(run_paths, compare: bool = False, strict: bool = False, title: 
     """The template context: runs, their sections, and the sections across runs."""
     runs = load_runs(find_run_folders(run_paths))
     across = _safe(measure.overview, runs, strict=strict, label="all runs", what="overview")
-    across += _safe(measure.fertility_scatter, runs, strict=strict, label="all runs", what="fertility scatter")
+    across += _safe(
+        sections_fertility.fertility_scatter, runs, strict=strict, label="all runs", what="fertility scatter"
+    )
     if compare:
         if len(runs) != 2:
             raise UsageError(f"--compare needs exactly two run folders, got {len(runs)}.")

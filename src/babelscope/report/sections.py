@@ -1,6 +1,5 @@
 """Section renderers for measure-type content: run overview, per-language metrics with intervals,
-language x language matrices (consistency, ablation, deactivation), fertility against accuracy,
-and the remaining scalar figures.
+language x language matrices (consistency, ablation, deactivation), and the remaining scalar figures.
 
 Each renderer takes what it needs if present and returns no section otherwise.
 """
@@ -43,7 +42,6 @@ HEADLINE = (
     "loss",
 )  # first present = the plotted metric
 FERTILITY = ("tokens_per_word", "fertility", "tokens_per_unit")  # metrics that measure fertility
-ACCURACY = ("acc", "acc_norm", "execution_accuracy", "exact_match", "f1")  # metrics for the scatter
 MAX_SCALARS = 60  # rows in a run's "other figures" table
 
 
@@ -97,8 +95,15 @@ def run_header(run: Run) -> Section:
 # per-language metrics -----------------------------------------------------------------------
 
 
-def headline_metric(table: LangTable) -> str:
+def headline_metric(table: LangTable, results: dict | None = None) -> str:
+    """The run's own headline for this task (eval's ``headline``/``task_info``), else the first of HEADLINE."""
     metrics = table.metrics()
+    task = table.path[-1] if table.path else None
+    for key in ("headline", "task_info"):
+        named = ((results or {}).get(key) or {}).get(task) if task else None
+        name = (named.get("metric") or named.get("headline")) if isinstance(named, dict) else None
+        if name in metrics:
+            return name
     for name in HEADLINE:
         if name in metrics:
             return name
@@ -106,19 +111,21 @@ def headline_metric(table: LangTable) -> str:
 
 
 def micro_mean(table: LangTable, metric: str) -> float | None:
+    """Item-weighted mean over the languages that have the metric (None without item counts)."""
     pairs = [(table.rows[lang].get(metric), table.count(lang)) for lang in table.rows]
-    if not pairs or any(v is None or c is None for v, c in pairs):
+    if any(c is None for _, c in pairs):
         return None
+    pairs = [(v, c) for v, c in pairs if v is not None]
     total = sum(c for _, c in pairs)
     return sum(v * c for v, c in pairs) / total if total else None
 
 
-def lang_table_block(table: LangTable, title: str) -> list:
+def lang_table_block(table: LangTable, title: str, results: dict | None = None) -> list:
     """Bar chart of the headline metric with 95% intervals, macro/micro means; all metrics in a table."""
     metrics = table.metrics()
     if not metrics:
         return []
-    head = headline_metric(table)
+    head = headline_metric(table, results)
     langs = list(table.rows)
     values = [table.rows[lang].get(head) for lang in langs]
     errors = [Z95 * se if (se := table.stderr(lang, head)) is not None else None for lang in langs]
@@ -191,8 +198,9 @@ def per_language(run: Run, claimed: tuple = ()) -> list[Section]:
         if any(table.path[: len(c)] == c for c in claimed):
             continue
         kind_title, kind = section_kind(run, table)
-        title = f"{kind_title}: {table.name}" if table.path else kind_title
-        blocks = lang_table_block(table, title)
+        name = " / ".join(p for i, p in enumerate(table.path) if i or p not in ("tasks", "results"))
+        title = f"{kind_title}: {name}" if name else kind_title
+        blocks = lang_table_block(table, title, run.results)
         if blocks:
             sec = Section(title, kind, run.label, blocks=blocks)
             out.append(sec)
@@ -209,6 +217,9 @@ _MATRIX_TITLES = (
     ("jaccard", "Overlap (Jaccard)"),
     ("transition", "Class transitions (rows: run A, columns: run B)"),
 )
+
+
+SECONDARY_MATRICES = ("both_correct_matrix", "kappa_matrix")  # shown as folded tables without a heatmap
 
 
 def matrix_title(name: str) -> str:
@@ -295,89 +306,16 @@ def matrices(run: Run) -> list[Section]:
         found += [LangMatrix((fname, *m.path), m.rows, m.cols, m.values) for m in language_matrices(obj)]
     for m in found:
         title = matrix_title(m.name)
+        if m.path and m.path[-1] in SECONDARY_MATRICES:  # table only, folded
+            rows = [[r, *vals] for r, vals in zip(m.rows, m.values)]
+            table = Table.make(["row \\ column", *m.cols], rows, caption=f"{title}: every cell", collapsed=True)
+            out.append(Section(title, "matrix", run.label, blocks=[table]))
+            continue
         blocks = matrix_block(m, title)
         if blocks:
             kind = "consistency" if "consisten" in m.name.lower() else "matrix"
             out.append(Section(title, kind, run.label, blocks=blocks))
     return out
-
-
-# fertility against accuracy (within one run or across runs) --------------------------------
-
-
-def _first(table: LangTable, names) -> str | None:
-    return next((n for n in names if n in table.metrics()), None)
-
-
-def fertility_scatter(runs: list[Run]) -> list[Section]:
-    """Scatter of fertility against accuracy, one point per language, with correlations."""
-    fert, acc = [], []
-    for run in runs:
-        for t in language_tables(run.results):
-            f, a = _first(t, FERTILITY), _first(t, ACCURACY)
-            if f and a:  # both in one table (eval results with fertility beside accuracy)
-                fert.append((run, t, f))
-                acc.append((run, t, a))
-            elif f:
-                fert.append((run, t, f))
-            elif a and "before_after" not in t.path:
-                acc.append((run, t, a))
-    out = []
-    for frun, ft, fm in fert[:2]:
-        for arun, at, am in acc[:3]:
-            langs = [
-                lang
-                for lang in ft.rows
-                if lang in at.rows and is_number(ft.rows[lang].get(fm)) and is_number(at.rows[lang].get(am))
-            ]
-            if len(langs) < 3:
-                continue
-            xs = [ft.rows[lang][fm] for lang in langs]
-            ys = [at.rows[lang][am] for lang in langs]
-            out.append(_scatter_section(frun, ft, fm, arun, at, am, langs, xs, ys))
-    return out
-
-
-def _scatter_section(frun, ft, fm, arun, at, am, langs, xs, ys) -> Section:
-    from scipy import stats
-
-    title = f"Fertility against accuracy: {ft.name or fm} × {at.name or am}"
-    src = plots.scatter(
-        xs,
-        ys,
-        langs,
-        xlabel=f"{fm} ({ft.name})",
-        ylabel=f"{am} ({at.name})",
-        title="Fertility against accuracy, one point per language",
-    )
-    corr = []
-    if len(set(xs)) > 1 and len(set(ys)) > 1:
-        pr, pp = stats.pearsonr(xs, ys)
-        sr, sp = stats.spearmanr(xs, ys)
-        corr = [["Pearson r", float(pr), float(pp), len(xs)], ["Spearman ρ", float(sr), float(sp), len(xs)]]
-    tab = Table.make(
-        ["language", fm, am],
-        [[lang, x, y] for lang, x, y in zip(langs, xs, ys)],
-        caption="Fertility and accuracy per language",
-    )
-    alt = (
-        f"Scatter plot of {am} against {fm} for {len(langs)} languages: "
-        + "; ".join(f"{lang} ({fmt(x)}, {fmt(y)})" for lang, x, y in zip(langs, xs, ys))
-        + "."
-    )
-    runs = frun.label if frun is arun else f"{frun.label} and {arun.label}"
-    sec = Section(title, "fertility_accuracy", intro=f"From {runs}.")
-    sec.add(Figure(src, alt, "Each point is a language; dashed line: least-squares fit.", tab))
-    if corr:
-        sec.add(
-            Table.make(
-                ["correlation", "coefficient", "p-value", "n languages"],
-                corr,
-                caption="Correlation across languages",
-                collapsed=False,
-            )
-        )
-    return sec
 
 
 # remaining scalars --------------------------------------------------------------------------
@@ -390,6 +328,7 @@ SCALARS_SHOWN_ELSEWHERE = (
     "recipe",
     "merge",
     "verb",
+    "task_info",
 )  # top-level keys
 
 

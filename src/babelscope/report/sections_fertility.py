@@ -7,13 +7,16 @@ Reads ``results["fertility"] = {tokenizer: {language: {"fertility", "tokens_per_
 from __future__ import annotations
 
 from babelscope.report import plots
-from babelscope.report.collect import Run, is_lang, is_number, lang_name
+from babelscope.report.collect import LangTable, Run, is_lang, is_number, lang_name, language_tables
 from babelscope.report.model import Figure, Section, Table, fmt
 
 FIGURE_METRICS = (
     ("fertility", "tokens per word (per character for scripts without spaces)"),
     ("parity", "tokens relative to English on the same items (English = 1)"),
 )
+FERTILITY = ("tokens_per_word", "fertility", "tokens_per_unit")  # metrics that measure fertility
+ACCURACY = ("acc", "acc_norm", "execution_accuracy", "exact_match", "f1")  # metrics for the scatter
+MAX_SCATTERS = 3  # fertility x accuracy pairs plotted (same-run pairs first)
 TABLE_METRICS = ("fertility", "tokens_per_char", "bytes_per_token", "parity")  # columns per tokenizer
 
 
@@ -75,3 +78,85 @@ def fertility(run: Run) -> list[Section]:
         rows.append(row)
     sec.add(Table.make(columns, rows, caption="Every fertility figure per language and tokenizer", collapsed=True))
     return [sec]
+
+
+# fertility against accuracy (within one run or across runs) --------------------------------
+
+
+def _first(table: LangTable, names) -> str | None:
+    return next((n for n in names if n in table.metrics()), None)
+
+
+def fertility_scatter(runs: list[Run]) -> list[Section]:
+    """Scatter of fertility against accuracy, one point per language, with correlations."""
+    fert, acc = [], []
+    for run in runs:
+        for t in language_tables(run.results):
+            f, a = _first(t, FERTILITY), _first(t, ACCURACY)
+            if f and a:  # both in one table (eval results with fertility beside accuracy)
+                fert.append((run, t, f))
+                acc.append((run, t, a))
+            elif f:
+                fert.append((run, t, f))
+            elif a and "before_after" not in t.path:
+                acc.append((run, t, a))
+    fert.sort(key=lambda f: f[0].verb != "eval")  # eval runs carry their own model's fertility: first
+    acc.sort(key=lambda a: a[0].verb != "eval")
+    out = []
+    for frun, ft, fm in fert:
+        for arun, at, am in acc:
+            if len(out) >= MAX_SCATTERS:
+                return out
+            langs = [
+                lang
+                for lang in ft.rows
+                if lang in at.rows and is_number(ft.rows[lang].get(fm)) and is_number(at.rows[lang].get(am))
+            ]
+            if len(langs) < 3:
+                continue
+            xs = [ft.rows[lang][fm] for lang in langs]
+            ys = [at.rows[lang][am] for lang in langs]
+            out.append(_scatter_section(frun, ft, fm, arun, at, am, langs, xs, ys))
+    return out
+
+
+def _scatter_section(frun, ft, fm, arun, at, am, langs, xs, ys) -> Section:
+    from scipy import stats
+
+    title = f"Fertility against accuracy: {ft.name or fm} × {at.name or am}"
+    src = plots.scatter(
+        xs,
+        ys,
+        langs,
+        xlabel=f"{fm} ({ft.name})",
+        ylabel=f"{am} ({at.name})",
+        title="Fertility against accuracy, one point per language",
+    )
+    corr = []
+    if len(set(xs)) > 1 and len(set(ys)) > 1:
+        pr, pp = stats.pearsonr(xs, ys)
+        sr, sp = stats.spearmanr(xs, ys)
+        corr = [["Pearson r", float(pr), float(pp), len(xs)], ["Spearman ρ", float(sr), float(sp), len(xs)]]
+    tab = Table.make(
+        ["language", fm, am],
+        [[lang, x, y] for lang, x, y in zip(langs, xs, ys)],
+        caption="Fertility and accuracy per language",
+    )
+    alt = (
+        f"Scatter plot of {am} against {fm} for {len(langs)} languages: "
+        + "; ".join(f"{lang} ({fmt(x)}, {fmt(y)})" for lang, x, y in zip(langs, xs, ys))
+        + "."
+    )
+    runs = frun.label if frun is arun else f"{frun.label} and {arun.label}"
+    sec = Section(title, "fertility_accuracy", intro=f"From {runs}.")
+    sec.add(Figure(src, alt, "Each point is a language; dashed line: least-squares fit.", tab))
+    if corr:
+        sec.add(
+            Table.make(
+                ["correlation", "coefficient", "p-value", "n languages"],
+                corr,
+                caption="Correlation across languages",
+                collapsed=False,
+            )
+        )
+    return sec
