@@ -204,6 +204,8 @@ def test_bad_source_arguments(tmp_path):
     (tmp_path / "a.txt").write_text("x", encoding="utf-8")
     with pytest.raises(UsageError):
         load_corpus(str(tmp_path / "a.txt"))
+    with pytest.raises(UsageError, match="hf:"):
+        load_corpus(str(tmp_path))
     with gzip.open(tmp_path / "empty.csv.gz", "wt") as f:
         f.write("")
     with pytest.raises(DataError):

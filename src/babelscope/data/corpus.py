@@ -207,6 +207,11 @@ def load_corpus(source: str = BUILTIN, languages=None, sources=None) -> Parallel
         from babelscope.data.hub import load_hf
 
         corpus = load_hf(str(source)[len(HF_PREFIX) :])
+    elif os.path.isdir(source):
+        raise UsageError(
+            f"corpus source {source!r} is a folder; give a .jsonl/.csv/.tsv file, or "
+            f"hf:{source} for a Hugging Face dataset folder in FLORES layout."
+        )
     elif os.path.exists(source):
         from babelscope.data.files import read_corpus
 
