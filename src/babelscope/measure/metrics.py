@@ -106,14 +106,19 @@ def normalize_answer(text: str) -> str:
     return " ".join(text.split())
 
 
-def _units(text: str) -> list[str]:
-    """Words, or characters for text written without spaces."""
-    words = text.split()
-    return list(text.replace(" ", "")) if len(words) <= 1 and len(text) > 4 else words
+_UNSPACED = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
+
+
+def _units(text: str, by_char: bool) -> list[str]:
+    """Words, or characters for scripts written without spaces (CJK, Thai, Lao, Khmer, Myanmar)."""
+    return list(text.replace(" ", "")) if by_char else text.split()
 
 
 def f1_score(prediction: str, reference: str) -> float:
-    pred, ref = _units(normalize_answer(prediction)), _units(normalize_answer(reference))
+    """Token F1 (SQuAD), over characters when either side is in a script without spaces."""
+    a, b = normalize_answer(prediction), normalize_answer(reference)
+    by_char = bool(_UNSPACED.search(a) or _UNSPACED.search(b))
+    pred, ref = _units(a, by_char), _units(b, by_char)
     if not pred or not ref:
         return float(pred == ref)
     common = {}

@@ -98,7 +98,7 @@ def register(name: str, task) -> None:
 
 def _ensure_defaults() -> None:
     if "continuation" not in _REGISTRY:
-        from babelscope.measure.tasks import builtin  # noqa: F401  (registers itself)
+        from babelscope.measure.tasks import builtin, public  # noqa: F401  (they register themselves)
 
 
 def available_tasks() -> list[str]:

@@ -1,0 +1,127 @@
+"""A user's own task: a JSONL file of items, optionally described by a short YAML file.
+
+JSONL rows (one item in one language; rows of the same item in other languages share ``item_id``)::
+
+    {"item_id": "q1", "language": "deu_Latn", "context": "Hauptstadt:", "choices": [" Berlin", " Rom"], "gold": 0}
+    {"item_id": "q1", "language": "fra_Latn", "context": "Q: 2+2?\\nA:", "references": ["4"]}
+
+``choices`` + ``gold`` make a multiple-choice item; ``references`` a generation item (optional
+``until``, ``max_gen_toks``). A YAML file can rename fields and set defaults::
+
+    name: capitals
+    data: capitals.jsonl            # relative to the YAML file
+    kind: mc                        # or generate (default: from the first row)
+    context: "Q: {question}\\nA:"   # a template over the row's fields (default: the context field)
+    choices_field: options
+    gold_field: answer
+    metrics: [exact_match, f1]      # generation: exact_match, f1, gold_in, number_match, chrf, bleu
+    until: ["\\n"]
+    max_gen_toks: 32
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from babelscope.errors import DataError, LanguageError, UsageError
+from babelscope.measure.tasks import GenItem, MCItem, Task
+
+GEN_METRICS = ("exact_match", "f1", "gold_in")  # default metrics of a user generation task
+KNOWN_METRICS = ("exact_match", "f1", "gold_in", "number_match", "chrf", "bleu")
+
+
+class UserTask(Task):
+    def __init__(self, name: str, rows: list[dict], spec: dict, origin: str):
+        from babelscope.languages import resolve
+
+        self.name, self.rows, self.spec, self.origin = name, rows, spec, origin
+        self.kind = spec.get("kind") or ("mc" if spec.get("choices_field", "choices") in rows[0] else "generate")
+        if self.kind not in ("mc", "generate"):
+            raise UsageError(f"{origin}: kind must be mc or generate, not {self.kind!r}.")
+        self.metrics = tuple(spec.get("metrics") or (() if self.kind == "mc" else GEN_METRICS))
+        unknown = set(self.metrics) - set(KNOWN_METRICS)
+        if unknown:
+            raise UsageError(f"{origin}: unknown metric(s) {sorted(unknown)}; known: {', '.join(KNOWN_METRICS)}.")
+        self.description = spec.get("description", f"user task from {origin}")
+        self.by_lang: dict[str, list[dict]] = {}
+        for n, row in enumerate(rows, 1):
+            if "item_id" not in row or "language" not in row:
+                raise DataError(f"{origin} line {n}: every row needs item_id and language.")
+            self.by_lang.setdefault(resolve(row["language"]), []).append(row)
+
+    def available_languages(self, source="builtin"):
+        return sorted(self.by_lang)
+
+    def _context(self, row: dict) -> str:
+        template = self.spec.get("context")
+        if template:
+            try:
+                return template.format(**row)
+            except KeyError as exc:
+                raise DataError(
+                    f"{self.origin}: item {row['item_id']} has no field {exc} for the context template."
+                ) from None
+        return row.get(self.spec.get("context_field", "context"), "")
+
+    def _item(self, row: dict):
+        iid = str(row["item_id"])
+        try:
+            if self.kind == "mc":
+                gold = row[self.spec.get("gold_field", "gold")]
+                return MCItem(
+                    iid,
+                    self._context(row),
+                    list(row[self.spec.get("choices_field", "choices")]),
+                    int(gold) if isinstance(gold, (int, str)) and str(gold).lstrip("-").isdigit() else gold,
+                ).check()
+            refs = row[self.spec.get("references_field", "references")]
+            return GenItem(
+                iid,
+                self._context(row),
+                [refs] if isinstance(refs, str) else list(refs),
+                until=list(row.get("until", self.spec.get("until", ["\n"]))),
+                max_gen_toks=int(row.get("max_gen_toks", self.spec.get("max_gen_toks", 64))),
+            ).check()
+        except KeyError as exc:
+            raise DataError(f"{self.origin}: item {iid} has no field {exc}.") from None
+
+    def load(self, languages, source="builtin", limit=None):
+        missing = [lang for lang in languages if lang not in self.by_lang]
+        if missing:
+            raise LanguageError(
+                f"task {self.name} has no items in {', '.join(missing)}; available: {', '.join(sorted(self.by_lang))}."
+            )
+        return {lang: [self._item(r) for r in self.by_lang[lang][: limit or None]] for lang in languages}
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise UsageError(f"task file {path} does not exist.")
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{path} line {n} is not JSON ({exc.msg}).") from None
+    if not rows:
+        raise DataError(f"{path} has no items.")
+    return rows
+
+
+def load_user_task(path: str) -> UserTask:
+    """A task from ``items.jsonl`` or from ``task.yaml`` naming its data file."""
+    p = Path(path)
+    if p.suffix in (".yaml", ".yml"):
+        import yaml
+
+        if not p.is_file():
+            raise UsageError(f"task file {p} does not exist.")
+        spec = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        if "data" not in spec:
+            raise UsageError(f"{p}: name the items file with `data: items.jsonl`.")
+        data = (p.parent / spec["data"]) if not Path(spec["data"]).is_absolute() else Path(spec["data"])
+        return UserTask(spec.get("name", p.stem), _read_jsonl(data), spec, str(p))
+    return UserTask(p.stem, _read_jsonl(p), {}, str(p))
