@@ -49,8 +49,9 @@ def _code(raw: str, where: str) -> str:
 def _wide_items(ds, split: str, source: str) -> list[Item]:
     wide = [c for c in ds.column_names if c.startswith(WIDE_PREFIX)]
     cols = {c: _code(c[len(WIDE_PREFIX) :], f"{source} column {c}") for c in wide}
-    ids = ds["id"] if "id" in ds.column_names else list(range(len(ds)))
-    texts_by_col = {c: ds[c] for c in cols}
+    data = ds.select_columns([*cols, *(["id"] if "id" in ds.column_names else [])]).to_dict()
+    ids = data["id"] if "id" in data else list(range(len(ds)))
+    texts_by_col = {c: data[c] for c in cols}
     items = []
     for row, item_id in enumerate(ids):
         texts = {cols[c]: t[row] for c, t in texts_by_col.items() if t[row]}
@@ -64,7 +65,8 @@ def _long_items(ds, split: str, source: str) -> list[Item]:
         raise DataError(f"{source}: long FLORES layout needs an 'id' column to align sentences.")
     codes: dict[tuple[str, str], str] = {}
     items: dict[str, Item] = {}
-    for item_id, iso3, script, text in zip(ds["id"], ds["iso_639_3"], ds["iso_15924"], ds["text"]):
+    data = ds.select_columns(["id", *LONG_COLUMNS]).to_dict()  # plain lists: fast to walk
+    for item_id, iso3, script, text in zip(data["id"], data["iso_639_3"], data["iso_15924"], data["text"]):
         key = (iso3, script)
         if key not in codes:
             codes[key] = _code(f"{iso3}_{script}", source)
