@@ -263,12 +263,14 @@ class Engine:
         lp = torch.empty(len(entries), dtype=torch.float64)  # [Q]
         hit = torch.empty(len(entries), dtype=torch.bool)  # [Q]
         for a in range(0, hidden.shape[0], HEAD_CHUNK):
-            logits = self.head(hidden[a : a + HEAD_CHUNK]).cpu()  # [c, V]
-            logp = torch.log_softmax(logits, dim=-1)  # [c, V]
+            logits = self.head(hidden[a : a + HEAD_CHUNK])  # [c, V]
+            lse = torch.logsumexp(logits, dim=-1)  # [c] log of the softmax normaliser
+            best = logits.argmax(-1)  # [c] greedy token
             sel = (pos >= a) & (pos < a + HEAD_CHUNK)  # entries scored in this chunk
             local = pos[sel] - a
-            lp[sel] = logp[local, tgt[sel]].double()
-            hit[sel] = logp.argmax(-1)[local] == tgt[sel]
+            t = tgt[sel].to(logits.device)
+            lp[sel] = (logits[local.to(logits.device), t] - lse[local.to(logits.device)]).double().cpu()
+            hit[sel] = (best[local.to(logits.device)] == t).cpu()
         sums = torch.zeros(n_rows, dtype=torch.float64).index_add_(0, row, lp)  # [N]
         misses = torch.zeros(n_rows, dtype=torch.long).index_add_(0, row, (~hit).long())  # [N]
         return sums, misses == 0
