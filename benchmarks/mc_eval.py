@@ -1,0 +1,98 @@
+"""Multiple-choice scoring speed: babelscope's engine vs lm-eval, same items, same model, one run.
+
+The items are the built-in ``continuation`` task (4 choices each). lm-eval runs them through its
+own task pipeline (a local task YAML over a JSONL file, ``simple_evaluate`` with ``HFLM`` on
+the same live model); babelscope through ``Engine.loglikelihood``. Prints items per second of
+each, their ratio, both accuracies and the largest per-choice log-likelihood difference::
+
+    python benchmarks/mc_eval.py                                   # Gemma 3 270M, fp32
+    python benchmarks/mc_eval.py --languages eng_Latn,fra_Latn --limit 8 --batch_size 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+DEFAULT_LANGUAGES = "eng_Latn,fra_Latn,rus_Cyrl,zho_Hans"  # four scripts
+DEFAULT_LIMIT = 4  # items per language: 16 items, 64 choices in all
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model_args", default="pretrained=default,dtype=float32")
+    p.add_argument("--languages", default=DEFAULT_LANGUAGES)
+    p.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help="items per language")
+    p.add_argument("--batch_size", type=int, default=8, help="batch size of both engines")
+    p.add_argument("--task", default="continuation", help="built-in MC task: continuation or translation")
+    p.add_argument("--source", default="builtin")
+    p.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    args = p.parse_args()
+
+    import torch
+
+    from babelscope.languages import resolve_many
+    from babelscope.measure.engine import Engine
+    from babelscope.measure.lm_eval_engine import lm_eval_multiple_choice
+    from babelscope.measure.tasks import get_task
+    from babelscope.models.load import load_from_args
+
+    loaded = load_from_args(args.model_args)
+    langs = resolve_many(args.languages)
+    data = get_task(args.task).load(langs, source=args.source, limit=args.limit)
+    items = [it for lang in langs for it in data[lang]]
+    n_choices = sum(len(it.choices) for it in items)
+    print(f"{len(items)} items ({n_choices} choices) in {len(langs)} languages; model {loaded.name}; "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+
+    engine = Engine(loaded, batch_size=args.batch_size, progress=False)
+    engine.loglikelihood([(items[0].context, items[0].choices[0])])  # warm-up (allocator, kernels)
+    start = time.perf_counter()
+    ours = _ours(engine, items)
+    t_ours = time.perf_counter() - start
+
+    with tempfile.TemporaryDirectory() as tmp:
+        lm_eval_multiple_choice(loaded, items[:1], tmp, args.batch_size, name="warmup")  # warm-up
+        start = time.perf_counter()
+        ref = lm_eval_multiple_choice(loaded, items, tmp, args.batch_size)
+        t_ref = time.perf_counter() - start
+
+    acc_ours = sum(max(range(len(s)), key=s.__getitem__) == it.gold for s, it in zip(ours, items, strict=True))
+    acc_ours /= len(items)
+    diff = max(abs(a - b) for s, r in zip(ours, ref["logprobs"], strict=True) for a, b in zip(s, r, strict=True))
+    figures = {"items": len(items), "choices": n_choices, "languages": langs, "batch_size": args.batch_size,
+               "babelscope_items_per_s": len(items) / t_ours, "lm_eval_items_per_s": len(items) / t_ref,
+               "babelscope_s": t_ours, "lm_eval_s": t_ref, "ratio": t_ref / t_ours, "acc_babelscope": acc_ours,
+               "acc_lm_eval": ref["acc"], "max_abs_logprob_diff": diff, "torch_threads": torch.get_num_threads()}
+    print(f"babelscope: {figures['babelscope_items_per_s']:.3f} items/s ({t_ours:.1f} s)")
+    print(f"lm-eval:    {figures['lm_eval_items_per_s']:.3f} items/s ({t_ref:.1f} s)")
+    print(f"ratio (babelscope / lm-eval speed): {figures['ratio']:.2f}x")
+    print(f"accuracy: babelscope {acc_ours:.4f}, lm-eval {ref['acc']:.4f} "
+          f"({'identical' if abs(acc_ours - ref['acc']) < 1e-12 else 'DIFFERENT'})")
+    print(f"largest per-choice log-likelihood difference: {diff:.2e}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(figures, f, indent=2)
+    return 0 if abs(acc_ours - ref["acc"]) < 1e-12 and diff < 1e-4 else 1
+
+
+def _ours(engine, items) -> list[list[float]]:
+    """All choices of all items in one call: contexts are shared and items batched together."""
+    scores = engine.loglikelihood([(it.context, c) for it in items for c in it.choices])
+    out, k = [], 0
+    for it in items:
+        out.append([lp for lp, _ in scores[k : k + len(it.choices)]])
+        k += len(it.choices)
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
