@@ -163,6 +163,7 @@ def build_docs(
             continue
         wanted = languages if kind == "mono" else [pivot, *targets]
         items = _items(source, wanted, eval_items)
+        random.Random(seed).shuffle(items)  # mix the corpus' sources; blocks are formed after this
         if kind == "parallel":
             parallel += parallel_docs(items, pivot, targets, block_size)
         elif kind == "qt":
