@@ -108,7 +108,7 @@ def _analyse(args, model_args: str, corpus, languages, verb: str):
     name = str(parse_model_args(model_args).get("pretrained", "default"))
     run = start_run(args, verb, name) if is_main() else None
     loaded = load_from_args(model_args, device=args.device)
-    train, held = nr.split_texts(corpus, languages, seed=args.seed)
+    train, held = nr.split_texts(corpus, languages)
     stats_path = Path(gather_objects([str(run.path / nr.STATS_FILE) if run else None])[0])  # rank 0's path
     if stats_path.exists():
         stats = NeuronReducer.load(stats_path)  # resume: statistics of an interrupted run

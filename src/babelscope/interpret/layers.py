@@ -221,7 +221,7 @@ def run_layers_verb(args, corpus, languages: list[str]) -> int:
     name = model_name_of(args)
     run = start_run(args, "layers", name) if is_main() else None
     loaded = load_from_args(args.model_args, device=args.device)
-    train, held = nr.split_texts(corpus, languages, seed=args.seed)
+    train, held = nr.split_texts(corpus, languages)
     if args.neurons_run:
         from babelscope.interpret.compare import load_run
 

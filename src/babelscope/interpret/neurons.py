@@ -20,7 +20,6 @@ from babelscope.errors import DataError, UsageError
 METHODS = ("ternary", "lape")
 MAX_TOKENS = 2048  # statistics tokens per language (the must-show run: about 5 min solo on 2 CPU cores)
 EVAL_TOKENS = 256  # held-out tokens per language for the deactivation check (2K+1 passes with logits)
-HELD_OUT = 0.2  # share of aligned items held out for the deactivation check
 STATS_FILE = "artifacts/neuron_stats.safetensors"
 NEURONS_FILE = "artifacts/neurons.safetensors"
 
@@ -106,22 +105,31 @@ class NeuronResult:
             run.write_json("deactivation.json", self.validation)
 
 
-def split_texts(corpus, languages: list[str], held_out: float = HELD_OUT, seed: int = 0):
-    """``({lang: train texts}, {lang: held-out texts})`` from the items aligned across ``languages``."""
-    items = corpus.aligned(languages)
-    if not items:
-        raise DataError(
-            f"the corpus has no item in all of {', '.join(languages)}; choose fewer languages or another --source."
-        )
-    from babelscope.data.corpus import ParallelCorpus
+def _texts_by_language(items, languages: list[str]) -> dict[str, list[str]]:
+    """Texts per language, items aligned in more of ``languages`` first (corpus order within ties)."""
+    ranked = sorted(items, key=lambda it: -sum(lang in it.texts for lang in languages))
+    return {lang: [it.texts[lang] for it in ranked if it.texts.get(lang, "").strip()] for lang in languages}
 
-    train, held = ParallelCorpus(items, corpus.name).split(held_out, seed)
-    if not len(held) or not len(train):
-        raise DataError(f"only {len(items)} aligned items for {', '.join(languages)}: too few to hold some out.")
-    return (
-        {lang: [it.texts[lang] for it in train.items] for lang in languages},
-        {lang: [it.texts[lang] for it in held.items] for lang in languages},
-    )
+
+def split_texts(corpus, languages: list[str]):
+    """``({lang: train texts}, {lang: held-out texts})`` on babelscope's fixed evaluation split.
+
+    The split is ``measure.tasks.builtin.split_for_eval`` (by item id, the same for every verb,
+    so nothing that finetune or mask trains on is evaluated here). Within each side, items
+    aligned across more of ``languages`` come first, so the text is as parallel as the corpus
+    allows; a language's other items follow.
+    """
+    from babelscope.measure.tasks.builtin import split_for_eval
+
+    train, held = split_for_eval(corpus)
+    train_texts, held_texts = _texts_by_language(train, languages), _texts_by_language(held, languages)
+    empty = [lang for lang in languages if not train_texts[lang] or not held_texts[lang]]
+    if empty:
+        raise DataError(
+            f"too little text for {', '.join(empty)} in this source to hold some out; "
+            "choose other languages or another --source."
+        )
+    return train_texts, held_texts
 
 
 def collect_stats(
@@ -231,7 +239,7 @@ def find_neurons(
 ) -> NeuronResult:
     """Collect statistics (or reuse ``stats``), select neurons, optionally run the deactivation check."""
     languages = corpus.resolve_languages(languages)
-    train, held = split_texts(corpus, languages, seed=seed)
+    train, held = split_texts(corpus, languages)
     stats = stats or collect_stats(loaded, train, max_tokens, batch_size)
     result = from_stats(stats, loaded.name, method, **selection)
     if validate_on_held_out:

@@ -6,7 +6,8 @@ For every decoder layer ``i``, MLP neuron ``j`` and language ``k`` the reducer k
   gate output is the ``blocks.{i}.mlp.hook_pre`` site: the gate projection for gated MLPs
   (SiLU/GELU keep its sign, so this is LAPE's ``act(gate) > 0``), the first half of a fused
   gate_up projection, or the fc1 output of an ungated MLP;
-* ``act_sum[k, i, j]``: sum of the gate output over counted tokens (float64; mean = sum / tokens);
+* ``act_sum[k, i, j]``: sum of the gate output over counted tokens (each batch summed in the
+  model's dtype, accumulated across batches in float64; mean = sum / tokens);
 * ``tokens[k]``: number of counted tokens (int64).
 
 Which tokens count is decided per batch by a boolean ``[B, T]`` mask: all real (non-padding)
@@ -33,6 +34,24 @@ import torch
 from babelscope.errors import DataError, UsageError
 
 SITE = "mlp.hook_pre"  # gate output: positive <=> act(gate) > 0 for SiLU / GELU / ReLU gates
+
+
+@contextmanager
+def _serial(device):
+    """One CPU thread for the small reductions of a hook.
+
+    They take about a millisecond, and on a busy machine an OpenMP parallel region waits for its
+    slowest thread: with 2 threads on shared cores the same reductions measured 50-100x slower.
+    """
+    n = torch.get_num_threads()
+    if device.type != "cpu" or n == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 class NeuronReducer:
@@ -72,10 +91,11 @@ class NeuronReducer:
         def fn(pre, site):  # pre: [B, T, F] gate output
             if self._lang is None:
                 raise UsageError("NeuronReducer: call select(language, mask) before each forward pass.")
-            x = pre.detach()
-            x = x.reshape(-1, x.shape[-1]) if self._all else x[self._mask]  # [N, F] counted tokens
-            self.over_zero[self._lang, layer] += (x > 0).sum(0)
-            self.act_sum[self._lang, layer] += x.sum(0, dtype=torch.float64)
+            with _serial(pre.device):
+                x = pre.detach()
+                x = x.reshape(-1, x.shape[-1]) if self._all else x[self._mask]  # [N, F] counted tokens
+                self.over_zero[self._lang, layer] += (x > 0).sum(0)  # [F] int64
+                self.act_sum[self._lang, layer] += x.sum(0).double()  # [F]: batch sum, float64 across batches
             return None
 
         return fn
