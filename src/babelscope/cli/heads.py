@@ -85,23 +85,20 @@ def add_heads_arguments(p: argparse.ArgumentParser) -> None:
     add_output_args(p)
 
 
-def split_items(corpus, languages: list[str], seed: int = 0):
-    """(train items, held-out items) aligned in ``languages``: the measure harness' split when it
-    exists, else the corpus' seeded per-item hash split (20% held out)."""
-    from babelscope.data.corpus import ParallelCorpus
+def split_items(corpus, languages: list[str] | None = None):
+    """(train items, held-out items): the project-wide split of ``measure.tasks.builtin.split_for_eval``
+    (a seeded hash of each item_id, so an item is on the same side in every language)."""
+    from babelscope.measure.tasks.builtin import split_for_eval
 
-    aligned = ParallelCorpus(corpus.aligned(languages), corpus.name)
-    try:
-        from babelscope.measure.tasks.builtin import split_for_eval
-    except ImportError:
-        train, held = aligned.split(0.2, seed)
-    else:
-        train, held = split_for_eval(aligned)
-    return list(getattr(train, "items", train)), list(getattr(held, "items", held))
+    return split_for_eval(corpus)
 
 
 def texts_of(items, languages, n: int) -> dict[str, list[str]]:
-    return {lang: [it.texts[lang] for it in items[:n]] for lang in languages}
+    """Up to ``n`` texts per language: items aligned across all ``languages`` first (comparable
+    content), then the items that have this language only."""
+    aligned = [it for it in items if all(it.texts.get(lang, "").strip() for lang in languages)]
+    rest = [it for it in items if not all(it.texts.get(lang, "").strip() for lang in languages)]
+    return {lang: [it.texts[lang] for it in aligned + rest if it.texts.get(lang, "").strip()][:n] for lang in languages}
 
 
 def _load_texts(args):
@@ -110,11 +107,11 @@ def _load_texts(args):
 
     corpus = load_corpus(args.source)
     languages = corpus.resolve_languages(args.languages)
-    train, held = split_items(corpus, languages, args.seed)
-    if not train:
+    train, held = split_items(corpus, languages)
+    empty = [lang for lang, t in texts_of(train, languages, 1).items() if not t]
+    if empty:
         raise DataError(
-            f"no item of {args.source!r} has text in all of {', '.join(languages)}; drop a language "
-            "or use another --source."
+            f"{args.source!r} has no training-side text in {', '.join(empty)}; drop it or use another --source."
         )
     return languages, train, held
 

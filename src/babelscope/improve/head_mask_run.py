@@ -9,9 +9,10 @@ Training data (never from the held-out side):
 * ``--train_data file.jsonl``: question-answer pairs (``language``, ``prompt`` or
   ``question`` [+ ``context``], ``answer``), 20% held out by a seeded hash of the line.
 
-Evaluation: the measure tasks' held-out multiple-choice items (accuracy by summed
-log-likelihood through ``measure.engine.Engine``), or for a QA file the paper's metric: the
-lowercased gold answer is a substring of a 10-token greedy continuation.
+Evaluation: ``babelscope.measure.evaluate`` on the tasks' held-out items (their headline
+metric, e.g. accuracy; full results in ``eval_before.json`` / ``eval_after.json``), or for a QA
+file the paper's metric: the lowercased gold answer is a substring of a 10-token greedy
+continuation.
 """
 
 from __future__ import annotations
@@ -135,21 +136,6 @@ def qa_file(path: str, languages: list[str], seed: int) -> tuple[dict, dict]:
 # --------------------------------------------------------------------------- evaluation
 
 
-def mc_accuracy(engine, items: dict[str, list]) -> dict[str, float]:
-    """Per language: share of multiple-choice items whose gold choice has the highest log-likelihood."""
-    out = {}
-    for lang, rows in items.items():
-        reqs = [(it.context, c) for it in rows for c in it.choices]
-        lls = [ll for ll, _ in engine.loglikelihood(reqs)]
-        correct, k = 0, 0
-        for it in rows:
-            scores = lls[k : k + len(it.choices)]
-            k += len(it.choices)
-            correct += int(max(range(len(scores)), key=scores.__getitem__) == it.gold)
-        out[lang] = correct / max(len(rows), 1)
-    return out
-
-
 def qa_accuracy(engine, held: dict[str, list]) -> dict[str, float]:
     """The paper's XQuAD metric: gold (lowercased, trailing '.' removed) inside 10 greedy tokens."""
     out = {}
@@ -160,22 +146,33 @@ def qa_accuracy(engine, held: dict[str, list]) -> dict[str, float]:
     return out
 
 
-def evaluate(loaded, args, languages, held_qa, mask=None) -> dict:
-    """{task: {language: accuracy}} with ``mask`` (a SoftHeadMask) applied, or without."""
+def evaluate(loaded, args, languages, held_qa, mask=None) -> tuple[dict, dict]:
+    """({task: {language: headline metric}}, the full measure results) with ``mask`` applied or not."""
     from babelscope.improve.head_mask import apply_head_mask, remove_head_mask
+    from babelscope.measure import evaluate as measure_evaluate
     from babelscope.measure.engine import Engine
-    from babelscope.measure.tasks import get_tasks
 
-    engine = Engine(loaded, batch_size=args.batch_size, progress=False)
     if mask is not None:
         apply_head_mask(loaded, mask)
     try:
         if held_qa is not None:
-            return {"qa_substring": qa_accuracy(engine, held_qa)}
-        out = {}
-        for task in get_tasks(args.tasks or DEFAULT_TASKS):
-            out[task.name] = mc_accuracy(engine, task.load(languages, args.source, args.eval_limit))
-        return out
+            table = {"qa_substring": qa_accuracy(Engine(loaded, batch_size=args.batch_size, progress=False), held_qa)}
+            return table, {"tasks": table}
+        res = measure_evaluate(
+            loaded,
+            args.tasks or DEFAULT_TASKS,
+            languages,
+            limit=args.eval_limit,
+            source=args.source,
+            batch_size=args.batch_size,
+            progress=False,
+            fertility=False,
+        ).results
+        table = {
+            task: {lang: m[res["headline"][task]["metric"]] for lang, m in per.items()}
+            for task, per in res["tasks"].items()
+        }
+        return table, res
     finally:
         remove_head_mask(loaded)
 
@@ -204,10 +201,12 @@ def run(args) -> int:
     pairs = [p for lang in languages for p in train[lang][: args.train_limit * 2]]
     if not pairs:
         raise DataError("no training pairs for these languages; check --languages, --source or --train_data.")
-    before = evaluate(loaded, args, languages, held)
+    before, before_full = evaluate(loaded, args, languages, held)
+    run_dir.write_json("eval_before.json", before_full)
     mask = SoftHeadMask(a.n_layers, a.n_heads, heads)
     losses = train_mask(loaded, mask, pairs, args.epochs, args.lr, args.train_batch_size, args.seed)
-    after = evaluate(loaded, args, languages, held, mask)
+    after, after_full = evaluate(loaded, args, languages, held, mask)
+    run_dir.write_json("eval_after.json", after_full)
     n_params = sum(p.numel() for p in mask.parameters())
     meta = {
         "model": loaded.name,
