@@ -6,11 +6,11 @@ import json
 
 import pytest
 import torch
-from tests.merge_fixtures import N_LAYERS, build_models, read_all
 
 from babelscope.errors import BabelscopeError, UnsupportedArchitectureError
 from babelscope.improve.layer_swap import language_shares, layers_from_json
 from babelscope.improve.merge import merge
+from merge_fixtures import N_LAYERS, build_models, read_all
 
 
 @pytest.fixture(scope="module")

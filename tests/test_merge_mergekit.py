@@ -11,10 +11,10 @@ import logging
 import pytest
 import torch
 import yaml
-from tests.merge_fixtures import N_LAYERS, build_models, read_all
 
 from babelscope.improve.layer_swap import to_mergekit_yaml
 from babelscope.improve.merge import merge, prepare
+from merge_fixtures import N_LAYERS, build_models, read_all
 
 pytest.importorskip("mergekit")
 
@@ -119,3 +119,16 @@ def test_matches_mergekit(models, tmp_path, name):
     changed = [t for t in a if not any(torch.equal(a[t], x[t]) for x in inputs if t in x)]
     if name in ("linear", "task_arithmetic", "ties", "ties_slices"):
         assert changed  # the merge did something, so agreement is not trivial
+
+
+def test_ties_in_chunks_matches_mergekit(models, tmp_path, monkeypatch):
+    from babelscope.improve import merge_methods
+
+    monkeypatch.setattr(merge_methods, "TIES_CHUNK", 97)  # many chunks per tensor, ragged last chunk
+    raw = _recipes(models)["ties"]
+    merge(raw, tmp_path / "ours")
+    _run_mergekit(yaml.safe_load(to_mergekit_yaml(prepare(raw))), tmp_path / "mergekit")
+    a, b = read_all(tmp_path / "ours"), read_all(tmp_path / "mergekit")
+    assert sorted(a) == sorted(b)
+    for tensor in a:
+        assert torch.allclose(a[tensor], b[tensor], atol=1e-6, rtol=0), tensor

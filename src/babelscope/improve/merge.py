@@ -15,6 +15,7 @@ writer appends each result to a shard whose header it wrote in advance. Peak mem
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import time
@@ -76,7 +77,9 @@ class MergePlan:
 
 def prepare(raw: dict, base_dir: Path | None = None) -> Recipe:
     """Parse a recipe dict, resolve model paths and expand layer_swap/revert into slices."""
-    raw = dict(raw)
+    raw = copy.deepcopy(raw)
+    if raw.get("tokenizer_source") not in (None, "base", "union"):
+        raw["tokenizer_source"] = _model_path(raw["tokenizer_source"], base_dir)
     for key in ("base_model", "task_expert", "language_expert", "model"):
         if isinstance(raw.get(key), str):
             raw[key] = _model_path(raw[key], base_dir)
@@ -282,6 +285,8 @@ def write_config_and_tokenizer(plan: MergePlan, out_dir: Path) -> None:
             config["torch_dtype"] = name
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     tok_src = plan.recipe.tokenizer_source
+    if tok_src == "base" and not plan.recipe.base_model:
+        raise UsageError("tokenizer_source: base needs base_model: in the recipe")
     tok_dir = Path(plan.recipe.base_model if tok_src == "base" else tok_src or plan.config_source)
     copied = [f for f in TOKENIZER_FILES if (tok_dir / f).is_file()]
     for f in copied:

@@ -10,7 +10,8 @@ Formulas (θ_i inputs, θ_b base, δ_i = θ_i − θ_b, w_i weights, λ = ``lamb
 * ``passthrough``: θ = scale · θ_1 (exactly one input; no scale = the tensor unchanged).
 * ``linear``: θ = Σ w_i θ_i / Σ w_i (``normalize: true``, the default) or Σ w_i θ_i.
 * ``task_arithmetic``: θ = θ_b + λ Σ w_i δ_i (divided by Σ w_i when ``normalize: true``).
-* ``ties`` (Yadav et al. 2023): trim each δ_i to its top ``density`` fraction by magnitude,
+* ``ties`` (Yadav et al. 2023): trim each δ_i to its top ``density`` fraction by magnitude
+  (ties at the threshold all kept),
   weight it, elect the sign of Σ_i w_i δ_i per entry (zero counts as +), keep only the weighted
   deltas that agree with the elected sign, and add their sum divided by the weights that agreed
   (``normalize: true``, the default) times λ to θ_b.
@@ -64,61 +65,72 @@ def linear(tensors: list[torch.Tensor], base_index, inputs, shared) -> torch.Ten
     return out.to(tensors[0].dtype)
 
 
-def magnitude_trim(delta: torch.Tensor, density: float) -> torch.Tensor:
-    """Keep the ``max(1, int(density * numel))`` largest-magnitude entries of ``delta``."""
+def trim_threshold(delta: torch.Tensor, density: float) -> float | None:
+    """The smallest |delta| kept when keeping the ``max(1, int(density * numel))`` largest.
+
+    Entries equal to the threshold are all kept, so exact ties there may keep a few more than k
+    (mergekit keeps an arbitrary subset of the ties). None: keep everything; inf: keep nothing.
+    """
     if density >= 1:
-        return delta
+        return None
     if density <= 0 or delta.numel() == 0:
-        return torch.zeros_like(delta)
+        return float("inf")
     k = max(1, int(density * delta.numel()))
-    keep = delta.abs().reshape(-1).topk(k).indices  # [k]
-    mask = torch.zeros(delta.numel(), dtype=delta.dtype)
-    mask[keep] = 1
-    return delta * mask.reshape(delta.shape)
+    magnitude = delta.abs().reshape(-1)  # [numel]
+    return magnitude.kthvalue(magnitude.numel() - k + 1).values.item()
 
 
-def _task_vectors(tensors, base_index, inputs, trim: bool):
-    """Weighted deltas [k, *shape] and weights [k] of the non-base inputs."""
-    base = tensors[base_index]
-    dtype = _compute_dtype(base)
-    deltas, weights = [], []
-    for i, (tensor, params) in enumerate(zip(tensors, inputs)):
-        if i == base_index:
-            continue
-        delta = tensor.to(dtype) - base.to(dtype)  # [*shape]
-        if trim:
-            delta = magnitude_trim(delta, float(params["density"]))
-        w = float(params["weight"])
-        deltas.append(delta * w)
-        weights.append(w)
-    return base, dtype, deltas, weights
+def _non_base(tensors, base_index, inputs):
+    return [(t, p) for i, (t, p) in enumerate(zip(tensors, inputs)) if i != base_index]
 
 
 def task_arithmetic(tensors, base_index, inputs, shared) -> torch.Tensor:
-    base, dtype, deltas, weights = _task_vectors(tensors, base_index, inputs, trim=False)
-    if not deltas:
+    base = tensors[base_index]
+    others = _non_base(tensors, base_index, inputs)
+    if not others:
         return base
-    mixed = torch.stack(deltas).sum(0)  # [*shape]
-    total = sum(weights)
+    dtype = _compute_dtype(base)
+    mixed = torch.zeros_like(base, dtype=dtype)  # [*shape]
+    for tensor, params in others:
+        mixed.add_(tensor.to(dtype) - base.to(dtype), alpha=float(params["weight"]))
+    total = sum(float(p["weight"]) for _, p in others)
     if shared["normalize"] and abs(total) >= 1e-8:
-        mixed = mixed / total
+        mixed.div_(total)
     return (base.to(dtype) + float(shared["lambda"]) * mixed).to(base.dtype)
+
+
+TIES_CHUNK = 1 << 20  # entries per step: TIES is elementwise once the trim thresholds are known
 
 
 def ties(tensors, base_index, inputs, shared) -> torch.Tensor:
-    base, dtype, deltas, weights = _task_vectors(tensors, base_index, inputs, trim=True)
-    if not deltas:
+    base = tensors[base_index]
+    others = _non_base(tensors, base_index, inputs)
+    if not others:
         return base
-    stacked = torch.stack(deltas)  # [k, *shape] weighted, trimmed deltas
-    elected = torch.where(stacked.sum(0) >= 0, 1.0, -1.0).to(dtype)  # [*shape]
-    agree = (stacked.sign() == elected).to(dtype)  # [k, *shape]
-    mixed = (stacked * agree).sum(0)  # [*shape]
-    if shared["normalize"]:
-        w = torch.tensor(weights, dtype=dtype).reshape(-1, *([1] * base.dim()))  # [k, 1...]
-        divisor = (w * agree).sum(0)  # [*shape]
-        divisor[divisor == 0] = 1
-        mixed = mixed / divisor
-    return (base.to(dtype) + float(shared["lambda"]) * mixed).to(base.dtype)
+    dtype = _compute_dtype(base)
+    flat_base = base.reshape(-1)  # [numel]
+    flats = [t.reshape(-1) for t, _ in others]  # k x [numel]
+    weights = torch.tensor([float(p["weight"]) for _, p in others], dtype=dtype)  # [k]
+    thresholds = [trim_threshold(t.to(dtype) - base.to(dtype), float(p["density"])) for t, p in others]
+    out = torch.empty(flat_base.shape, dtype=dtype)  # [numel]
+    for start in range(0, flat_base.numel(), TIES_CHUNK):
+        b = flat_base[start : start + TIES_CHUNK].to(dtype)  # [c]
+        deltas = []
+        for flat, w, thr in zip(flats, weights, thresholds):
+            d = flat[start : start + TIES_CHUNK].to(dtype) - b  # [c]
+            if thr is not None:
+                d = d * (d.abs() >= thr).to(dtype)
+            deltas.append(d * w)
+        stacked = torch.stack(deltas)  # [k, c] weighted, trimmed deltas
+        elected = torch.where(stacked.sum(0) >= 0, 1.0, -1.0).to(dtype)  # [c]
+        agree = (stacked.sign() == elected).to(dtype)  # [k, c]
+        mixed = (stacked * agree).sum(0)  # [c]
+        if shared["normalize"]:
+            divisor = (weights[:, None] * agree).sum(0)  # [c]
+            divisor[divisor == 0] = 1
+            mixed = mixed / divisor
+        out[start : start + TIES_CHUNK] = b + float(shared["lambda"]) * mixed
+    return out.reshape(base.shape).to(base.dtype)
 
 
 METHODS = {
