@@ -346,8 +346,8 @@ def merge_run(root, name="merge") -> RunFolder:
 def compare_neurons_run(root, name="compare-neurons") -> RunFolder:
     run = RunFolder.create(root, "a-vs-b", "compare-neurons", {}, run_name=name, announce=False)
     per_layer = {
-        c: {"a": [1, 2, 3, 4, 5, 6], "b": [2, 2, 2, 5, 5, 5], "shift": [1, 0, -1, 1, 0, -1]}
-        for c in ("specific", "related", "general")
+        c: {"a": [k, 2, 3, 4, 5, 6], "b": [2, 2, 2, 5, 5, 5 + k], "shift": [2 - k, 0, -1, 1, 0, k - 1]}
+        for k, c in enumerate(("specific", "related", "general"))
     }
     run.write_results(
         {

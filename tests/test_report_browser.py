@@ -59,14 +59,25 @@ def install_browser() -> str | None:
     return find_browser()
 
 
+def _high_pipe() -> tuple[int, int]:
+    """A pipe whose ends are close-on-exec fds >= 10 (never 3 or 4, which the child needs)."""
+    import fcntl
+
+    r, w = os.pipe()
+    hi = fcntl.fcntl(r, fcntl.F_DUPFD_CLOEXEC, 10), fcntl.fcntl(w, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(r)
+    os.close(w)
+    return hi
+
+
 class DevTools:
     """A minimal DevTools-protocol client over Chromium's debugging pipe."""
 
     def __init__(self, browser: str, user_data_dir: Path):
-        cmd_r, self._cmd_w = os.pipe()  # we write commands, Chromium reads fd 3
-        self._out_r, out_w = os.pipe()  # Chromium writes fd 4, we read
+        cmd_r, self._cmd_w = _high_pipe()  # we write commands, Chromium reads them on its fd 3
+        self._out_r, out_w = _high_pipe()  # Chromium writes replies on its fd 4, we read
 
-        def wire():  # runs in the child before exec: put the pipe ends on fds 3 and 4
+        def wire():  # in the child before exec; the pipe ends sit at fds >= 10, so 3 and 4 are free
             os.dup2(cmd_r, 3)
             os.dup2(out_w, 4)
 
@@ -76,7 +87,7 @@ class DevTools:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             preexec_fn=wire,
-            pass_fds=(3, 4),
+            close_fds=False,  # keep the inheritable fds 3 and 4 that wire() made (the rest are close-on-exec)
         )
         os.close(cmd_r)
         os.close(out_w)

@@ -189,7 +189,16 @@ def section_kind(run: Run, table: LangTable) -> tuple[str, str]:
         return "Fertility", "fertility"
     if run.verb == "cypher" or metrics & {"execution_accuracy", "syntax_error_rate"}:
         return "Text2Cypher", "cypher"
+    if any("consisten" in p for p in table.path):
+        ref = next((v for k, v in _node(run.results, table.path[:-1]).items() if k == "reference"), None)
+        return (f"Cross-lingual consistency against {ref}" if ref else "Cross-lingual consistency"), "consistency"
     return "Per-language results", "languages"
+
+
+def _node(obj, path) -> dict:
+    for key in path:
+        obj = obj.get(key, {}) if isinstance(obj, dict) else {}
+    return obj if isinstance(obj, dict) else {}
 
 
 def per_language(run: Run, claimed: tuple = ()) -> list[Section]:
@@ -273,7 +282,10 @@ def matrix_block(m: LangMatrix, title: str) -> list:
     rows = [[r, *vals] for r, vals in zip(m.rows, m.values)]
     tab = Table.make(["row \\ column", *m.cols], rows, caption=f"{title}: every cell")
     notes = []
-    if m.rows == m.cols and len(m.rows) > 1:
+    langs = all(is_lang(r) for r in m.rows)
+    if (
+        m.rows == m.cols and len(m.rows) > 1 and langs and "consisten" not in m.name.lower()
+    ):  # consistency: diagonal = 1
         n = len(m.rows)
         col_max = sum(
             1
@@ -347,7 +359,7 @@ def scalar_leaves(obj, path=(), depth=0):
 
 def scalars(run: Run) -> list[Section]:
     items = list(scalar_leaves(run.results))[:MAX_SCALARS]
-    if not items:
+    if not any(is_number(v) for _, v in items):  # names and labels alone are in the run header already
         return []
     sec = Section("Other figures", "scalars", run.label)
     sec.add(

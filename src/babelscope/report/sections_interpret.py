@@ -254,13 +254,13 @@ def layer_series(run: Run) -> list[Section]:
     """Line plots of per-layer series (e.g. neuron classes per layer) with their tables."""
     interpret = run.verb in INTERPRET_VERBS
     sources = [((), run.results)] + [((name,), obj) for name, obj in run.json_files().items()]
-    out, seen = [], []
+    out, seen = [], []  # seen: series of earlier sources
     for prefix, obj in sources:
-        for path, series in _series_dicts(obj, prefix):
+        found = list(_series_dicts(obj, prefix))
+        for path, series in found:
             full = " / ".join(path)
             if not (interpret or "layer" in full.lower()) or series in seen:
                 continue  # the same numbers saved twice (results.json and a side file) show once
-            seen.append(series)
             if all(is_lang(k) for k in series) and len(series) > 8:
                 series = dict(list(series.items())[:8])
             n = len(next(iter(series.values())))
@@ -299,6 +299,7 @@ def layer_series(run: Run) -> list[Section]:
                     )
                 )
             out.append(sec)
+        seen += [series for _, series in found]
     return out
 
 
