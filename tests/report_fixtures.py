@@ -338,6 +338,16 @@ def merge_run(root, name="merge") -> RunFolder:
                 "output": "model",
             },
             "before_after": ba,
+            "before_after_metric": "continuation/acc",
+            "before_after_by_task": {"continuation": ba},
+        }
+    )
+    sub = RunFolder(run.path / "eval" / "merged")  # merge --evaluate keeps each model's eval, without config
+    sub.path.mkdir(parents=True)
+    sub.write_results(
+        {
+            "tasks": {"continuation": {lang: {"acc": v["merged"], "n": 10} for lang, v in ba.items()}},
+            "task_info": {"continuation": {"kind": "mc", "headline": "acc"}},
         }
     )
     return run

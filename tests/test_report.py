@@ -189,6 +189,11 @@ def test_unknown_layouts_never_break_the_report(tmp_path, monkeypatch):
         build_report([eval_run(tmp_path, name="again").path], strict=True)
 
 
+def test_merge_keeps_its_per_model_evals(full_context, all_runs):
+    nested = [run for run, _ in full_context["runs"] if run.path == all_runs["merge"] / "eval" / "merged"]
+    assert len(nested) == 1 and nested[0].verb == "eval"
+
+
 def test_nested_runs_are_found(tmp_path):
     from babelscope.runs import RunFolder
 

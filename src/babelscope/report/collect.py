@@ -52,7 +52,10 @@ class Run:
 
     @property
     def verb(self) -> str:
-        return str(self.config.get("verb") or self.results.get("verb") or "run")
+        verb = self.config.get("verb") or self.results.get("verb")
+        if not verb and "tasks" in self.results and "task_info" in self.results:
+            verb = "eval"  # an evaluation written without config.yaml (e.g. merge --evaluate's per-model evals)
+        return str(verb or "run")
 
     @property
     def model(self) -> str:

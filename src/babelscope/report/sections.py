@@ -337,6 +337,7 @@ SCALARS_SHOWN_ELSEWHERE = (
     "environment",
     "before_after",
     "before_after_tasks",
+    "before_after_by_task",
     "recipe",
     "merge",
     "verb",

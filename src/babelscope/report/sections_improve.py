@@ -137,7 +137,11 @@ def before_after_block(name: str, table: dict) -> list:
     return [Figure(src, alt, f"{first} (grey) and {last} (blue) per language; {better}.", tab), *notes]
 
 
-BEFORE_AFTER_KEYS = ("before_after_tasks", "before_after")  # the first present is rendered (tasks: all tasks)
+BEFORE_AFTER_KEYS = (
+    "before_after_tasks",
+    "before_after_by_task",
+    "before_after",
+)  # the first present is rendered (tasks: all tasks)
 
 
 def before_after_sources(results: dict) -> list[tuple[str, dict]]:
