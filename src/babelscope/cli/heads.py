@@ -132,11 +132,11 @@ def run_heads(args: argparse.Namespace) -> int:
     languages, train, held = _load_texts(args)
     run = start_run(args, "heads", model_name_of(args)) if distributed.is_main() else None
     loaded = load_from_args(args)
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     result = lahis(
         loaded, texts_of(train, languages, args.num_items), args.batch_size, args.max_length, args.reproduce_official
     )
-    seconds = {"score": time.time() - t0}
+    seconds = {"score": time.time() - t0, "cpu_score": time.process_time() - c0}
     if not distributed.is_main():
         return 0  # rank 0 writes the run folder and validates
     result.settings.update(model=loaded.name, source=args.source, seed=args.seed)
@@ -173,7 +173,12 @@ def run_heads(args: argparse.Namespace) -> int:
     if args.validate:
         readme += _validate(args, run, loaded, result, classes, languages, held, results, seconds, figs, rep)
     seconds["total"] = time.time() - t0
+    seconds["cpu_total"] = time.process_time() - c0  # CPU time of all threads: / threads ~ wall on an idle machine
     results["seconds"] = seconds
+    readme.append(
+        f"\nTime: {seconds['total']:.0f} s wall, {seconds['cpu_total']:.0f} s CPU "
+        f"({torch.get_num_threads()} threads); scoring {seconds['score']:.0f} s wall."
+    )
     results["torch_threads"] = torch.get_num_threads()
     results["figures"] = [str(f.relative_to(run.path)) for f in figs]
     run.write_results(results)
@@ -181,6 +186,7 @@ def run_heads(args: argparse.Namespace) -> int:
     print(rep.classes_table(classes, result))
     if args.validate:
         print(rep.ablation_table(results["ablation"]))
+    tqdm.write(readme[-1].strip())
     tqdm.write(f"babelscope: wrote {run.path}")
     return 0
 

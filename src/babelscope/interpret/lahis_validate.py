@@ -119,12 +119,12 @@ def ablation_matrix(
 
 
 def identify(text: str) -> str | None:
-    """py3langid's ISO 639-1 label of ``text``; None when it has too few letters to judge."""
-    import py3langid
+    """ISO 639-1 label (the measure harness' py3langid detector); None under MIN_LETTERS letters."""
+    from babelscope.measure.aggregate import detect_language
 
     if sum(ch.isalpha() for ch in text) < MIN_LETTERS:
         return None
-    return py3langid.classify(text)[0]
+    return detect_language(text)
 
 
 def _generate(loaded, prompts: list[str], mask, batch_size: int, max_new_tokens: int) -> list[str]:
