@@ -14,7 +14,7 @@ INSTRUCTION = (
     "Use only the provided relationship types and properties in the schema."
 )
 STOP = ["\n\n", "\nQuestion:", "Question:"]  # generation stops here; queries are one line
-MAX_GEN_TOKS = 96  # the longest gold query is 54 Gemma 3 tokens
+MAX_GEN_TOKS = 64  # the longest gold query is 54 Gemma 3 tokens
 DEFAULT_SHOTS = 3  # few-shot examples per prompt with --fewshot
 
 
