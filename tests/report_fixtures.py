@@ -419,7 +419,7 @@ def odd_run(root, name="odd") -> RunFolder:
             "verb": "future-verb",
             "nested": {"list": [[1, "a"], None], "text": "hello"},
             "eng_Latn": "not a dict",
-            "weird": {"fra_Latn": {"nan": float("nan"), "s": "x"}},
+            "weird": {"fra_Latn": {"nan": float("nan"), "s": "x", "<script>alert(1)</script>": 1.0}},
             "empty": {},
             "matrix_bad": {"languages": ["eng_Latn"], "matrix": [[1, 2, 3]]},
         }

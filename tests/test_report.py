@@ -175,6 +175,7 @@ def test_unknown_layouts_never_break_the_report(tmp_path, monkeypatch):
     assert path == tmp_path / "odd.html"
     html = path.read_text(encoding="utf-8")
     assert "future-verb" in html
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # names are escaped
     from babelscope.report import sections_interpret
 
     def broken(run):

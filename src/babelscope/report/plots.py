@@ -48,6 +48,11 @@ def to_data_uri(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _row(n: int, base: float) -> float:
+    """Inches per bar row: ``base`` up to 30 rows, then thinner so 100 languages stay readable."""
+    return base if n <= 30 else max(0.13, base * 30 / n)
+
+
 def _finite(values):
     return [v for v in values if v is not None and math.isfinite(v)]
 
@@ -56,14 +61,15 @@ def bars(labels, values, errors=None, xlabel="", title="", means: dict | None = 
     """Horizontal bars (one per label) with optional 95% intervals and mean lines."""
     plt = _plt()
     n = len(labels)
-    fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.28 * n))
+    fig, ax = plt.subplots(figsize=(6.4, 0.9 + _row(n, 0.28) * n))
     ys = list(range(n))[::-1]
     vals = [v if v is not None else 0.0 for v in values]
     xerr = None
     if errors and any(e for e in errors if e):
         xerr = [e or 0.0 for e in errors]
     ax.barh(ys, vals, xerr=xerr, color=ACCENT, height=0.62, error_kw={"ecolor": INK, "elinewidth": 1, "capsize": 2.5})
-    ax.set_yticks(ys, labels)
+    ax.set_yticks(ys, labels, fontsize=7 if n > 30 else None)
+    ax.set_ylim(-0.6, n - 0.4)
     styles = ["--", ":"]
     for (name, value), style in zip((means or {}).items(), styles):
         if value is not None and math.isfinite(value):
@@ -98,7 +104,7 @@ def heatmap(
     plt = _plt()
     data = np.array([[np.nan if v is None else float(v) for v in row] for row in matrix], dtype=float)
     rows, cols = data.shape
-    cell = 0.42 if max(rows, cols) <= 14 else 0.22
+    cell = 0.42 if max(rows, cols) <= 14 else max(0.11, min(0.22, 9.0 / max(rows, cols)))  # inches per cell
     fig, ax = plt.subplots(figsize=(max(3.5, 1.8 + cell * cols), max(2.4, 1.2 + cell * rows)))
     finite = data[np.isfinite(data)]
     if diverging:
@@ -110,7 +116,7 @@ def heatmap(
     ax.set_xticks(
         range(cols), col_labels, rotation=45 if tilt else 0, ha="right" if tilt else "center", rotation_mode="anchor"
     )
-    ax.set_yticks(range(rows), row_labels)
+    ax.set_yticks(range(rows), row_labels, fontsize=6 if rows > 30 else None)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, loc="left")
@@ -267,7 +273,7 @@ def dumbbell(labels, series: dict, xlabel="", title="") -> str:
     plt = _plt()
     n = len(labels)
     names = list(series)
-    fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.3 * n))
+    fig, ax = plt.subplots(figsize=(6.4, 0.9 + _row(n, 0.3) * n))
     ys = list(range(n))[::-1]
     for k, y in enumerate(ys):
         vals = _finite(series[name][k] for name in names)
@@ -279,7 +285,8 @@ def dumbbell(labels, series: dict, xlabel="", title="") -> str:
         pts = [(v, y) for v, y in zip(series[name], ys) if v is not None and math.isfinite(v)]
         if pts:
             ax.scatter([p[0] for p in pts], [p[1] for p in pts], color=color, s=34, label=name, zorder=2 + j)
-    ax.set_yticks(ys, labels)
+    ax.set_yticks(ys, labels, fontsize=7 if n > 30 else None)
+    ax.set_ylim(-0.6, n - 0.4)
     ax.set_xlabel(xlabel)
     ax.set_title(title, loc="left")
     ax.grid(axis="x", color="#e4e7eb", linewidth=0.8)
@@ -292,7 +299,7 @@ def grouped_bars(labels, series: dict, xlabel="", title="", ref: float | None = 
     """Horizontal bars per label, one bar per series (e.g. tokenizers side by side)."""
     plt = _plt()
     n, k = len(labels), max(1, len(series))
-    fig, ax = plt.subplots(figsize=(6.4, 0.9 + (0.16 * k + 0.12) * n))
+    fig, ax = plt.subplots(figsize=(6.4, 0.9 + _row(n, 0.16 * k + 0.12) * n))
     height = 0.8 / k
     palette = [ACCENT, ACCENT2, "#3e8e5e", "#9b4f96", "#c23b22", MUTED]
     for j, (name, values) in enumerate(series.items()):
@@ -304,7 +311,8 @@ def grouped_bars(labels, series: dict, xlabel="", title="", ref: float | None = 
             color=palette[j % len(palette)],
             label=name,
         )
-    ax.set_yticks(list(range(n))[::-1], labels)
+    ax.set_yticks(list(range(n))[::-1], labels, fontsize=7 if n > 30 else None)
+    ax.set_ylim(-0.6, n - 0.4)
     if ref is not None:
         ax.axvline(ref, color=INK, linewidth=1, linestyle="--")
     ax.set_xlabel(xlabel)
@@ -319,12 +327,13 @@ def diverging_bars(labels, values, xlabel="", title="") -> str:
     """Signed differences per label: orange right of 0 (up), purple left (down)."""
     plt = _plt()
     n = len(labels)
-    fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.28 * n))
+    fig, ax = plt.subplots(figsize=(6.4, 0.9 + _row(n, 0.28) * n))
     ys = list(range(n))[::-1]
     vals = [v if v is not None else 0.0 for v in values]
     ax.barh(ys, vals, color=[ACCENT2 if v > 0 else "#6b4c9a" for v in vals], height=0.62)
     ax.axvline(0, color=INK, linewidth=0.9)
-    ax.set_yticks(ys, labels)
+    ax.set_yticks(ys, labels, fontsize=7 if n > 30 else None)
+    ax.set_ylim(-0.6, n - 0.4)
     ax.set_xlabel(xlabel)
     ax.set_title(title, loc="left")
     ax.grid(axis="x", color="#e4e7eb", linewidth=0.8)
