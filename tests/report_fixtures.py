@@ -397,15 +397,37 @@ def cypher_run(root, name="cypher") -> RunFolder:
 
 
 def mask_run(root, name="mask") -> RunFolder:
+    """As ``improve/head_mask_run.py`` writes it: separate before/after per task, the trained heads."""
+    from safetensors.torch import save_file
+
     run = RunFolder.create(root, "tiny", "mask", {"top_rate": 0.1}, run_name=name, announce=False)
-    mask = torch.ones(N_LAYERS, N_HEADS)
-    mask[2, 1] = 0.4
-    run.save_tensors("artifacts/head_mask.safetensors", {"mask": mask}, {"axes": ["layer", "head"]})
+    heads, values = ["L2.H1", "L4.H0", "L0.H3"], [0.4, 1.3, 0.9]
+    save_file(
+        {"heads": torch.tensor([9, 16, 3]), "values": torch.tensor(values)},
+        str(run.path / "head_mask.safetensors"),
+        metadata={"method": "lahis_soft_head_mask", "n_layers": str(N_LAYERS), "n_heads": str(N_HEADS)},
+    )
+    run.save_tensors(
+        "artifacts/combined_scores.safetensors",
+        {"scores": torch.rand(N_LAYERS, N_HEADS)},
+        {"axes": ["layer", "head"], "languages": LANGS},
+    )
+    before = {"continuation": {lang: 0.4 for lang in LANGS}}
+    after = {"continuation": {lang: 0.4 + 0.01 * k for k, lang in enumerate(LANGS)}}
     run.write_results(
         {
-            "verb": "mask",
-            "trainable_params": 3,
-            "before_after": {"continuation": {lang: {"before": 0.4, "after": 0.45} for lang in LANGS}},
+            "method": "lahis_soft_head_mask",
+            "model": "tiny",
+            "languages": LANGS,
+            "n_trainable_parameters": 3,
+            "heads": heads,
+            "values": values,
+            "before": before,
+            "after": after,
+            "before_macro": {"continuation": 0.4},
+            "after_macro": {"continuation": 0.42},
+            "losses": [2.0, 1.8, 1.7, 1.65],
+            "selection": "top_rate",
         }
     )
     return run

@@ -22,7 +22,7 @@ EXPECTED_KINDS = {
     "finetune": {"provenance", "before_after", "training"},
     "merge": {"provenance", "before_after"},
     "cypher": {"cypher"},
-    "mask": {"provenance", "before_after", "heads"},
+    "mask": {"provenance", "before_after", "heads", "head_mask", "training"},
 }
 
 
@@ -188,6 +188,17 @@ def test_unknown_layouts_never_break_the_report(tmp_path, monkeypatch):
     assert any(s.kind == "languages" for _, secs in context["runs"] for s in secs)  # the rest still renders
     with pytest.raises(KeyError):
         build_report([eval_run(tmp_path, name="again").path], strict=True)
+
+
+def test_mask_before_after_and_trained_heads(full_context):
+    ba = sections_of(full_context, "mask", "before_after")
+    assert [s.title for s in ba] == ["Before and after, per language: continuation"]  # before + after, once
+    table = ba[0].figures[0].table
+    assert table.columns == ["language", "before", "after", "after − before"]
+    assert [r[3].text for r in table.rows] == ["0", "+0.01", "+0.02", "+0.03", "+0.04"]
+    assert not [s for s in sections_of(full_context, "mask", "languages") if s.title.endswith(("before", "after"))]
+    mask = sections_of(full_context, "mask", "head_mask")[0].figures[0].table
+    assert [(r[0].text, r[3].text) for r in mask.rows] == [("L2.H1", "0.4"), ("L4.H0", "1.3"), ("L0.H3", "0.9")]
 
 
 def test_merge_keeps_its_per_model_evals(full_context, all_runs):

@@ -78,6 +78,8 @@ def run_sections(run: Run, strict: bool = False) -> list[Section]:
     """Every section one run yields, in reading order."""
     claimed: list[tuple] = [(k,) for k in sections_improve.BEFORE_AFTER_KEYS]
     claimed += [(k,) for k, _ in sections_improve.before_after_sources(run.results)]
+    if ("before",) in claimed:
+        claimed.append(("after",))  # separate before/after dicts render together
     secs = _safe(measure.run_header, run, strict=strict, label=run.label, what="run header")
     fert = _safe(sections_fertility.fertility, run, strict=strict, label=run.label, what="fertility")
     if fert:
@@ -94,6 +96,7 @@ def run_sections(run: Run, strict: bool = False) -> list[Section]:
         ("neuron sets", sections_interpret.neuron_sets),
         ("per-layer series", sections_interpret.layer_series),
         ("training curve", sections_interpret.training_curve),
+        ("head mask", sections_improve.head_mask),
         ("other figures", measure.scalars),
     ]
     for what, fn in renderers:

@@ -153,6 +153,10 @@ def before_after_sources(results: dict) -> list[tuple[str, dict]]:
         if isinstance(found, dict):
             out.append((key, found))
             break
+    else:
+        paired = _paired(results.get("before"), results.get("after"))
+        if paired:  # separate "before" and "after" dicts of the same shape (babelscope mask)
+            out.append(("before", paired))
     for key, val in results.items():
         if key in BEFORE_AFTER_KEYS or not isinstance(val, dict):
             continue
@@ -162,11 +166,23 @@ def before_after_sources(results: dict) -> list[tuple[str, dict]]:
     return out
 
 
+def _paired(before, after):
+    """``{x: {lang: v}}`` before and after -> ``{x: {lang: {"before": v, "after": w}}}`` (or one level less)."""
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return None
+    if any(is_lang(k) for k in before):
+        pairs = {k: {"before": before[k], "after": after.get(k)} for k in before if is_lang(k)}
+        ok = all(is_number(v["before"]) and is_number(v["after"]) for v in pairs.values())
+        return pairs if pairs and ok else None
+    out = {k: p for k in before if (p := _paired(before[k], after.get(k)))}
+    return out or None
+
+
 def before_after(run: Run) -> list[Section]:
     out = []
     metric = run.results.get("metric") or run.config.get("metric")  # names a bare before/after table
     for key, found in before_after_sources(run.results):
-        prefix = () if key in BEFORE_AFTER_KEYS else (key,)
+        prefix = () if key in (*BEFORE_AFTER_KEYS, "before") else (key,)
         for name, table in before_after_tables(found, prefix):
             name = name or (str(metric) if isinstance(metric, str) else "")
             blocks = before_after_block(name, table)
@@ -221,3 +237,60 @@ def _short(value) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items())
     return fmt(value) if is_number(value) else str(value)
+
+
+def head_mask(run: Run) -> list[Section]:
+    """The trained soft head mask of ``babelscope mask``: value per trained head, on the layer x head grid."""
+    import numpy as np
+
+    heads, values = run.results.get("heads"), run.results.get("values")
+    if not (isinstance(heads, list) and isinstance(values, list) and len(heads) == len(values) and heads):
+        return []
+    pairs = [_head_of(h) for h in heads]
+    if any(p is None for p in pairs) or not all(is_number(v) for v in values):
+        return []
+    n_layers, n_heads = _grid_size(run, pairs)
+    grid = np.ones((n_layers, n_heads))
+    for (layer, head), v in zip(pairs, values):
+        grid[layer, head] = v
+    title = "Trained soft head mask"
+    src = plots.heatmap(
+        grid.tolist(),
+        list(range(n_layers)),
+        list(range(n_heads)),
+        title=title,
+        xlabel="head",
+        ylabel="layer",
+        annotate=n_layers * n_heads <= 144,
+        cbar_label="mask value",
+    )
+    rows = [[h, layer, head, v] for h, (layer, head), v in zip(heads, pairs, values)]
+    tab = Table.make(
+        ["head", "layer", "head index", "mask value"],
+        rows,
+        caption=f"{title}: the trained entries (every other head keeps 1)",
+        collapsed=False,
+    )
+    alt = (
+        f"Heatmap of the {n_layers} x {n_heads} head mask; {len(heads)} trained heads: "
+        + "; ".join(f"{h} {fmt(v)}" for h, v in zip(heads, values))
+        + "; every other head is 1."
+    )
+    return [Section(title, "head_mask", run.label, blocks=[Figure(src, alt, title, tab)])]
+
+
+def _head_of(name):
+    import re
+
+    m = re.match(r"^L(\d+)\.H(\d+)$", str(name))
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def _grid_size(run: Run, pairs) -> tuple[int, int]:
+    """(layers, heads) from head_mask.safetensors metadata, else from the largest trained head."""
+    path = run.path / "head_mask.safetensors"
+    if path.is_file():
+        _, meta = run.load_artifact(path)
+        if is_number(meta.get("n_layers")) and is_number(meta.get("n_heads")):
+            return int(meta["n_layers"]), int(meta["n_heads"])
+    return max(p[0] for p in pairs) + 1, max(p[1] for p in pairs) + 1

@@ -365,9 +365,9 @@ def recommended_layers(run: Run) -> list[Section]:
 
 
 def training_curve(run: Run) -> list[Section]:
-    """Training loss per optimizer step (``results["training"]["losses"]``)."""
+    """Training loss per optimizer step (``results["training"]["losses"]``, or ``results["losses"]``)."""
     training = run.results.get("training")
-    losses = training.get("losses") if isinstance(training, dict) else None
+    losses = training.get("losses") if isinstance(training, dict) else run.results.get("losses")
     if not isinstance(losses, list) or len(losses) < 2 or not all(is_number(x) for x in losses):
         return []
     steps = list(range(1, len(losses) + 1))
