@@ -177,3 +177,15 @@ def test_saved_full_and_lora_folders_load_with_load_model(tiny_model_dir, tmp_pa
     assert all(torch.allclose(merged[n], from_folder[n], atol=1e-6) for n in merged)
     untouched = state(load_model(str(tiny_model_dir)).model)
     assert any(not torch.equal(merged[n], untouched[n]) for n in merged)
+
+
+def test_find_newest_layers_run_of_the_model(tmp_path):
+    from babelscope.improve.layer_finetune import find_layers_run
+
+    for stamp in ("20260101T000000Z", "20260301T000000Z"):
+        run = tmp_path / "default" / f"layers-{stamp}"
+        run.mkdir(parents=True)
+        (run / "layers.json").write_text('{"recommended": {"layers": [2]}}')
+    (tmp_path / "default" / "layers-20270101T000000Z").mkdir()  # unfinished: no layers.json
+    assert find_layers_run(tmp_path, "default").name == "layers-20260301T000000Z"
+    assert find_layers_run(tmp_path, "smollm2-135m") is None

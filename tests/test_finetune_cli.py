@@ -65,7 +65,7 @@ def test_finetune_run_folder_has_before_after_and_share(tmp_path, tiny_model_dir
         assert row["before"] > 0 and row["after"] > 0
         assert abs(row["delta"] - (row["after"] - row["before"])) < 1e-5
     assert res["layers"] == [1] and 0 < res["trainable_share"] < 1
-    assert res["data"]["held_out_items_excluded"] > 0
+    assert res["data"]["held_out_items_kept_out"] > 0
     # the saved model loads and differs from the base only in layer 1
     base, tuned = load_model(str(tiny_model_dir)).model, load_model(str(folder / "model")).model
     tb = dict(tuned.named_parameters())

@@ -221,7 +221,7 @@ def finetune_from_args(args) -> dict:
             "documents": len(docs),
             "sequences": len(chunks),
             "by_kind": summary(docs),
-            "held_out_items_excluded": len(held),
+            "held_out_items_kept_out": len(held),
         },
         "languages": {"training": training, "pivot": pivot, "evaluated": evl},
         "saved": str(saved) if saved else None,
