@@ -64,6 +64,7 @@ def child(cfg: dict) -> dict:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux -> MiB
     return {
         "setting": cfg["setting"],
+        "load_average": round(os.getloadavg()[0], 1),
         "trainable": share["trainable"],
         "share": round(share["share"], 4),
         "tokens": tokens,
@@ -109,13 +110,13 @@ def main() -> None:
         f"\nmodel {args.model}, layers {args.layers}, {args.steps} timed steps of {args.batch_size}x"
         f"{args.max_length} tokens, {args.threads} threads"
     )
-    print("| setting | trainable params | share | tokens/s | speed vs full | peak RSS MiB | memory vs full |")
-    print("|---|---|---|---|---|---|---|")
+    print("| setting | trainable params | share | tokens/s | speed vs full | peak RSS MiB | memory vs full | load |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['setting']} | {r['trainable']:,} | {100 * r['share']:.2f}% | {r['tokens_per_second']} | "
             f"{r['tokens_per_second'] / base['tokens_per_second']:.2f}x | {r['peak_rss_mib']} | "
-            f"{r['peak_rss_mib'] / base['peak_rss_mib']:.2f}x |"
+            f"{r['peak_rss_mib'] / base['peak_rss_mib']:.2f}x | {r['load_average']} |"
         )
 
 
