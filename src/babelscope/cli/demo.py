@@ -7,9 +7,11 @@ import time
 
 from babelscope.cli.common import Verb, add_output_args
 
-DEMO_LANGUAGES = "eng_Latn,fra_Latn,deu_Latn,spa_Latn,rus_Cyrl,zho_Hans,jpn_Jpan,hin_Deva,ukr_Cyrl,pol_Latn"
+DEMO_LANGUAGES = "eng_Latn,fra_Latn,deu_Latn,spa_Latn,rus_Cyrl,zho_Hans,jpn_Jpan,hin_Deva"  # 1,600+ shared items
+DEMO_TASKS = "continuation,translation"  # built-in aligned multiple-choice tasks
 DEMO_TOKENIZERS = "default,smollm2-135m,tekken"  # fertility side by side
-DEMO_EVAL_LIMIT = 24  # items per task and language; keeps the demo within minutes on 2 cores
+DEMO_FERTILITY_ITEMS = 1000  # aligned texts per language for the fertility table
+DEMO_EVAL_LIMIT = 16  # items per task and language; keeps the demo within minutes on 2 cores
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,8 +41,11 @@ def run(args: argparse.Namespace) -> int:
     from babelscope.cli.common import start_run
     from babelscope.data.corpus import load_corpus
     from babelscope.languages import resolve_many
+    from babelscope.measure import evaluate
+    from babelscope.measure import format_table as format_eval
     from babelscope.measure.fertility import fertility, format_table
     from babelscope.models.load import load_from_args, parse_model_args
+    from babelscope.report import write_report
     from babelscope.runs import RunFolder
 
     console = Console()
@@ -57,16 +62,25 @@ def run(args: argparse.Namespace) -> int:
     fert_run = RunFolder.create(demo.path, name, "fertility", {"tokenizers": args.tokenizers,
                                                                "languages": languages, "source": "builtin"},
                                 run_name="fertility", announce=False)
-    fert = fertility(args.tokenizers, languages, corpus)
+    fert = fertility(args.tokenizers, languages, corpus, limit=DEMO_FERTILITY_ITEMS)
     fert_run.write_results({"verb": "fertility", "source": "builtin", "tokenizers": list(fert), "fertility": fert})
     console.print(format_table(fert))
 
-    runs = [fert_run.path]
+    eval_run = RunFolder.create(demo.path, name, "eval", {"tasks": DEMO_TASKS, "languages": languages,
+                                                          "limit": args.limit, "source": "builtin"},
+                                run_name="eval", announce=False)
+    result = evaluate(loaded, DEMO_TASKS, languages, limit=args.limit, batch_size=args.batch_size, run=eval_run)
+    console.print(format_eval(result))
+
+    runs = [fert_run.path, eval_run.path]
     summary = {"verb": "demo", "card": card, "languages": languages, "runs": [str(p) for p in runs],
                "seconds": round(time.time() - started, 1)}
     demo.write_results(summary)
-    demo.write_readme(f"# babelscope demo\n\nModel: {name}. Languages: {', '.join(languages)}.\n")
+    report = write_report(runs, demo.path / "report.html", title=f"babelscope demo: {name}")
+    demo.write_readme(f"# babelscope demo\n\nModel: {name}. Languages: {', '.join(languages)}.\n\n"
+                      f"Runs: {', '.join(str(p) for p in runs)}. Report: {report}.\n")
     console.print(f"babelscope: demo finished in {summary['seconds']} s; run folder {demo.path}")
+    print(f"babelscope: report {report}")
     return 0
 
 
