@@ -190,6 +190,26 @@ def test_unknown_layouts_never_break_the_report(tmp_path, monkeypatch):
         build_report([eval_run(tmp_path, name="again").path], strict=True)
 
 
+def test_cypher_tables_per_language_and_kind(full_context):
+    titles = [s.title for s in sections_of(full_context, "cypher", "cypher")]
+    assert titles == [
+        "Text2Cypher: per_language",
+        "Text2Cypher: per_kind / lookup",
+        "Text2Cypher: per_kind / aggregation",
+    ]
+    table = sections_of(full_context, "cypher", "cypher")[0].figures[0].table
+    assert table.columns[2:] == [
+        "exact_match",
+        "google_bleu",
+        "rouge_l",
+        "execution_accuracy",
+        "syntax_error_rate",
+        "n",
+    ]
+    assert "execution_accuracy" in sections_of(full_context, "cypher", "cypher")[0].figures[0].alt  # the headline
+    assert any(s.kind == "consistency" for s in sections_of(full_context, "cypher"))
+
+
 def test_mask_before_after_and_trained_heads(full_context):
     ba = sections_of(full_context, "mask", "before_after")
     assert [s.title for s in ba] == ["Before and after, per language: continuation"]  # before + after, once

@@ -212,6 +212,7 @@ def language_tables(obj, path: tuple[str, ...] = ()) -> list[LangTable]:
                     rows[lang] = flat
         if rows:
             found.append(LangTable(path, rows))
+        found += _pivot(obj, langs, path)
     vectors = {k: v for k, v in obj.items() if k not in SKIP_KEYS and not is_lang(k) and _is_lang_vector(v)}
     if vectors:  # sibling {language: number} dicts become the columns of one table
         merged: dict[str, dict[str, float]] = {}
@@ -224,6 +225,21 @@ def language_tables(obj, path: tuple[str, ...] = ()) -> list[LangTable]:
             continue
         found.extend(language_tables(val, (*path, str(key))))
     return found
+
+
+def _pivot(obj: dict, langs: list[str], path: tuple[str, ...]) -> list[LangTable]:
+    """``{lang: {group: {metric: x}}}`` (e.g. Text2Cypher per question kind) -> one table per group."""
+    groups: dict[str, dict[str, dict[str, float]]] = {}
+    for lang in langs:
+        val = obj[lang]
+        if not isinstance(val, dict):
+            continue
+        for group, metrics in val.items():
+            if isinstance(metrics, dict) and not is_lang(group):
+                flat = {k: float(v) for k, v in metrics.items() if is_number(v)}
+                if flat:
+                    groups.setdefault(str(group), {})[lang] = flat
+    return [LangTable((*path, group), rows) for group, rows in groups.items()]
 
 
 def _is_lang_vector(v) -> bool:

@@ -35,10 +35,19 @@ def _pairs(a: Run, b: Run) -> list[tuple[LangTable, LangTable]]:
     pairs = [(t, by_path[t.path]) for t in ta if t.path in by_path]
     if pairs:
         return pairs
-    for t in ta:  # different layouts: match the first table of B with the same headline metric
-        head = headline_metric(t) if t.metrics() else None
-        match = next((u for u in tb if head in u.metrics()), None)
-        if match is not None:
+    unused = list(tb)
+    for t in ta:  # different layouts: pair tables one to one by the metrics and languages they share
+        if not t.metrics():
+            continue
+        head = headline_metric(t)
+
+        def overlap(u, t=t):
+            return len(set(t.metrics()) & set(u.metrics())), len(set(t.rows) & set(u.rows))
+
+        candidates = [u for u in unused if head in u.metrics()]
+        if candidates:
+            match = max(candidates, key=overlap)
+            unused.remove(match)
             pairs.append((t, match))
     return pairs
 
