@@ -144,7 +144,7 @@ def heatmap_grid(panels: dict, xlabel="head", ylabel="layer", title="", cbar_lab
 
     plt = _plt()
     names = list(panels)
-    ncols = min(4, len(names))
+    ncols = math.ceil(len(names) / math.ceil(len(names) / 5))  # at most 5 panels a row, rows balanced
     nrows = math.ceil(len(names) / ncols)
     first = np.asarray(panels[names[0]])
     aspect = first.shape[0] / max(1, first.shape[1])
@@ -263,6 +263,9 @@ def lines(x, series: dict, xlabel="", ylabel="", title="", bands=()) -> str:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, loc="left", pad=14 if bands else 6)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # layers and steps are whole numbers
     ax.grid(color="#e4e7eb", linewidth=0.8)
     ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return to_data_uri(fig)

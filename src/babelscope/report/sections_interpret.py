@@ -18,7 +18,7 @@ from babelscope.report.collect import Run, is_lang, is_number
 from babelscope.report.model import Figure, Section, Table, fmt
 from babelscope.report.sections import axes_of
 
-INTERPRET_VERBS = ("heads", "neurons", "layers", "compare-neurons", "mask")  # per-layer lists are per layer
+INTERPRET_VERBS = ("heads", "neurons", "layers", "compare-neurons")  # per-layer lists are per layer
 MIN_SERIES_LEN = 3  # shortest list treated as a per-layer series
 NOT_SERIES = ("ranking", "layers", "order", "indices", "ids", "losses", "revert_layers")  # index lists
 ID_LISTS = ("specific", "candidates", "heads", "random_heads", "neurons", "languages_of_head")  # {x: [ids]}
