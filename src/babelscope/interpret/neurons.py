@@ -19,7 +19,7 @@ from babelscope.errors import DataError, UsageError
 
 METHODS = ("ternary", "lape")
 MAX_TOKENS = 2048  # statistics tokens per language (the must-show run: about 5 min solo on 2 CPU cores)
-EVAL_TOKENS = 256  # held-out tokens per language for the deactivation check (2K+1 passes with logits)
+EVAL_TOKENS = 128  # held-out tokens per language for the deactivation check (2K+1 passes with logits)
 STATS_FILE = "artifacts/neuron_stats.safetensors"
 NEURONS_FILE = "artifacts/neurons.safetensors"
 
