@@ -7,6 +7,7 @@ import json
 import random
 
 import pytest
+from tests.cypher_fixtures import executor, graph_path  # noqa: F401  (pytest fixtures)
 
 from babelscope.cypher import metrics
 from babelscope.cypher.prompts import build_prompt, extract_query, fewshot_examples
@@ -64,6 +65,24 @@ def test_normalised_exact_match():
                                "RETURN   cu.name ;", GOLD) == 1.0  # fmt: skip
     assert metrics.exact_match(GOLD.replace("'Spain'", "'spain'"), GOLD) == 0.0  # literals keep their case
     assert metrics.exact_match(GOLD.replace("cu.name", "cu.code"), GOLD) == 0.0
+
+
+@pytest.mark.parametrize(
+    "output,syntax",
+    [
+        ("1.0000000", True),  # not Cypher at all
+        ("Country: Spain Language: Spanish", True),
+        ("MATCH (c:Country)", True),  # no RETURN
+        ("MATCH (c:Country RETURN c", True),  # unbalanced
+        ("", True),
+        ("MATCH (c:Country) DETACH DELETE c", False),  # valid but unsafe: rejected, not a syntax error
+        ("MATCH (c:Country) RETURN c.nam", False),  # valid syntax, unknown property (binder error)
+    ],
+)
+def test_syntax_error_classification(executor, output, syntax):  # noqa: F811
+    res = executor.run(output)
+    assert res.status != "ok"
+    assert metrics.is_syntax_error(res.status, res.error) is syntax, res
 
 
 def test_execution_comparison_orders_only_when_gold_orders():

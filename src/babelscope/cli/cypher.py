@@ -232,9 +232,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 VERBS = [Verb("cypher", "measure", "Text2Cypher across languages: exact match, Google-BLEU, ROUGE-L, execution acc.",
               add_arguments, run,
               description="Text2Cypher across languages (Ozsoy & Tai): prompt with the schema and a question, "
-                          "generate greedily, extract the query, run it read-only in a memory- and time-limited "
-                          "worker on the built-in Kùzu graph (countries, languages, scripts, currencies from "
-                          "pycountry + CLDR), and score per language.\n\nExamples:\n"
+                          "generate\ngreedily, extract the query, run it read-only in a memory- and time-limited "
+                          "worker on the\nbuilt-in Kùzu graph (countries, languages, scripts, currencies from "
+                          "pycountry + CLDR),\nand score per language.\n\nExamples:\n"
                           "  babelscope cypher build-graph\n"
                           "  babelscope cypher --model_args pretrained=default --languages eng_Latn,spa_Latn,"
                           "tur_Latn --limit 30\n"

@@ -108,7 +108,7 @@ def evaluate_cypher(
 def _empty():
     from babelscope.cypher.execute import ExecResult
 
-    return ExecResult("rejected", error="empty query")
+    return ExecResult("rejected", error="syntax: empty query")
 
 
 def summarise(records_by_lang: dict[str, list[dict]], gold_results: dict | None = None) -> dict:

@@ -127,9 +127,10 @@ def result_key(status: str, rows: list, ordered: bool = False) -> str | None:
 
 
 def is_syntax_error(status: str, error: str) -> bool:
-    """The query is not valid Cypher: empty, unreadable by the lexer, or Kùzu's parser refused it."""
+    """The query is not valid Cypher: empty, unreadable by the lexer, not shaped as a query (no
+    leading clause, no RETURN), or Kùzu's parser refused it. Unsafe but valid queries are not."""
     if status == "rejected":
-        return error.startswith("syntax:") or error == "empty query"
+        return error.startswith("syntax:")
     return status == "error" and error.startswith("Parser exception")
 
 

@@ -60,7 +60,7 @@ class Token:
 @dataclass(frozen=True)
 class Verdict:
     ok: bool
-    reason: str = ""  # why it was rejected ("" when ok)
+    reason: str = ""  # why it was rejected ("" when ok); "syntax: ..." when it is not a Cypher query at all
     statement: str = ""  # the single statement that may run (without the trailing ';')
 
 
@@ -145,7 +145,7 @@ def check_read_only(query: str) -> Verdict:
         tokens = tokenize(query)
         statements = split_statements(tokens)
         if not statements:
-            return Verdict(False, "empty query")
+            return Verdict(False, "syntax: empty query")
         if len(statements) > 1:
             return Verdict(False, f"{len(statements)} statements; only one is allowed")
         stmt = statements[0]
@@ -160,8 +160,8 @@ def check_read_only(query: str) -> Verdict:
         return Verdict(False, reason)
     top = [kw for depth, kw in found if depth == 0]
     if not top or top[0] not in FIRST_CLAUSES:
-        return Verdict(False, "a query must start with MATCH, OPTIONAL MATCH, UNWIND, WITH, RETURN or CALL")
+        return Verdict(False, "syntax: a query must start with MATCH, OPTIONAL MATCH, UNWIND, WITH, RETURN or CALL")
     if "RETURN" not in top:
-        return Verdict(False, "a read query must end in RETURN")
+        return Verdict(False, "syntax: a read query must end in RETURN")
     last = stmt[-1].pos + len(stmt[-1].text)
     return Verdict(True, "", query[stmt[0].pos : last])
