@@ -65,3 +65,38 @@ def test_bad_recipe_exits_2_with_one_line(models, tmp_path, capsys):
     assert main(["merge", _recipe(tmp_path, models, bottom=9), "--output_path", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert any("must be >= 0 and fit" in line for line in err)
+
+
+def test_example_recipe_runs_on_local_experts(models, tmp_path):
+    # the documented example recipe, pointed at the fixture experts (4 layers fit 2 + 1 + 1)
+    from pathlib import Path
+
+    recipe = yaml.safe_load((Path(__file__).parents[1] / "examples/layer_swap/recipe.yaml").read_text())
+    recipe.update(task_expert=str(models["A"]), language_expert=str(models["B"]))
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    assert main(["merge", str(path), "--output_path", str(tmp_path / "runs"), "--run_name", "r"]) == 0
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "runs" / "layer-swap-demo" / "r" / "model")
+    assert model.config.num_hidden_layers == 4
+
+
+def test_bfloat16_output(models, tmp_path):
+    recipe = {
+        "merge_method": "linear",
+        "out_dtype": "bfloat16",
+        "models": [
+            {"model": str(models["A"]), "parameters": {"weight": 1}},
+            {"model": str(models["B"]), "parameters": {"weight": 1}},
+        ],
+    }
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    assert main(["merge", str(path), "--output_path", str(tmp_path / "runs"), "--run_name", "r"]) == 0
+    out = tmp_path / "runs" / "recipe" / "r" / "model"
+    tensors, a, b = read_all(out), read_all(models["A"]), read_all(models["B"])
+    name = "model.layers.2.mlp.down_proj.weight"
+    assert tensors[name].dtype == torch.bfloat16
+    assert torch.equal(tensors[name], ((a[name] + b[name]) / 2).to(torch.bfloat16))
+    assert json.loads((out / "config.json").read_text())["dtype"] == "bfloat16"
