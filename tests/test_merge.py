@@ -215,3 +215,28 @@ def test_bad_recipes_give_clear_errors(models, tmp_path):
         merge({"merge_method": "ties", "models": [{"model": a, "parameters": {"weight": 1}}]}, tmp_path / "o3")
     with pytest.raises(BabelscopeError, match="not a local folder"):
         merge({"merge_method": "linear", "models": [{"model": "no/such-model"}]}, tmp_path / "o4")
+
+
+def test_gemma3_reordered_slices_keep_layer_types_and_tied_head(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from babelscope.testing import tiny_config
+
+    src = tmp_path / "gemma"
+    types = ["sliding_attention", "sliding_attention", "full_attention", "sliding_attention"]
+    config = tiny_config("gemma3_text", 64, num_hidden_layers=4, layer_types=types)
+    config.tie_word_embeddings = True
+    torch.manual_seed(1)
+    model = AutoModelForCausalLM.from_config(config)
+    model.save_pretrained(src)
+    slices = [{"sources": [{"model": str(src), "layer_range": r}]} for r in ([2, 4], [0, 2])]
+    merge({"merge_method": "passthrough", "slices": slices}, tmp_path / "out")
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert config["layer_types"] == types[2:] + types[:2]
+    out, before = read_all(tmp_path / "out"), read_all(src)
+    assert "lm_head.weight" not in out and "lm_head.weight" not in before
+    q = "model.layers.{}.self_attn.q_proj.weight"
+    assert torch.equal(out[q.format(0)], before[q.format(2)])
+    assert torch.equal(out[q.format(3)], before[q.format(1)])
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
+    assert merged.config.layer_types == config["layer_types"]

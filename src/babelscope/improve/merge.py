@@ -70,7 +70,7 @@ class TensorOp:
 class MergePlan:
     recipe: Recipe
     ops: list[TensorOp]
-    layer_sources: list[list[tuple[str, int]]]  # output layer -> [(model, input layer)]
+    layer_sources: list[list[tuple[str, int, float | None]]]  # out layer -> [(model, layer, weight)]
     config_source: str
     models: dict[str, ModelFiles]
 
@@ -147,7 +147,7 @@ def plan_merge(recipe: Recipe) -> MergePlan:
 
     for name in layout.pre:
         add(slices[0], name, [name] * len(slices[0].sources), 0.0, optional=True)
-    layer_sources: list[list[tuple[str, int]]] = []
+    layer_sources: list[list[tuple[str, int, float | None]]] = []
     for sl in slices:
         n = _slice_length(sl)
         for k in range(n):
@@ -158,7 +158,8 @@ def plan_merge(recipe: Recipe) -> MergePlan:
             for suffix in suffixes:
                 in_names = [layout.layer_name(i, suffix) for i in src_layers]
                 add(sl, layout.layer_name(out_index, suffix), in_names, t, optional=False)
-            layer_sources.append([(s.model, i) for s, i in zip(sl.sources, src_layers)])
+            weights = [p.get("weight") for p in ops[-1].per_input] if suffixes else [None] * len(src_layers)
+            layer_sources.append([(s.model, i, w) for s, i, w in zip(sl.sources, src_layers, weights)])
     for name in layout.post:
         add(slices[-1], name, [name] * len(slices[-1].sources), 0.0, optional=True)
     return MergePlan(recipe, ops, layer_sources, config_source, models)
@@ -275,7 +276,7 @@ def write_config_and_tokenizer(plan: MergePlan, out_dir: Path) -> None:
     if isinstance(types, list):
         target["layer_types"] = [
             plan.models[m].config.get("text_config", plan.models[m].config)["layer_types"][i]
-            for m, i in (layer[0] for layer in plan.layer_sources)
+            for m, i, _ in (layer[0] for layer in plan.layer_sources)
         ]
     dtype = plan.recipe.out_dtype or plan.recipe.dtype
     if dtype:
@@ -330,8 +331,10 @@ def model_card(plan: MergePlan) -> str:
     lines += [f"- source: `{m}`" for m in r.referenced_models()]
     lines.append(f"- config from: `{plan.config_source}`")
     lines += [f"- {note}" for note in r.notes]
-    lines += ["", "## Layers", "", "| output layer | from (model: layer) |", "|---|---|"]
+    lines += ["", "## Layers", "", "| output layer | from (model: layer x weight) |", "|---|---|"]
     for i, srcs in enumerate(plan.layer_sources):
-        lines.append(f"| {i} | " + ", ".join(f"{Path(m).name}: {j}" for m, j in srcs) + " |")
+        used = [(m, j, w) for m, j, w in srcs if w != 0]  # zero-weight sources are not read
+        cells = [f"{Path(m).name}: {j}" + ("" if w in (None, 1) else f" x {w:g}") for m, j, w in used]
+        lines.append(f"| {i} | " + ", ".join(cells) + " |")
     lines += ["", "## Recipe", "", "```yaml", yaml.safe_dump(r.raw, sort_keys=False).rstrip(), "```", ""]
     return "\n".join(lines)
