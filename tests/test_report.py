@@ -157,10 +157,21 @@ def test_neuron_classes_per_layer(full_context):
 
 
 def test_fertility_against_accuracy_scatter(tmp_path):
-    context = build_report([fertility_run(tmp_path).path, eval_run(tmp_path).path], strict=True)
+    import json
+
+    own = eval_run(tmp_path, "eval-own")
+    bare = eval_run(tmp_path, "eval-bare")  # an eval without fertility figures of its own
+    results = json.loads((bare.path / "results.json").read_text())
+    del results["fertility"]
+    (bare.path / "results.json").write_text(json.dumps(results))
+    context = build_report([fertility_run(tmp_path).path, own.path, bare.path], strict=True)
     scatter = [s for s in context["across"] if s.kind == "fertility_accuracy"]
-    assert len(scatter) == 3  # the eval run's own fertility first, then each tokenizer of the fertility run
-    assert scatter[0].intro == "From eval · eval-a."
+    # the eval run's own fertility; then each tokenizer of the fertility run against the bare eval only
+    assert [s.title for s in scatter] == [
+        "Fertility against accuracy: continuation (eval · eval-own)",
+        "Fertility against accuracy: continuation (eval · eval-bare, tokenizer default)",
+        "Fertility against accuracy: continuation (eval · eval-bare, tokenizer smollm2-135m)",
+    ]
     for sec in scatter:  # fertility and accuracy both rise linearly with the language index
         corr = sec.blocks[1]
         assert corr.rows[0][0].text == "Pearson r" and float(corr.rows[0][1].text) == pytest.approx(1.0)

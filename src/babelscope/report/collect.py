@@ -59,15 +59,20 @@ class Run:
 
     @property
     def model(self) -> str:
+        """The model's name (a local folder's last component), else the run folder's parent name."""
+        name = None
         for key in ("model", "model_name"):
             if isinstance(self.results.get(key), str):
-                return self.results[key]
+                name = self.results[key]
+                break
         args = self.config.get("model_args")
-        if isinstance(args, str):
+        if name is None and isinstance(args, str):
             for part in args.split(","):
                 if part.strip().startswith("pretrained="):
-                    return part.split("=", 1)[1]
-        return self.path.parent.name
+                    name = part.split("=", 1)[1]
+        if name is None:
+            return self.path.name if not self.config else self.path.parent.name
+        return Path(name).name if name.startswith(("/", ".", "~")) else name
 
     def artifacts(self) -> list[Path]:
         folder = self.path / "artifacts"

@@ -207,7 +207,10 @@ def per_language(run: Run, claimed: tuple = ()) -> list[Section]:
         if any(table.path[: len(c)] == c for c in claimed):
             continue
         kind_title, kind = section_kind(run, table)
-        name = " / ".join(p for i, p in enumerate(table.path) if i or p not in ("tasks", "results"))
+        parts = list(table.path[1:] if table.path[:1] in (("tasks",), ("results",)) else table.path)
+        if kind == "consistency":
+            parts = [p for p in parts if p not in ("consistency", "vs_reference")]
+        name = " / ".join(parts)
         title = f"{kind_title}: {name}" if name else kind_title
         blocks = lang_table_block(table, title, run.results)
         if blocks:
@@ -231,8 +234,20 @@ _MATRIX_TITLES = (
 SECONDARY_MATRICES = ("both_correct_matrix", "kappa_matrix")  # shown as folded tables without a heatmap
 
 
+_MATRIX_NAMES = {
+    "matrix": "",
+    "relative_matrix": "relative to accuracy",
+    "both_correct_matrix": "both correct",
+    "kappa_matrix": "Cohen's kappa",
+}  # consistency matrices by their results.json key
+
+
 def matrix_title(name: str) -> str:
     low = name.lower()
+    if low.startswith("consistency / "):
+        parts = name.split(" / ")[1:]
+        parts = [_MATRIX_NAMES.get(p, p) for p in parts]
+        return "Cross-lingual consistency: " + " / ".join(p for p in parts if p)
     for key, title in _MATRIX_TITLES:
         if key in low:
             return f"{title}: {name}"
@@ -314,8 +329,12 @@ def matrix_block(m: LangMatrix, title: str) -> list:
 def matrices(run: Run) -> list[Section]:
     out = []
     found = language_matrices(run.results) + artifact_matrices(run)
-    for fname, obj in run.json_files().items():
-        found += [LangMatrix((fname, *m.path), m.rows, m.cols, m.values) for m in language_matrices(obj)]
+    for fname, obj in run.json_files().items():  # side files: their own evidence, not copies of an eval
+        found += [
+            LangMatrix((fname, *m.path), m.rows, m.cols, m.values)
+            for m in language_matrices(obj)
+            if "consisten" not in m.name.lower()
+        ]
     for m in found:
         title = matrix_title(m.name)
         if m.path and m.path[-1] in SECONDARY_MATRICES:  # table only, folded

@@ -100,30 +100,34 @@ def fertility_scatter(runs: list[Run]) -> list[Section]:
                 fert.append((run, t, f))
             elif a and "before_after" not in t.path:
                 acc.append((run, t, a))
-    fert.sort(key=lambda f: f[0].verb != "eval")  # eval runs carry their own model's fertility: first
-    acc.sort(key=lambda a: a[0].verb != "eval")
+    # pairs: fertility and accuracy of the same run first; then a fertility run's tokenizers against the
+    # accuracy of runs that carry no fertility of their own
+    own = {id(r) for r, _, _ in fert}
+    pairs = [(f, a) for f in fert for a in acc if f[0] is a[0]]
+    pairs += [(f, a) for f in fert for a in acc if f[0].verb == "fertility" and id(a[0]) not in own]
     out = []
-    for frun, ft, fm in fert:
-        for arun, at, am in acc:
-            if len(out) >= MAX_SCATTERS:
-                return out
-            langs = [
-                lang
-                for lang in ft.rows
-                if lang in at.rows and is_number(ft.rows[lang].get(fm)) and is_number(at.rows[lang].get(am))
-            ]
-            if len(langs) < 3:
-                continue
-            xs = [ft.rows[lang][fm] for lang in langs]
-            ys = [at.rows[lang][am] for lang in langs]
-            out.append(_scatter_section(frun, ft, fm, arun, at, am, langs, xs, ys))
+    for (frun, ft, fm), (arun, at, am) in pairs:
+        if len(out) >= MAX_SCATTERS:
+            break
+        langs = [
+            lang
+            for lang in ft.rows
+            if lang in at.rows and is_number(ft.rows[lang].get(fm)) and is_number(at.rows[lang].get(am))
+        ]
+        if len(langs) < 3:
+            continue
+        xs = [ft.rows[lang][fm] for lang in langs]
+        ys = [at.rows[lang][am] for lang in langs]
+        out.append(_scatter_section(frun, ft, fm, arun, at, am, langs, xs, ys))
     return out
 
 
 def _scatter_section(frun, ft, fm, arun, at, am, langs, xs, ys) -> Section:
     from scipy import stats
 
-    title = f"Fertility against accuracy: {ft.name or fm} × {at.name or am}"
+    task = at.path[-1] if at.path else am
+    tokenizer = f", tokenizer {ft.path[-1]}" if frun is not arun and len(ft.path) > 1 else ""
+    title = f"Fertility against accuracy: {task} ({arun.label}{tokenizer})"
     src = plots.scatter(
         xs,
         ys,
