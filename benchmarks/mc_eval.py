@@ -141,7 +141,7 @@ def _fp64_check(loaded, engine, items, labels, ours, theirs, n: int) -> list[dic
             }
         )
         print(
-            f"float64 check {items[i].item_id}/{j}: babelscope {ours[i][j] - truth:+.2e}, "
+            f"float64 check {labels[i]} choice {j}: babelscope {ours[i][j] - truth:+.2e}, "
             f"lm-eval {theirs[i][j] - truth:+.2e} (difference from the float64 score)"
         )
     loaded.model.float()
