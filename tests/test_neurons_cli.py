@@ -135,3 +135,19 @@ def test_torchrun_two_gloo_processes_equal_one(tiny_model_dir, corpus, tmp_path)
         == json.loads((two / "neurons.json").read_text())["neurons"]
     )
     assert (two / "deactivation.json").is_file()
+
+
+def test_compare_flag_runs_a_second_model(tiny_model_dir, tiny_tokenizer, corpus, tmp_path):
+    from babelscope.testing import make_tiny_model
+
+    other = tmp_path / "models" / "other-model"
+    make_tiny_model("llama", len(tiny_tokenizer), seed=1).save_pretrained(other)
+    tiny_tokenizer.save_pretrained(other)
+    out = tmp_path / "out"
+    run = _neurons(tiny_model_dir, corpus, out, "cmp", "--compare", f"pretrained={other}")
+    assert (out / "other-model" / "cmp" / "neurons.json").is_file()
+    run = out / tiny_model_dir.name / "cmp"
+    cmp = json.loads((run / "compare.json").read_text())
+    assert cmp["model_b"] == str(other) and set(cmp["jaccard"]) == set(CLI_LANGS.split(","))
+    assert sum(cmp["transition_matrix"]["counts"][0]) <= 2 * 64  # counts cover every neuron exactly once
+    assert sum(map(sum, cmp["transition_matrix"]["counts"])) == 2 * 64
