@@ -33,14 +33,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 
-def texts(n: int, language: str = "eng_Latn") -> list[str]:
-    """``n`` texts: built-in corpus items (training side), cycled; the package's sample texts as fallback."""
+def texts(n: int, pool_size: int, language: str = "eng_Latn") -> list[str]:
+    """``n`` texts cycling the first ``pool_size`` built-in corpus items (training side); the
+    package's sample texts as fallback."""
     try:
         from babelscope.cli.heads import split_items, texts_of
         from babelscope.data.corpus import load_corpus
 
         train, _ = split_items(load_corpus("builtin"))
-        pool = texts_of(train, [language], n)[language]
+        pool = texts_of(train, [language], pool_size)[language]
     except Exception:  # no built-in corpus in this checkout
         from babelscope.testing import SAMPLE_TEXTS
 
@@ -75,7 +76,7 @@ def child(args) -> None:
     torch.set_num_threads(args.threads)
     loaded = load_model(args.model)
     rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    sums = score_texts(loaded, texts(args.child), batch_size=args.batch_size)
+    sums = score_texts(loaded, texts(args.child, args.items), batch_size=args.batch_size)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"items": sums.n, "peak_rss_mib": peak, "after_load_mib": rss_loaded}))
 
@@ -88,7 +89,7 @@ def timing(args) -> None:
 
     torch.set_num_threads(args.threads)
     loaded = load_model(args.model)
-    seqs = encode(loaded.tokenizer, texts(args.items))
+    seqs = encode(loaded.tokenizer, texts(args.items, args.items))
     n_tokens = sum(len(s) for s in seqs)
     score_encoded(loaded, seqs[: args.batch_size], args.batch_size)  # warm-up (allocator, kernels)
     lahis_t, bare_t, cpu_l, cpu_b = [], [], [], []
@@ -138,6 +139,8 @@ def main() -> None:
                 args.model,
                 "--child",
                 str(n),
+                "--items",
+                str(args.items),
                 "--batch_size",
                 str(args.batch_size),
                 "--threads",

@@ -9,7 +9,7 @@ from babelscope.cli.common import Verb, add_model_args, add_output_args, add_sou
 
 DEFAULT_LANGUAGES = "eng_Latn,fra_Latn,deu_Latn,spa_Latn,rus_Cyrl,zho_Hans,pes_Arab,hin_Deva"
 NUM_ITEMS = 64  # scored items per language (official: 1000 Wikipedia articles)
-NUM_EVAL_ITEMS = 16  # held-out items per language for the ablation matrix
+NUM_EVAL_ITEMS = 8  # held-out items per language for the ablation matrix (scored K + 2 times each)
 NUM_PROMPTS = 8  # held-out prompts per language for the off-target check
 
 
