@@ -289,7 +289,8 @@ def add_mask_arguments(p: argparse.ArgumentParser) -> None:
         "--train_limit",
         type=int,
         default=TRAIN_LIMIT,
-        help=f"training pairs per language (official: 200; default: {TRAIN_LIMIT})",
+        help="training items per language: each gives one (prompt, answer) pair per task, or one "
+        f"question-answer pair with --train_data (official: 200; default: {TRAIN_LIMIT})",
     )
     g.add_argument(
         "--eval_limit",
