@@ -275,8 +275,8 @@ def add_mask_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--tasks",
         default=None,
-        help="built-in measure tasks whose correct continuations are the training answers and "
-        "whose held-out items are evaluated before/after (default: the measure harness' default)",
+        help="built-in tasks (continuation, translation) whose formats build the training pairs from "
+        "training items and whose held-out items are evaluated before/after (default: continuation,translation)",
     )
     g.add_argument(
         "--train_data",

@@ -29,6 +29,7 @@ from babelscope.errors import DataError, UsageError
 TRAIN_LIMIT = 32  # training items per language, each giving one pair per task (official: 200 XQuAD items)
 EVAL_LIMIT = 32  # held-out items per language and task, evaluated before and after
 DEFAULT_TASKS = "continuation,translation"  # built-in tasks used for training pairs and evaluation
+TRAINABLE_TASKS = ("continuation", "translation")  # tasks whose format task_pairs can rebuild on training items
 QA_NEW_TOKENS = 10  # greedy tokens for the QA substring metric (official)
 QA_HELD_OUT = 0.2  # share of a QA file held out for evaluation
 
@@ -196,7 +197,13 @@ def run(args) -> int:
     if args.train_data:
         train, held = qa_file(args.train_data, languages, args.seed)
     else:
-        tasks = [t.strip() for t in (args.tasks or DEFAULT_TASKS).split(",")]
+        tasks = [t.strip() for t in (args.tasks or DEFAULT_TASKS).split(",") if t.strip()]
+        unknown = [t for t in tasks if t not in TRAINABLE_TASKS]
+        if unknown:
+            raise UsageError(
+                f"--tasks {','.join(unknown)}: the mask trains on the built-in "
+                f"{' and '.join(TRAINABLE_TASKS)} formats; for other data pass --train_data qa.jsonl."
+            )
         train, held = task_pairs(languages, args.source, args.train_limit, tasks), None
     per_lang = args.train_limit if args.train_data else None  # task pairs are already limited per item
     pairs = [p for lang in languages for p in train[lang][:per_lang]]
