@@ -229,46 +229,65 @@ def scatter(xs, ys, labels, xlabel="", ylabel="", title="") -> str:
     return to_data_uri(fig)
 
 
+SCALE_SPLIT = 8.0  # series whose largest values differ more than this get a panel each
+
+
 def lines(x, series: dict, xlabel="", ylabel="", title="", bands=()) -> str:
     """Several series over the same x (e.g. neuron counts per layer and class); ``bands`` =
-    [(first x, last x, label)] shade spans such as the phases along the layers."""
+    [(first x, last x, label)] shade spans such as the phases along the layers. Series on very
+    different scales are drawn in stacked panels sharing the x axis, so none is flattened."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    peaks = [max((abs(v) for v in _finite(ys)), default=0.0) for ys in series.values()]
+    positive = [p for p in peaks if p > 0]
+    split = len(series) > 1 and positive and max(positive) > SCALE_SPLIT * min(positive)
+    groups = [{k: v} for k, v in series.items()] if split else [series]
+    fig, axes = plt.subplots(
+        len(groups), 1, figsize=(6.4, 3.4 if not split else 1.1 + 1.3 * len(groups)), sharex=True, squeeze=False
+    )
+    palette = [ACCENT, ACCENT2, "#3e8e5e", "#9b4f96", "#c23b22", MUTED]
+    markers = ["o", "s", "^", "D", "v", "x"]
+    names = list(series)
+    for ax, group in zip(axes[:, 0], groups):
+        _bands(ax, bands if ax is axes[0, 0] else [(a, b, "") for a, b, _ in bands])
+        for name, ys in group.items():
+            k = names.index(name)
+            ax.plot(
+                x,
+                ys,
+                label=name,
+                color=palette[k % len(palette)],
+                marker=markers[k % len(markers)],
+                markersize=3.5,
+                linewidth=1.5,
+                zorder=2,
+            )
+        ax.set_ylabel(next(iter(group)) if split else ylabel, fontsize=8 if split else None)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # layers and steps are whole numbers
+        ax.grid(color="#e4e7eb", linewidth=0.8)
+    axes[-1, 0].set_xlabel(xlabel)
+    axes[0, 0].set_title(title, loc="left", pad=14 if bands else 6)
+    if not split:
+        axes[0, 0].legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return to_data_uri(fig)
+
+
+def _bands(ax, bands) -> None:
     shades = ("#eef2f7", "#ffffff", "#fdf3e7", "#f3eef7")
     for k, (a, b, label) in enumerate(bands):
         ax.axvspan(a - 0.5, b + 0.5, color=shades[k % len(shades)], zorder=0, linewidth=0)
-        ax.text(
-            (a + b) / 2,
-            1.01,
-            label,
-            transform=ax.get_xaxis_transform(),
-            ha="center",
-            va="bottom",
-            fontsize=7,
-            color=MUTED,
-        )
-    palette = [ACCENT, ACCENT2, "#3e8e5e", "#9b4f96", "#c23b22", MUTED]
-    markers = ["o", "s", "^", "D", "v", "x"]
-    for k, (name, ys) in enumerate(series.items()):
-        ax.plot(
-            x,
-            ys,
-            label=name,
-            color=palette[k % len(palette)],
-            marker=markers[k % len(markers)],
-            markersize=3.5,
-            linewidth=1.5,
-            zorder=2,
-        )
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, loc="left", pad=14 if bands else 6)
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # layers and steps are whole numbers
-    ax.grid(color="#e4e7eb", linewidth=0.8)
-    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
-    return to_data_uri(fig)
+        if label:
+            ax.text(
+                (a + b) / 2,
+                1.01,
+                label,
+                transform=ax.get_xaxis_transform(),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                color=MUTED,
+            )
 
 
 def dumbbell(labels, series: dict, xlabel="", title="") -> str:

@@ -59,7 +59,7 @@ def overview(runs: list[Run]) -> Section:
     for run in runs:
         langs = run.config.get("languages")
         if isinstance(langs, list):
-            langs = ",".join(map(str, langs))
+            langs = ", ".join(map(str, langs))
         rows.append(
             [run.label, run.verb, run.model, str(langs or "–"), str(run.config.get("tasks") or "–"), str(run.path)]
         )
