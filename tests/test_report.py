@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from babelscope.errors import UsageError
 from babelscope.report.build import build_report, find_run_folders, render
 from report_fixtures import ALL_KINDS, LANGS, eval_run, fertility_run, odd_run  # noqa: I001
 
@@ -245,6 +246,13 @@ def test_nested_runs_are_found(tmp_path):
     fert = fertility_run(demo.path)
     assert find_run_folders([demo.path]) == [demo.path, fert.path]
     assert find_run_folders([tmp_path]) == [demo.path, fert.path]
+    broken = demo.path / "default" / "eval"  # a sub-run interrupted mid-write: skipped, the rest renders
+    broken.mkdir(parents=True)
+    (broken / "results.json").write_text("{not json")
+    context = build_report([demo.path], strict=True)
+    assert [run.path for run, _ in context["runs"]] == [demo.path, fert.path]
+    with pytest.raises(UsageError, match="cannot read"):
+        build_report([broken], strict=True)
 
 
 @pytest.fixture

@@ -106,7 +106,7 @@ def run_sections(run: Run, strict: bool = False) -> list[Section]:
 
 def build_report(run_paths, compare: bool = False, strict: bool = False, title: str | None = None) -> dict:
     """The template context: runs, their sections, and the sections across runs."""
-    runs = load_runs(find_run_folders(run_paths))
+    runs = load_runs(find_run_folders(run_paths), required=[p for p in map(Path, run_paths) if _is_run(p)])
     across = _safe(measure.overview, runs, strict=strict, label="all runs", what="overview")
     across += _safe(
         sections_fertility.fertility_scatter, runs, strict=strict, label="all runs", what="fertility scatter"

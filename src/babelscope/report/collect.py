@@ -144,8 +144,20 @@ def load_run(path) -> Run:
     return run
 
 
-def load_runs(paths) -> list[Run]:
-    runs = [load_run(p) for p in paths]
+def load_runs(paths, required=None) -> list[Run]:
+    """Read every folder; one that cannot be read fails the report if it is in ``required`` (the folders
+    the user named; default all), and is skipped with a message on stderr otherwise (a nested run)."""
+    import sys
+
+    required = {Path(p) for p in (paths if required is None else required)}
+    runs = []
+    for p in paths:
+        try:
+            runs.append(load_run(p))
+        except UsageError as exc:
+            if Path(p) in required:
+                raise
+            print(f"babelscope: report: skipped {p}: {exc}", file=sys.stderr)
     if not runs:
         raise UsageError("no run folders given; pass one or more folders that babelscope verbs wrote.")
     seen: dict[str, int] = {}
