@@ -58,6 +58,11 @@ def test_cli_compare_prints_and_writes(two_runs, tmp_path, capsys, main):
     text = capsys.readouterr().out
     assert "B − A" in text and "rus_Cyrl" in text and "+0.06" in text and "macro mean" in text
     assert "Comparison: tasks / continuation / acc" in out.read_text(encoding="utf-8")
+    assert main(["compare", str(two_runs[0]), str(two_runs[1]), "--metrics", "bits_per_char"]) == 0
+    text = capsys.readouterr().out
+    assert "bits_per_char" in text and "acc_norm" not in text
+    assert main(["compare", str(two_runs[0]), str(two_runs[1]), "--metrics", "nope"]) == 2
+    assert "none of the metrics nope" in capsys.readouterr().err
 
 
 def test_compare_needs_shared_figures(tmp_path, two_runs, main, capsys):

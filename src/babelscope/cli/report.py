@@ -51,6 +51,12 @@ def add_compare_arguments(p: argparse.ArgumentParser) -> None:
         help="also write an HTML report of both runs with the comparison section to this file",
     )
     p.add_argument(
+        "--metrics",
+        "-m",
+        default=None,
+        help="comma-separated metric names to compare, e.g. acc,bits_per_char (default: every shared metric)",
+    )
+    p.add_argument(
         "--max_rows", type=int, default=400, help="at most this many rows in the terminal table (default: 400)"
     )
 
@@ -62,7 +68,8 @@ def run_compare(args: argparse.Namespace) -> int:
     from babelscope.report.compare import compare_runs, rich_table
 
     a, b = load_run(args.run_a), load_run(args.run_b)
-    diffs = compare_runs(a, b)
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    diffs = compare_runs(a, b, metrics)
     Console().print(rich_table(a, b, diffs, args.max_rows))
     if args.output:
         from babelscope.report import write_report

@@ -52,17 +52,20 @@ def _pairs(a: Run, b: Run) -> list[tuple[LangTable, LangTable]]:
     return pairs
 
 
-def compare_runs(a: Run, b: Run) -> list[Diff]:
-    """Every (table, metric, language) present in both runs, with A's and B's value."""
+def compare_runs(a: Run, b: Run, metrics: list[str] | None = None) -> list[Diff]:
+    """Every (table, metric, language) present in both runs, with A's and B's value (only ``metrics``
+    when given)."""
     diffs = []
     for ta, tb in _pairs(a, b):
         for metric in ta.metrics():
-            if metric not in tb.metrics():
+            if metric not in tb.metrics() or (metrics and metric not in metrics):
                 continue
             for lang, vals in ta.rows.items():
                 va, vb = vals.get(metric), tb.rows.get(lang, {}).get(metric)
                 if va is not None and vb is not None:
                     diffs.append(Diff(ta.name, metric, lang, va, vb))
+    if not diffs and metrics:
+        raise UsageError(f"none of the metrics {', '.join(metrics)} is in both runs; drop --metrics to see all.")
     if not diffs:
         raise UsageError(
             f"{a.path} and {b.path} share no per-language figures to compare; pass two runs of "
@@ -96,7 +99,8 @@ def rich_table(a: Run, b: Run, diffs: list[Diff], max_rows: int = 400):
         for d in group:
             if table.row_count >= max_rows:
                 break
-            color = "green" if d.delta > 0 else "red" if d.delta < 0 else ""
+            better = d.delta < 0 if _lower_is_better(metric) else d.delta > 0
+            color = "" if d.delta == 0 else "green" if better else "red"
             delta = f"{'+' if d.delta > 0 else ''}{fmt(d.delta)}"
             table.add_row(name, metric, d.language, fmt(d.a), fmt(d.b), f"[{color}]{delta}[/]" if color else delta)
         macro = mean(d.delta for d in group)

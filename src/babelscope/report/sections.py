@@ -100,7 +100,8 @@ def headline_metric(table: LangTable, results: dict | None = None) -> str:
     metrics = table.metrics()
     task = table.path[-1] if table.path else None
     for key in ("headline", "task_info"):
-        named = ((results or {}).get(key) or {}).get(task) if task else None
+        per_task = (results or {}).get(key)
+        named = per_task.get(task) if task and isinstance(per_task, dict) else None
         name = (named.get("metric") or named.get("headline")) if isinstance(named, dict) else None
         if name in metrics:
             return name
