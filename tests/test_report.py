@@ -281,4 +281,8 @@ def test_numbers_are_formatted_sanely():
     assert fmt(0.123456) == "0.1235" and fmt(3) == "3" and fmt(12345) == "12,345" and fmt(None) == "–"
     assert fmt(math.nan) == "nan"
     assert cell(0.05, signed=True).text == "+0.05" and "pos" in cell(0.05, signed=True).cls
+    from babelscope.report.model import MAX_ALT, Figure, Table
+
+    long = Figure("data:", "Bar chart. " + "; ".join(f"lang{i} {i}" for i in range(300)), "", Table.make(["a"], []))
+    assert len(long.alt) <= MAX_ALT and long.alt.endswith("every number is in the table that follows.")
     assert "bad" in cell(0.05, signed=True, lower_is_better=True).cls and cell(0.0, signed=True).text == "0"

@@ -68,12 +68,20 @@ class Table:
         return cls(list(columns), rows, caption, foot=[conv(r) for r in foot], collapsed=collapsed)
 
 
+MAX_ALT = 600  # characters of alt text; longer listings end with a pointer to the table
+
+
 @dataclass
 class Figure:
     src: str  # data URI
     alt: str
     caption: str
     table: Table
+
+    def __post_init__(self):
+        if len(self.alt) > MAX_ALT:
+            cut = self.alt.rfind("; ", 0, MAX_ALT - 60)
+            self.alt = self.alt[: cut if cut > 0 else MAX_ALT - 60] + "; … every number is in the table that follows."
 
 
 @dataclass
