@@ -1,6 +1,6 @@
 """Multiple-choice scoring speed: babelscope's engine vs lm-eval, same items, same model, one run.
 
-The items are the built-in ``continuation`` task (4 choices each). lm-eval runs them through its
+The items are the built-in ``continuation`` and ``translation`` tasks (4 choices each). lm-eval runs them through its
 own task pipeline (a local task YAML over a JSONL file, ``simple_evaluate`` with ``HFLM`` on
 the same live model); babelscope through ``Engine.loglikelihood``. Prints items per second of
 each, their ratio, both accuracies and the largest per-choice log-likelihood difference::
@@ -23,7 +23,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 DEFAULT_LANGUAGES = "eng_Latn,fra_Latn,rus_Cyrl,zho_Hans"  # four scripts
-DEFAULT_LIMIT = 4  # items per language: 16 items, 64 choices in all
+DEFAULT_LIMIT = 4  # items per language and task: 32 items, 128 choices in all
+DEFAULT_TASKS = "continuation,translation"  # short contexts (continuation) and long ones (translation)
 
 
 def main() -> int:
@@ -32,7 +33,7 @@ def main() -> int:
     p.add_argument("--languages", default=DEFAULT_LANGUAGES)
     p.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help="items per language")
     p.add_argument("--batch_size", type=int, default=8, help="batch size of both engines")
-    p.add_argument("--task", default="continuation", help="built-in MC task: continuation or translation")
+    p.add_argument("--tasks", default=DEFAULT_TASKS, help=f"built-in MC tasks (default: {DEFAULT_TASKS})")
     p.add_argument("--source", default="builtin")
     p.add_argument(
         "--fp64_check",
@@ -53,9 +54,11 @@ def main() -> int:
 
     loaded = load_from_args(args.model_args)
     langs = resolve_many(args.languages)
-    data = get_task(args.task).load(langs, source=args.source, limit=args.limit)
-    items = [it for lang in langs for it in data[lang]]
-    labels = [f"{lang}:{it.item_id}" for lang in langs for it in data[lang]]
+    items, labels = [], []
+    for name in args.tasks.split(","):
+        data = get_task(name).load(langs, source=args.source, limit=args.limit)
+        items += [it for lang in langs for it in data[lang]]
+        labels += [f"{name}:{lang}:{it.item_id}" for lang in langs for it in data[lang]]
     n_choices = sum(len(it.choices) for it in items)
     print(
         f"{len(items)} items ({n_choices} choices) in {len(langs)} languages; model {loaded.name}; "
