@@ -108,7 +108,7 @@ class Engine:
         return ctx, whole[len(ctx) :]
 
     # ------------------------------------------------------------------ public API
-    def loglikelihood(self, requests: list[tuple[str, str]]) -> list[tuple[float, bool]]:
+    def loglikelihood(self, requests: list[tuple[str, str]], desc: str = "loglikelihood") -> list[tuple[float, bool]]:
         """``(sum of continuation log-probs, is_greedy)`` per ``(context, continuation)``."""
         pairs = [self.encode_pair(ctx, cont) for ctx, cont in requests]
         for (ctx, cont), (_, ids) in zip(requests, pairs, strict=True):
@@ -117,13 +117,13 @@ class Engine:
                     f"continuation {cont!r} of context {ctx[-40:]!r} is empty after tokenisation; "
                     "give every choice some text."
                 )
-        return self.score_tokens(pairs, desc="loglikelihood")
+        return self.score_tokens(pairs, desc=desc)
 
     def score_choices(self, context: str, continuations: list[str]) -> list[float]:
         """Log-likelihood of each continuation after ``context`` (the context is run once)."""
         return [lp for lp, _ in self.loglikelihood([(context, c) for c in continuations])]
 
-    def rolling_loglikelihood(self, texts: list[str]) -> list[tuple[float, int]]:
+    def rolling_loglikelihood(self, texts: list[str], desc: str = "rolling loglikelihood") -> list[tuple[float, int]]:
         """``(sum log-prob of every token of the text after BOS, number of tokens)`` per text.
 
         Texts longer than the context length are scored in disjoint windows, each conditioned on
@@ -140,7 +140,7 @@ class Engine:
                 pairs.append((ctx, cont))
                 owner.append(i)
         sums = [0.0] * len(texts)
-        for i, (lp, _) in zip(owner, self.score_tokens(pairs, desc="rolling loglikelihood"), strict=True):
+        for i, (lp, _) in zip(owner, self.score_tokens(pairs, desc=desc), strict=True):
             sums[i] += lp
         return list(zip(sums, counts, strict=True))
 
@@ -276,11 +276,11 @@ class Engine:
         return sums, misses == 0
 
     # ------------------------------------------------------------------ generation
-    def generate_until(self, requests: list[tuple[str, dict]]) -> list[str]:
+    def generate_until(self, requests: list[tuple[str, dict]], desc: str = "generate_until") -> list[str]:
         """Greedy continuation of each context, cut at the first stop string (lm-eval semantics)."""
         order = sorted(range(len(requests)), key=lambda i: -len(self.tok_encode(requests[i][0])))
         results: list = [None] * len(requests)
-        bar = tqdm(total=len(requests), desc="generate_until", disable=not self.progress, leave=False)
+        bar = tqdm(total=len(requests), desc=desc, disable=not self.progress, leave=False)
         # rows with equal generation settings share a batch
         by_kwargs: dict[str, list[int]] = {}
         for i in order:

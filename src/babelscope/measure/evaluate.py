@@ -86,7 +86,7 @@ def score_items(scorer, task, language: str, items: list) -> list[dict]:
         it.check()
     if task.kind == "mc":
         reqs = [(it.context, c) for it in items for c in it.choices]
-        scores = scorer.loglikelihood(reqs)
+        scores = scorer.loglikelihood(reqs, desc=f"{task.name} {language}")
         out, k = [], 0
         for it in items:
             n = len(it.choices)
@@ -95,10 +95,11 @@ def score_items(scorer, task, language: str, items: list) -> list[dict]:
             k += n
         return out
     if task.kind == "bpc":
-        scores = scorer.rolling_loglikelihood([it.text for it in items])
+        scores = scorer.rolling_loglikelihood([it.text for it in items], desc=f"{task.name} {language}")
         return [M.bpc_record(it, lp, n) for it, (lp, n) in zip(items, scores, strict=True)]
     outputs = scorer.generate_until(
-        [(it.context, {"until": list(it.until), "max_gen_toks": it.max_gen_toks}) for it in items]
+        [(it.context, {"until": list(it.until), "max_gen_toks": it.max_gen_toks}) for it in items],
+        desc=f"{task.name} {language}",
     )
     return [M.gen_record(it, text, tuple(task.metrics)) for it, text in zip(items, outputs, strict=True)]
 

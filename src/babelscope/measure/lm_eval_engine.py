@@ -29,17 +29,17 @@ class LMEvalScorer:
 
         return [Instance(request_type=kind, doc={}, arguments=a, idx=i) for i, a in enumerate(args)]
 
-    def loglikelihood(self, requests: list[tuple[str, str]]) -> list[tuple[float, bool]]:
+    def loglikelihood(self, requests: list[tuple[str, str]], desc: str = "") -> list[tuple[float, bool]]:
         out = self.lm.loglikelihood(self._instances("loglikelihood", requests), disable_tqdm=not self.progress)
         return [(float(lp), bool(g)) for lp, g in out]
 
-    def rolling_loglikelihood(self, texts: list[str]) -> list[tuple[float, int]]:
+    def rolling_loglikelihood(self, texts: list[str], desc: str = "") -> list[tuple[float, int]]:
         sums = self.lm.loglikelihood_rolling(
             self._instances("loglikelihood_rolling", [(t,) for t in texts]), disable_tqdm=not self.progress
         )
         return [(float(s), len(self.lm.tok_encode(t))) for s, t in zip(sums, texts, strict=True)]
 
-    def generate_until(self, requests: list[tuple[str, dict]]) -> list[str]:
+    def generate_until(self, requests: list[tuple[str, dict]], desc: str = "") -> list[str]:
         reqs = [(ctx, dict(kw)) for ctx, kw in requests]
         return list(self.lm.generate_until(self._instances("generate_until", reqs), disable_tqdm=not self.progress))
 
