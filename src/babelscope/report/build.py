@@ -16,7 +16,7 @@ from pathlib import Path
 
 from babelscope.errors import UsageError
 from babelscope.report import sections as measure
-from babelscope.report import sections_fertility, sections_improve, sections_interpret
+from babelscope.report import sections_fertility, sections_improve, sections_interpret, sections_runs
 from babelscope.report.collect import Run, load_runs
 from babelscope.report.model import Note, Section
 
@@ -80,7 +80,7 @@ def run_sections(run: Run, strict: bool = False) -> list[Section]:
     claimed += [(k,) for k, _ in sections_improve.before_after_sources(run.results)]
     if ("before",) in claimed:
         claimed.append(("after",))  # separate before/after dicts render together
-    secs = _safe(measure.run_header, run, strict=strict, label=run.label, what="run header")
+    secs = _safe(sections_runs.run_header, run, strict=strict, label=run.label, what="run header")
     fert = _safe(sections_fertility.fertility, run, strict=strict, label=run.label, what="fertility")
     if fert:
         claimed.append(("fertility",))
@@ -97,7 +97,7 @@ def run_sections(run: Run, strict: bool = False) -> list[Section]:
         ("per-layer series", sections_interpret.layer_series),
         ("training curve", sections_interpret.training_curve),
         ("head mask", sections_improve.head_mask),
-        ("other figures", measure.scalars),
+        ("other figures", sections_runs.scalars),
     ]
     for what, fn in renderers:
         secs += _safe(fn, run, strict=strict, label=run.label, what=what)
@@ -107,7 +107,7 @@ def run_sections(run: Run, strict: bool = False) -> list[Section]:
 def build_report(run_paths, compare: bool = False, strict: bool = False, title: str | None = None) -> dict:
     """The template context: runs, their sections, and the sections across runs."""
     runs = load_runs(find_run_folders(run_paths), required=[p for p in map(Path, run_paths) if _is_run(p)])
-    across = _safe(measure.overview, runs, strict=strict, label="all runs", what="overview")
+    across = _safe(sections_runs.overview, runs, strict=strict, label="all runs", what="overview")
     across += _safe(
         sections_fertility.fertility_scatter, runs, strict=strict, label="all runs", what="fertility scatter"
     )

@@ -177,6 +177,7 @@ class LangTable:
 
     path: tuple[str, ...]
     rows: dict[str, dict[str, float]]
+    group: tuple[str, ...] | None = None  # set for tables split out of {lang: {group: {metric}}} (the parent)
 
     @property
     def name(self) -> str:
@@ -256,7 +257,7 @@ def _pivot(obj: dict, langs: list[str], path: tuple[str, ...]) -> list[LangTable
                 flat = {k: float(v) for k, v in metrics.items() if is_number(v)}
                 if flat:
                     groups.setdefault(str(group), {})[lang] = flat
-    return [LangTable((*path, group), rows) for group, rows in groups.items()]
+    return [LangTable((*path, group), rows, group=path) for group, rows in groups.items()]
 
 
 def _is_lang_vector(v) -> bool:

@@ -83,6 +83,9 @@ def bars(labels, values, errors=None, xlabel="", title="", means: dict | None = 
     lo = min([0.0, *_finite(values)])
     if lo < 0:
         ax.axvline(0, color=INK, linewidth=0.8)
+    else:
+        hi = max([0.0, *_finite(values), *[v + (e or 0) for v, e in zip(_finite(values), xerr or [])]])
+        ax.set_xlim(0, hi * 1.05 if hi > 0 else 1.0)  # bars start at 0; all-zero results still get an axis
     return to_data_uri(fig)
 
 

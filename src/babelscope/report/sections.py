@@ -14,7 +14,6 @@ from babelscope.report.collect import (
     LangTable,
     Run,
     is_lang,
-    is_number,
     lang_name,
     language_matrices,
     language_tables,
@@ -42,54 +41,11 @@ HEADLINE = (
     "loss",
 )  # first present = the plotted metric
 FERTILITY = ("tokens_per_word", "fertility", "tokens_per_unit")  # metrics that measure fertility
-MAX_SCALARS = 60  # rows in a run's "other figures" table
 
 
 def mean(values) -> float | None:
     vals = [v for v in values if v is not None and math.isfinite(v)]
     return sum(vals) / len(vals) if vals else None
-
-
-# overview -----------------------------------------------------------------------------------
-
-
-def overview(runs: list[Run]) -> Section:
-    sec = Section("Runs in this report", "overview")
-    rows = []
-    for run in runs:
-        langs = run.config.get("languages")
-        if isinstance(langs, list):
-            langs = ", ".join(map(str, langs))
-        rows.append(
-            [run.label, run.verb, run.model, str(langs or "–"), str(run.config.get("tasks") or "–"), str(run.path)]
-        )
-    sec.add(
-        Table.make(
-            ["run", "verb", "model", "languages", "tasks", "folder"],
-            rows,
-            caption="Run folders read for this report",
-            collapsed=False,
-        )
-    )
-    return sec
-
-
-def run_header(run: Run) -> Section:
-    """Per-run provenance: config.yaml and README.md, folded."""
-    import yaml
-
-    sec = Section(f"{run.verb}: {run.path.name}", "run", run.label, intro=f"Model {run.model}. Folder {run.path}.")
-    if run.config:
-        sec.add(
-            Note(
-                yaml.safe_dump(run.config, sort_keys=False, allow_unicode=True),
-                pre=True,
-                summary="config.yaml (re-runs this run with --config)",
-            )
-        )
-    if run.readme.strip():
-        sec.add(Note(run.readme.strip()[:6000], pre=True, summary="README.md"))
-    return sec
 
 
 # per-language metrics -----------------------------------------------------------------------
@@ -204,8 +160,15 @@ def _node(obj, path) -> dict:
 
 def per_language(run: Run, claimed: tuple = ()) -> list[Section]:
     out = []
-    for table in language_tables(run.results):
-        if any(table.path[: len(c)] == c for c in claimed):
+    tables = [t for t in language_tables(run.results) if not any(t.path[: len(c)] == c for c in claimed)]
+    groups: dict[tuple, list[LangTable]] = {}
+    for t in tables:
+        if t.group is not None:
+            groups.setdefault(t.group, []).append(t)
+    for table in tables:
+        if table.group is not None and len(groups[table.group]) > 1:
+            if table is groups[table.group][0]:
+                out += grouped_section(run, groups[table.group])
             continue
         kind_title, kind = section_kind(run, table)
         parts = list(table.path[1:] if table.path[:1] in (("tasks",), ("results",)) else table.path)
@@ -218,6 +181,47 @@ def per_language(run: Run, claimed: tuple = ()) -> list[Section]:
             sec = Section(title, kind, run.label, blocks=blocks)
             out.append(sec)
     return out
+
+
+def grouped_section(run: Run, tables: list[LangTable]) -> list[Section]:
+    """Sibling tables split from ``{lang: {group: {metric}}}`` (e.g. Text2Cypher per question kind) in one
+    section: the headline metric per language and group side by side, every metric in a folded table."""
+    head = headline_metric(tables[0], run.results)
+    kind_title, kind = section_kind(run, tables[0])
+    name = " / ".join(tables[0].group)
+    title = f"{kind_title}: {name}" if name else kind_title
+    langs: list[str] = []
+    for t in tables:
+        langs += [lang for lang in t.rows if lang not in langs]
+    series = {t.path[-1]: [t.rows.get(lang, {}).get(head) for lang in langs] for t in tables}
+    src = plots.grouped_bars(langs, series, xlabel=head, title=f"{head} per language and {name or 'group'}")
+    tab = Table.make(
+        ["language", *series],
+        [[lang, *[series[g][i] for g in series]] for i, lang in enumerate(langs)],
+        caption=f"{head} per language and {name or 'group'}",
+    )
+    metrics = [m for t in tables for m in t.metrics()]
+    metrics = list(dict.fromkeys(metrics))
+    full = Table.make(
+        ["language", "group", *metrics, "n"],
+        [[lang, t.path[-1], *[t.rows[lang].get(m) for m in metrics], t.count(lang)] for t in tables for lang in t.rows],
+        caption=f"{title}: every metric",
+        collapsed=True,
+    )
+    alt = (
+        f"Grouped bar chart of {head} for {len(langs)} languages and {len(series)} groups ("
+        + ", ".join(series)
+        + "); "
+        + "; ".join(
+            f"{g}: " + ", ".join(f"{lang} {fmt(v)}" for lang, v in zip(langs, vals)) for g, vals in series.items()
+        )
+        + "."
+    )
+    return [
+        Section(
+            title, kind, run.label, blocks=[Figure(src, alt, f"{head} per language, one bar per group.", tab), full]
+        )
+    ]
 
 
 # language x language matrices ---------------------------------------------------------------
@@ -248,7 +252,8 @@ def matrix_title(name: str) -> str:
     if low.startswith("consistency / "):
         parts = name.split(" / ")[1:]
         parts = [_MATRIX_NAMES.get(p, p) for p in parts]
-        return "Cross-lingual consistency: " + " / ".join(p for p in parts if p)
+        name = " / ".join(p for p in parts if p)
+        return f"Cross-lingual consistency: {name}" if name else "Cross-lingual consistency"
     for key, title in _MATRIX_TITLES:
         if key in low:
             return f"{title}: {name}"
@@ -348,47 +353,3 @@ def matrices(run: Run) -> list[Section]:
             kind = "consistency" if "consisten" in m.name.lower() else "matrix"
             out.append(Section(title, kind, run.label, blocks=blocks))
     return out
-
-
-# remaining scalars --------------------------------------------------------------------------
-
-
-SCALARS_SHOWN_ELSEWHERE = (
-    "environment",
-    "before_after",
-    "before_after_tasks",
-    "before_after_by_task",
-    "recipe",
-    "merge",
-    "verb",
-    "task_info",
-)  # top-level keys
-
-
-def scalar_leaves(obj, path=(), depth=0):
-    if depth > 4 or not isinstance(obj, dict):
-        return
-    for key, val in obj.items():
-        if (not path and key in SCALARS_SHOWN_ELSEWHERE) or is_lang(key) or "trainable" in str(key):
-            continue
-        p = (*path, str(key))
-        if is_number(val) or isinstance(val, bool) or (isinstance(val, str) and len(val) <= 200):
-            yield " / ".join(p), val
-        elif isinstance(val, dict):
-            yield from scalar_leaves(val, p, depth + 1)
-
-
-def scalars(run: Run) -> list[Section]:
-    items = list(scalar_leaves(run.results))[:MAX_SCALARS]
-    if not any(is_number(v) for _, v in items):  # names and labels alone are in the run header already
-        return []
-    sec = Section("Other figures", "scalars", run.label)
-    sec.add(
-        Table.make(
-            ["key", "value"],
-            [[k, v] for k, v in items],
-            caption="Single values in results.json",
-            collapsed=len(items) > 24,
-        )
-    )
-    return [sec]

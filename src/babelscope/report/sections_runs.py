@@ -1,0 +1,95 @@
+"""Sections about the runs themselves: the overview table, each run's provenance (config.yaml,
+README.md), and the single values no other section shows."""
+
+from __future__ import annotations
+
+from babelscope.report.collect import Run, is_lang, is_number
+from babelscope.report.model import Note, Section, Table
+
+MAX_SCALARS = 60  # rows in a run's "other figures" table
+
+
+# overview -----------------------------------------------------------------------------------
+
+
+def overview(runs: list[Run]) -> Section:
+    sec = Section("Runs in this report", "overview")
+    rows = []
+    for run in runs:
+        langs = run.config.get("languages")
+        if isinstance(langs, list):
+            langs = ", ".join(map(str, langs))
+        rows.append(
+            [run.label, run.verb, run.model, str(langs or "–"), str(run.config.get("tasks") or "–"), str(run.path)]
+        )
+    sec.add(
+        Table.make(
+            ["run", "verb", "model", "languages", "tasks", "folder"],
+            rows,
+            caption="Run folders read for this report",
+            collapsed=False,
+        )
+    )
+    return sec
+
+
+def run_header(run: Run) -> Section:
+    """Per-run provenance: config.yaml and README.md, folded."""
+    import yaml
+
+    sec = Section(f"{run.verb}: {run.path.name}", "run", run.label, intro=f"Model {run.model}. Folder {run.path}.")
+    if run.config:
+        sec.add(
+            Note(
+                yaml.safe_dump(run.config, sort_keys=False, allow_unicode=True),
+                pre=True,
+                summary="config.yaml (re-runs this run with --config)",
+            )
+        )
+    if run.readme.strip():
+        sec.add(Note(run.readme.strip()[:6000], pre=True, summary="README.md"))
+    return sec
+
+
+# remaining scalars --------------------------------------------------------------------------
+
+
+SCALARS_SHOWN_ELSEWHERE = (
+    "environment",
+    "before_after",
+    "before_after_tasks",
+    "before_after_by_task",
+    "recipe",
+    "merge",
+    "verb",
+    "task_info",
+)  # top-level keys
+
+
+def scalar_leaves(obj, path=(), depth=0):
+    if depth > 4 or not isinstance(obj, dict):
+        return
+    for key, val in obj.items():
+        if (not path and key in SCALARS_SHOWN_ELSEWHERE) or is_lang(key) or "trainable" in str(key):
+            continue
+        p = (*path, str(key))
+        if is_number(val) or isinstance(val, bool) or (isinstance(val, str) and len(val) <= 200):
+            yield " / ".join(p), val
+        elif isinstance(val, dict):
+            yield from scalar_leaves(val, p, depth + 1)
+
+
+def scalars(run: Run) -> list[Section]:
+    items = list(scalar_leaves(run.results))[:MAX_SCALARS]
+    if not any(is_number(v) for _, v in items):  # names and labels alone are in the run header already
+        return []
+    sec = Section("Other figures", "scalars", run.label)
+    sec.add(
+        Table.make(
+            ["key", "value"],
+            [[k, v] for k, v in items],
+            caption="Single values in results.json",
+            collapsed=len(items) > 24,
+        )
+    )
+    return [sec]
