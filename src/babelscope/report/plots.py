@@ -345,6 +345,9 @@ def grouped_bars(labels, series: dict, xlabel="", title="", ref: float | None = 
     ax.grid(axis="x", color="#e4e7eb", linewidth=0.8)
     ax.set_axisbelow(True)
     ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    flat = [v for vals in series.values() for v in _finite(vals)]
+    if min([0.0, *flat]) >= 0:
+        ax.set_xlim(0, max(flat, default=0.0) * 1.05 or 1.0)  # bars start at 0; all-zero results still get an axis
     return to_data_uri(fig)
 
 
