@@ -34,7 +34,7 @@ import tempfile
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "src"))
 from babelscope.errors import LanguageError  # noqa: E402
-from babelscope.languages import resolve  # noqa: E402
+from babelscope.languages import info, resolve  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from corpus_extract import django_items, gnome_items, lo_items  # noqa: E402
@@ -250,8 +250,27 @@ def sources_md(manifest: dict) -> str:
         "one code (pt and pt_BR, es and es_AR, ...) the locale translating the most items is used;",
         "`manifest.json` records it under `sources.<name>.locales`.",
         "",
+        *language_table(manifest),
+        "",
     ]
     return "\n".join(lines)
+
+
+def language_table(manifest: dict) -> list[str]:
+    """Markdown rows: code, name, script, items per source, total, locale per source."""
+    names = list(manifest["sources"])
+    src = manifest["sources"]
+    head = " | ".join(names)
+    rows = [
+        f"| code | language | script | {head} | total | locale ({' / '.join(names)}) |",
+        "| --- | --- | --- | " + "---: | " * len(names) + "---: | --- |",
+    ]
+    for code, total in sorted(manifest["languages"].items(), key=lambda kv: (-kv[1], kv[0])):
+        lang = info(code)
+        counts = " | ".join(str(src[n]["languages"].get(code, "")) for n in names)
+        locales = " / ".join(src[n]["locales"].get(code, "–") for n in names)
+        rows.append(f"| `{code}` | {lang.name} | {lang.script} | {counts} | {total} | {locales} |")
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,7 +282,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--no-update", action="store_true", help="skip `apt-get update`")
     ap.add_argument("--budget", type=int, default=BUDGET_BYTES, help="max bytes of all data files")
+    ap.add_argument("--sources-md-only", action="store_true", help="rewrite SOURCES.md from manifest.json")
     args = ap.parse_args(argv)
+    if args.sources_md_only:
+        with open(os.path.join(args.out, "manifest.json"), encoding="utf-8") as f:
+            manifest = json.load(f)
+        with open(os.path.join(args.out, "SOURCES.md"), "w", encoding="utf-8") as f:
+            f.write(sources_md(manifest))
+        return 0
 
     lo_langs = subprocess.run(
         ["apt-cache", "pkgnames", "libreoffice-help-"],

@@ -28,6 +28,11 @@ def norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def same(a: str, b: str) -> bool:
+    """Equal but for whitespace: an untranslated paragraph re-wrapped by the translation tool."""
+    return re.sub(r"\s+", "", a) == re.sub(r"\s+", "", b)
+
+
 def n_words(text: str) -> int:
     return len(text.split())
 
@@ -77,7 +82,7 @@ def gnome_items(help_root: str) -> tuple[dict[str, dict[str, str]], list[str]]:
             for i, ((en, ok), (tr, _)) in enumerate(zip(english, translated)):
                 if not ok or n_words(en) < MIN_WORDS_DOCS or len(en) > MAX_CHARS:
                     continue
-                if not tr or tr == en:
+                if not tr or same(tr, en):
                     continue
                 item = items.setdefault(f"gnome:{rel}:{i}", {"C": en})
                 item[loc] = tr
@@ -88,34 +93,65 @@ def gnome_items(help_root: str) -> tuple[dict[str, dict[str, str]], list[str]]:
 
 
 class _ParagraphParser(html.parser.HTMLParser):
-    """Collect the text of every <p>/<h1..6> carrying an ``id`` attribute."""
+    """Collect the text of every <p>/<h1..6> carrying an ``id`` attribute.
+
+    LibreOffice pages hold per-system and per-module variants as hidden alternatives
+    (``<span class="switchinline"><span hidden id="MAC...">Command</span><span hidden
+    id="default...">Ctrl</span></span>``); only the ``default`` one is kept. A paragraph whose
+    switch has no default variant would have a hole, so it is recorded as ``None``.
+    """
 
     TAGS: ClassVar[set[str]] = {"p", "h1", "h2", "h3", "h4", "h5", "h6"}
+    VOID: ClassVar[set[str]] = {"img", "br", "hr", "input", "meta", "link", "wbr", "source", "embed"}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.paragraphs: dict[str, str] = {}
+        self.paragraphs: dict[str, str | None] = {}
         self._id: str | None = None
         self._tag = ""
         self._buf: list[str] = []
+        self._stack: list[dict] = []  # open elements inside the paragraph
+        self._broken = False
 
     def handle_starttag(self, tag, attrs):
-        if self._id is None and tag in self.TAGS:
-            pid = dict(attrs).get("id")
-            if pid:
-                self._id, self._tag, self._buf = pid, tag, []
+        a = dict(attrs)
+        if self._id is None:
+            if tag in self.TAGS and a.get("id"):
+                self._id, self._tag, self._buf, self._stack, self._broken = a["id"], tag, [], [], False
+            return
+        if tag in self.VOID:
+            return
+        default = (a.get("id") or "").startswith("default")
+        if default:
+            for frame in reversed(self._stack):
+                if frame["switch"]:
+                    frame["default"] = True
+                    break
+        hidden = "hidden" in a and not default
+        switch = a.get("class") in ("switchinline", "switch")
+        self._stack.append({"tag": tag, "hidden": hidden, "switch": switch, "default": False})
 
     def handle_endtag(self, tag):
-        if self._id is not None and tag == self._tag:
-            self.paragraphs.setdefault(self._id, norm("".join(self._buf)))
+        if self._id is None:
+            return
+        if tag == self._tag and not any(f["tag"] == tag for f in self._stack):
+            text = None if self._broken else norm("".join(self._buf))
+            self.paragraphs.setdefault(self._id, text)
             self._id = None
+            return
+        while self._stack:
+            frame = self._stack.pop()
+            if frame["switch"] and not frame["default"]:
+                self._broken = True
+            if frame["tag"] == tag:
+                break
 
     def handle_data(self, data):
-        if self._id is not None:
+        if self._id is not None and not any(f["hidden"] for f in self._stack):
             self._buf.append(data)
 
 
-def lo_paragraphs(path: str) -> dict[str, str]:
+def lo_paragraphs(path: str) -> dict[str, str | None]:
     parser = _ParagraphParser()
     with open(path, encoding="utf-8") as f:
         parser.feed(f.read())
@@ -130,7 +166,9 @@ def lo_items(help_root: str) -> tuple[dict[str, dict[str, str]], list[str]]:
     for page in sorted(glob.glob(os.path.join(en_root, "text", "**", "*.html"), recursive=True)):
         rel = os.path.relpath(page, en_root)
         english = {
-            pid: t for pid, t in lo_paragraphs(page).items() if n_words(t) >= MIN_WORDS_DOCS and len(t) <= MAX_CHARS
+            pid: t
+            for pid, t in lo_paragraphs(page).items()
+            if t is not None and n_words(t) >= MIN_WORDS_DOCS and len(t) <= MAX_CHARS
         }
         if not english:
             continue
@@ -142,8 +180,8 @@ def lo_items(help_root: str) -> tuple[dict[str, dict[str, str]], list[str]]:
         for pid, en in english.items():
             item = {"en-US": en}
             for loc, paras in per_loc.items():
-                tr = paras.get(pid, "")
-                if tr and tr != en:
+                tr = paras.get(pid)
+                if tr and not same(tr, en):
                     item[loc] = tr
             if len(item) > 1:
                 items[f"lo:{rel}#{pid}"] = item
@@ -192,7 +230,7 @@ def django_items(wheel: str) -> tuple[dict[str, dict[str, str]], list[str]]:
                     key = key[0]
                 msgid = norm(key.split("\x04")[-1])
                 value = norm(value)
-                if msgid and value and value != msgid and django_usable(msgid):
+                if msgid and value and not same(value, msgid) and django_usable(msgid):
                     catalogs[loc].setdefault(msgid, value)
     items: dict[str, dict[str, str]] = {}
     for loc in sorted(catalogs):
