@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 COLD = """
+import time
 t = time.perf_counter()
 from babelscope.data import load_corpus
 c = load_corpus("builtin")
