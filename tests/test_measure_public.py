@@ -83,13 +83,17 @@ def test_user_tasks_from_yaml_and_jsonl():
 
 def test_public_and_user_tasks_evaluate_end_to_end(tiny_loaded):
     loaded = tiny_loaded("llama")
-    res = evaluate(
+    result = evaluate(
         loaded,
         ["xquad", "mgsm", str(FIXTURES / "user" / "capitals.yaml")],
         ["deu_Latn"],
         progress=False,
         fertility=False,
-    ).results
+    )
+    res = result.results
+    from babelscope.measure import format_table
+
+    assert "xquad exact_match" in format_table(result) and "capitals cons. vs eng" in format_table(result)
     x = res["tasks"]["xquad"]["deu_Latn"]
     assert {"exact_match", "f1", "gold_in", "off_target", "n"} <= set(x) and x["n"] == 1
     assert 0 <= res["tasks"]["mgsm"]["deu_Latn"]["number_match"] <= 1
