@@ -89,6 +89,9 @@ def test_results_shape_and_consistency(evaluated):
     assert "fertility_correlation" in res and res["fertility_correlation"]["bpc"]["tokens_per_char"]["n"] == 4
     assert "continuation acc" in format_table(result) and "macro" in format_table(result)
     assert set(result.to_frame()["language"]) == set(LANGS)
+    loaded_back = type(result).load(run.path)
+    assert loaded_back.results["tasks"] == res["tasks"]
+    assert loaded_back.records["continuation"]["fra_Latn"] == recs
 
 
 def test_rescore_reproduces_results(evaluated):

@@ -49,6 +49,16 @@ class EvalResult:
             f"without the model: `babelscope rescore {run.path}`.\n"
         )
 
+    @classmethod
+    def load(cls, run_path) -> EvalResult:
+        """The result of a finished eval run folder (results.json and samples)."""
+        from babelscope.runs import RunFolder
+
+        run = RunFolder.open(run_path)
+        res = run.read_json("results.json")
+        records = {t: {lang: run.read_samples(t, lang) for lang in per} for t, per in res["tasks"].items()}
+        return cls(res, records, res.get("model", {}).get("name", ""))
+
     def to_frame(self):
         """Long table: task, language, metric, value (pandas)."""
         import pandas as pd
