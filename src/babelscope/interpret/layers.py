@@ -197,6 +197,7 @@ def plot(doc: dict, path) -> None:
         ax.plot(range(n), ys, marker="o", ms=3, label=name)
     for i in doc["recommended"]["layers"]:
         ax.axvspan(i - 0.5, i + 0.5, color="#ffe9b3", zorder=0)
+    ax.set_xticks(range(n))
     ax.set_xlabel("layer (shaded: recommended for finetuning)")
     ax.set_title(f"language-specific layers: {doc['model']}", fontsize=9)
     ax.legend(fontsize=7)

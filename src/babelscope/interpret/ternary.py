@@ -156,6 +156,7 @@ def plot_layers(counts: dict[str, list[int]], path, title: str = "", phase_list:
         a, b = ph["layers"]
         ax.axvspan(a - 0.5, b + 0.5, color=shades[i % 4], zorder=0)
         ax.text((a + b) / 2, 1.01, ph["phase"].split()[0], transform=ax.get_xaxis_transform(), ha="center", fontsize=7)
+    ax.set_xticks(layers)
     ax.set_xlabel("layer")
     ax.set_ylabel("neurons")
     ax.set_yscale("symlog", linthresh=10)
