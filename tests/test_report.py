@@ -137,6 +137,7 @@ def test_before_after_per_language(full_context):
     prov = sections_of(context, "finetune", "provenance")[0]
     settings = {r[0].text: r[1].text for r in prov.blocks[0].rows}
     assert settings["layers"] == "0-1,4-5" and settings["trainable_share"] == "0.2345"
+    assert settings["layers trained"] == "0, 1, 4, 5 (0-1,4-5)"
 
 
 def test_head_classes_and_scores(full_context):

@@ -199,6 +199,9 @@ def provenance(run: Run) -> list[Section]:
     if run.verb not in IMPROVE_VERBS and "before_after" not in run.results:
         return []
     rows = [[k, _short(run.config[k])] for k in PROVENANCE_KEYS if k in run.config and k != "recipe"]
+    if isinstance(run.results.get("layers"), list):  # the layers actually trained (``--layers auto`` resolved)
+        source = run.results.get("layer_source")
+        rows.append(["layers trained", _short(run.results["layers"]) + (f" ({source})" if source else "")])
     for key, val in _trainable(run.results):
         rows.append([key, val])
     merge_stats = run.results.get("merge")

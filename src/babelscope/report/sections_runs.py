@@ -17,8 +17,10 @@ def overview(runs: list[Run]) -> Section:
     rows = []
     for run in runs:
         langs = run.config.get("languages")
+        if isinstance(langs, str):
+            langs = langs.split(",")
         if isinstance(langs, list):
-            langs = ", ".join(map(str, langs))
+            langs = ", ".join(str(x).strip() for x in langs)
         rows.append(
             [run.label, run.verb, run.model, str(langs or "–"), str(run.config.get("tasks") or "–"), str(run.path)]
         )
