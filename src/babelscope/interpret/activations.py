@@ -88,6 +88,7 @@ def collect(model, adapter, batches: list[Batch], reducer, progress=None):
         for batch in batches:
             reducer.select(batch.language, batch.count_mask)
             body_forward(model, adapter, batch, device)
+            reducer.flush()
             if progress is not None:
                 progress.update(1)
     return reducer

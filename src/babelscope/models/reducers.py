@@ -12,7 +12,8 @@ For every decoder layer ``i``, MLP neuron ``j`` and language ``k`` the reducer k
 
 Which tokens count is decided per batch by a boolean ``[B, T]`` mask: all real (non-padding)
 tokens, or only answer tokens (the language-neurons paper counts generated answers only). The
-state has a fixed size ``K x L x F`` whatever the number of tokens, adds with ``+`` and across
+state has a fixed size ``K x L x F`` whatever the number of tokens (plus, between a forward pass and
+its flush, references to that pass' gate outputs), adds with ``+`` and across
 processes with :meth:`NeuronReducer.all_reduce`, and saves to safetensors::
 
     red = NeuronReducer(["eng_Latn", "fra_Latn"], adapter.n_layers, adapter.d_mlp)
@@ -70,6 +71,7 @@ class NeuronReducer:
         self._lang: int | None = None
         self._mask: torch.Tensor | None = None  # [B, T] bool: tokens of the current batch that count
         self._all = False  # every token of the batch counts (no indexing needed)
+        self._pending: list = []  # (layer, gate output [B, T, F]) of the current pass, until flush()
 
     # ------------------------------------------------------------------------- collection
     def select(self, language: str, mask: torch.Tensor) -> int:
@@ -80,6 +82,7 @@ class NeuronReducer:
         """
         if language not in self.languages:
             raise UsageError(f"language {language!r} is not one of this reducer's {self.languages}.")
+        self.flush()  # the previous pass belongs to the previous language and mask
         self._lang = self.languages.index(language)
         self._mask = mask.to(device=self.over_zero.device, dtype=torch.bool)
         self._all = bool(self._mask.all())
@@ -91,14 +94,26 @@ class NeuronReducer:
         def fn(pre, site):  # pre: [B, T, F] gate output
             if self._lang is None:
                 raise UsageError("NeuronReducer: call select(language, mask) before each forward pass.")
-            with _serial(pre.device):
-                x = pre.detach()
-                x = x.reshape(-1, x.shape[-1]) if self._all else x[self._mask]  # [N, F] counted tokens
-                self.over_zero[self._lang, layer] += (x > 0).sum(0)  # [F] int64
-                self.act_sum[self._lang, layer] += x.sum(0).double()  # [F]: batch sum, float64 across batches
+            self._pending.append((layer, pre.detach()))  # folded in by flush(), after the forward pass
             return None
 
         return fn
+
+    def flush(self) -> None:
+        """Fold the gate outputs of the last forward pass into the counts.
+
+        Done once per pass, on one CPU thread: these reductions take milliseconds, and on a busy
+        machine each extra OpenMP parallel region (or thread-count switch) inside the forward pass
+        waits for a descheduled thread; batching them after the pass keeps the forward undisturbed.
+        """
+        if not self._pending:
+            return
+        with _serial(self._pending[0][1].device):
+            for layer, pre in self._pending:
+                x = pre.reshape(-1, pre.shape[-1]) if self._all else pre[self._mask]  # [N, F] counted tokens
+                self.over_zero[self._lang, layer] += (x > 0).sum(0)  # [F] int64
+                self.act_sum[self._lang, layer] += x.sum(0).double()  # [F]: batch sum, float64 across batches
+        self._pending.clear()
 
     def hook_fns(self) -> dict:
         """``{site: fn}`` for :func:`babelscope.models.hooks.hooks` (one per layer)."""
@@ -111,6 +126,7 @@ class NeuronReducer:
 
         with hooks(model, self.hook_fns()):
             yield self
+        self.flush()
         self._lang, self._mask = None, None
 
     # ------------------------------------------------------------------------- combination
@@ -125,6 +141,8 @@ class NeuronReducer:
     def add(self, other: NeuronReducer) -> NeuronReducer:
         """Add ``other`` into this reducer (in place) and return it."""
         self._check_compatible(other)
+        self.flush()
+        other.flush()
         self.over_zero += other.over_zero.to(self.over_zero.device)
         self.act_sum += other.act_sum.to(self.act_sum.device)
         self.tokens += other.tokens.to(self.tokens.device)
@@ -134,6 +152,7 @@ class NeuronReducer:
         return self.copy().add(other)
 
     def copy(self) -> NeuronReducer:
+        self.flush()
         out = NeuronReducer(self.languages, self.n_layers, self.d_mlp, self.over_zero.device, self.token_selection)
         out.over_zero, out.act_sum, out.tokens = self.over_zero.clone(), self.act_sum.clone(), self.tokens.clone()
         return out
@@ -148,6 +167,7 @@ class NeuronReducer:
 
     def subset(self, languages: list[str]) -> NeuronReducer:
         """The statistics of some languages only (in the given order)."""
+        self.flush()
         idx = [self.languages.index(lang) for lang in languages]
         out = NeuronReducer(languages, self.n_layers, self.d_mlp, self.over_zero.device, self.token_selection)
         out.over_zero, out.act_sum, out.tokens = self.over_zero[idx], self.act_sum[idx], self.tokens[idx]
@@ -161,16 +181,19 @@ class NeuronReducer:
 
     def probabilities(self) -> torch.Tensor:
         """Activation probability ``P[i, j, k]`` = share of language k's tokens with gate_j > 0."""
+        self.flush()
         self._check_tokens()
         p = self.over_zero.double() / self.tokens.double()[:, None, None]  # [K, L, F]
         return p.permute(1, 2, 0).contiguous()  # [L, F, K]
 
     def mean_activation(self) -> torch.Tensor:
         """Mean gate output ``[L, F, K]`` over counted tokens."""
+        self.flush()
         self._check_tokens()
         return (self.act_sum / self.tokens.double()[:, None, None]).permute(1, 2, 0).contiguous()
 
     def state(self) -> dict[str, torch.Tensor]:
+        self.flush()
         return {"over_zero": self.over_zero, "act_sum": self.act_sum, "tokens": self.tokens}
 
     def metadata(self) -> dict:
