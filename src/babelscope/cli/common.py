@@ -41,7 +41,7 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", default="builtin",
                    help="text source: builtin (the built-in aligned corpus), a JSONL/CSV/TSV file in wide "
                         "(one column per language) or long (item_id, language, text) form, or "
-                        "hf:<dataset>[:<config>] in FLORES layout (default: builtin)")
+                        "hf:<dataset>[:<config>][@<split>] in FLORES layout (default: builtin)")
 
 
 def add_output_args(p: argparse.ArgumentParser) -> None:
