@@ -137,6 +137,8 @@ def head_classes(run: Run) -> list[Section]:
     import numpy as np
 
     found = _find_head_classes(run.results)
+    for obj in run.json_files().values() if found is None else ():  # e.g. heads.json of an unfinished run
+        found = found or _find_head_classes(obj)
     if found is None:
         return []
     n_heads = found.get("n_heads_per_layer") or found.get("n_heads")
