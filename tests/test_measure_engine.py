@@ -106,3 +106,14 @@ def test_empty_continuation_names_the_request(tiny_loaded):
 
     with pytest.raises(DataError, match="empty"):
         Engine(tiny_loaded("llama"), progress=False).loglikelihood([("The cat", "")])
+
+
+def test_length_chunks_cover_rows_once_with_bounded_padding():
+    from babelscope.measure.engine import PAD_SLACK, _length_chunks
+
+    lengths = [0, 30, 2, 29, 5, 31, 1, 12, 0, 11]
+    chunks = _length_chunks(lengths)
+    assert sorted(r for c in chunks for r in c) == [r for r, n in enumerate(lengths) if n > 0]
+    for c in chunks:
+        assert lengths[c[0]] == max(lengths[r] for r in c)
+        assert len(c) * lengths[c[0]] <= PAD_SLACK * sum(lengths[r] for r in c) or len(c) == 1

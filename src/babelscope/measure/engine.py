@@ -17,6 +17,8 @@ continuation log-probs, ``is_greedy``), with two savings that leave the numbers 
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from tqdm.auto import tqdm
 
@@ -26,6 +28,7 @@ DEFAULT_BATCH_SIZE = 8  # contexts (request groups) per forward pass
 HEAD_CHUNK = 128  # positions per lm_head call: bounds the [positions, vocab] logits in memory
 DEFAULT_MAX_LENGTH = 2048  # lm-eval's fallback when neither config nor tokenizer gives a length
 DEFAULT_MAX_GEN_TOKS = 256  # lm-eval's default generation budget
+PAD_SLACK = 1.25  # continuation rows are batched while padded cells <= 1.25 x real tokens
 
 
 def _max_length(model, tokenizer) -> int:
@@ -39,6 +42,20 @@ def _max_length(model, tokenizer) -> int:
     if tok_max and tok_max < 1e9:
         return int(tok_max)
     return DEFAULT_MAX_LENGTH
+
+
+def _length_chunks(lengths: list[int], slack: float = PAD_SLACK) -> list[list[int]]:
+    """Indices of the rows with length > 0, longest first, cut so padding stays within ``slack``."""
+    rows = sorted((r for r, n in enumerate(lengths) if n > 0), key=lambda r: -lengths[r])
+    chunks: list[list[int]] = []
+    for r in rows:
+        if chunks and (len(chunks[-1]) + 1) * lengths[chunks[-1][0]] <= slack * (
+            sum(lengths[x] for x in chunks[-1]) + lengths[r]
+        ):
+            chunks[-1].append(r)
+        else:
+            chunks.append([r])
+    return chunks
 
 
 class _StopStrings:
@@ -158,7 +175,7 @@ class Engine:
             ctx = list(ctx)[-keep:]
             trimmed.append((ctx, list(cont)))
             groups.setdefault(tuple(ctx), []).append(i)
-        order = sorted(groups, key=lambda c: -(len(c) + max(len(trimmed[i][1]) for i in groups[c])))
+        order = sorted(groups, key=lambda c: (-len(c), -max(len(trimmed[i][1]) for i in groups[c])))
         results: list = [None] * len(pairs)
         bar = tqdm(total=len(pairs), desc=desc, disable=not self.progress, leave=False)
         with torch.inference_mode():
@@ -197,33 +214,37 @@ class Engine:
         targets = [c[0] for c in conts]
         entries = [(first[r].item(), targets[r], r) for r in range(n_rows)]
         sums, greedy = self._score_positions(hidden_last, entries, n_rows)
-        lt = max(len(c) for c in conts) - 1
-        if lt == 0:
-            return list(zip(sums.tolist(), greedy.tolist(), strict=True))
-        cache = out.cache
-        cache.reorder_cache(first.to(dev))  # [G, ...] -> [N, ...]
-        cids = torch.full((n_rows, lt), self.pad_id, dtype=torch.long)  # [N, Lt] cont[:-1]
-        for r, c in enumerate(conts):
-            cids[r, : len(c) - 1] = torch.tensor(c[:-1], dtype=torch.long)
-        # right padding of the continuations only follows real tokens, so causality keeps it unseen
-        full_mask = torch.cat([mask[first], torch.ones((n_rows, lt), dtype=torch.long)], dim=1)  # [N, Lc + Lt]
-        cpos = mask.sum(-1)[first][:, None] + torch.arange(lt)[None, :]  # [N, Lt]
-        hidden = self.body(
-            input_ids=cids.to(dev),
-            attention_mask=full_mask.to(dev),
-            position_ids=cpos.to(dev),
-            cache=cache,
-            use_cache=True,
-        ).last_hidden_state  # [N, Lt, D]
-        del cache, out
-        flat = hidden.reshape(n_rows * lt, -1)  # [N*Lt, D]
-        entries = [(r * lt + j, c[j + 1], r) for r, c in enumerate(conts) for j in range(len(c) - 1)]
-        used = sorted({e[0] for e in entries})
-        remap = {p: k for k, p in enumerate(used)}
-        more_sums, more_greedy = self._score_positions(
-            flat[torch.tensor(used, device=flat.device)], [(remap[p], t, r) for p, t, r in entries], n_rows
-        )
-        return list(zip((sums + more_sums).tolist(), (greedy & more_greedy).tolist(), strict=True))
+        cache, ctx_len = out.cache, mask.sum(-1)  # [G] true context lengths
+        chunks = _length_chunks([len(c) - 1 for c in conts])
+        for k, rows in enumerate(chunks):  # rows of similar length: little padding
+            sub = cache if k == len(chunks) - 1 else copy.deepcopy(cache)
+            sub.reorder_cache(first[rows].to(dev))  # [G, ...] -> [n, ...]
+            lt = len(conts[rows[0]]) - 1  # the longest row of the chunk comes first
+            cids = torch.full((len(rows), lt), self.pad_id, dtype=torch.long)  # [n, Lt] cont[:-1]
+            for r, row in enumerate(rows):
+                cids[r, : len(conts[row]) - 1] = torch.tensor(conts[row][:-1], dtype=torch.long)
+            # right padding of a continuation only follows its real tokens, so causality keeps it unseen
+            full_mask = torch.cat([mask[first[rows]], torch.ones((len(rows), lt), dtype=torch.long)], 1)  # [n, Lc+Lt]
+            cpos = ctx_len[first[rows]][:, None] + torch.arange(lt)[None, :]  # [n, Lt]
+            hidden = self.body(
+                input_ids=cids.to(dev),
+                attention_mask=full_mask.to(dev),
+                position_ids=cpos.to(dev),
+                cache=sub,
+                use_cache=True,
+            ).last_hidden_state  # [n, Lt, D]
+            del sub
+            entries = [
+                (r * lt + j, conts[row][j + 1], row) for r, row in enumerate(rows) for j in range(len(conts[row]) - 1)
+            ]
+            used = sorted({e[0] for e in entries})
+            remap = {p: i for i, p in enumerate(used)}
+            flat = hidden.reshape(len(rows) * lt, -1)  # [n*Lt, D]
+            more_sums, more_greedy = self._score_positions(
+                flat[torch.tensor(used, device=flat.device)], [(remap[p], t, r) for p, t, r in entries], n_rows
+            )
+            sums, greedy = sums + more_sums, greedy & more_greedy
+        return list(zip(sums.tolist(), greedy.tolist(), strict=True))
 
     def _score_plain(self, contexts, row_group, conts):
         """Whole (context + continuation[:-1]) rows, right-padded as HFLM does (long inputs)."""
