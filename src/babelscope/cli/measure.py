@@ -62,6 +62,8 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
 
 def _run_folder(args, model_name: str):
     """Rank 0 creates (or reopens) the run folder; every rank gets its path."""
+    from pathlib import Path
+
     from babelscope import distributed as dist
     from babelscope.runs import RunFolder
 
@@ -73,7 +75,7 @@ def _run_folder(args, model_name: str):
             from babelscope.cli.common import start_run
 
             path = str(start_run(args, "eval", model_name).path)
-        return RunFolder(__import__("pathlib").Path(dist.gather_objects([path])[0]))
+        return RunFolder(Path(dist.gather_objects([path])[0]))
     from babelscope.cli.common import start_run
 
     return start_run(args, "eval", model_name)
