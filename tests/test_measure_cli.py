@@ -91,7 +91,7 @@ def test_resume_flag_reuses_records(tiny_model_dir, corpus_file, tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--tasks", "contination"], "Available: bpc, continuation"),
+        (["--tasks", "contination"], "Available: belebele, bpc, continuation"),
         (["--languages", "eng_Latn,spa_Latn"], "available: deu_Latn, eng_Latn, fra_Latn, zho_Hans"),
     ],
 )
