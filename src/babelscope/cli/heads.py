@@ -206,6 +206,7 @@ def _validate(args, run, loaded, result, classes, languages, held, results, seco
         abl = ablation_matrix(loaded, top, eval_texts, args.seed, args.batch_size, args.max_length, bar)
     seconds["ablation"] = time.time() - t
     results["ablation"] = abl
+    run.write_json("ablation.json", abl)  # kept even if the off-target step is interrupted
     figs.append(rep.plot_ablation(abl, run.path / "figures" / "ablation.png"))
     lines = ["", "## Ablation: loss rise on held-out text", "", rep.ablation_table(abl)]
     if args.num_prompts > 0:
@@ -223,6 +224,7 @@ def _validate(args, run, loaded, result, classes, languages, held, results, seco
             ]
             run.write_samples("off_target", lang, recs)
         results["off_target"] = off
+        run.write_json("off_target.json", off)
         lines += [
             "",
             "## Off-target rate of greedy continuations (py3langid), before/after zeroing the "
