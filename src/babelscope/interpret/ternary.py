@@ -155,7 +155,8 @@ def plot_layers(counts: dict[str, list[int]], path, title: str = "", phase_list:
     for i, ph in enumerate(phase_list or []):
         a, b = ph["layers"]
         ax.axvspan(a - 0.5, b + 0.5, color=shades[i % 4], zorder=0)
-        ax.text((a + b) / 2, 1.01, ph["phase"].split()[0], transform=ax.get_xaxis_transform(), ha="center", fontsize=7)
+        label = f"{i + 1}: " + ph["phase"].split()[-1]
+        ax.text((a + b) / 2, 1.01, label, transform=ax.get_xaxis_transform(), ha="center", fontsize=7)
     ax.set_xticks(layers)
     ax.set_xlabel("layer")
     ax.set_ylabel("neurons")
