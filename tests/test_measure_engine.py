@@ -38,6 +38,17 @@ def test_loglikelihood_equals_hflm(tiny_loaded, family):
         assert greedy == ref_greedy
 
 
+def test_length_chunked_scores_equal_one_pass(tiny_loaded, monkeypatch):
+    import babelscope.measure.engine as engine_mod
+
+    engine = Engine(tiny_loaded("gemma3_text"), batch_size=4, progress=False)
+    one = engine.loglikelihood(REQUESTS)
+    monkeypatch.setattr(engine_mod, "PAD_SLACK", 1.0)  # every length its own chunk (cache copies)
+    chunked = engine.loglikelihood(REQUESTS)
+    assert [lp for lp, _ in one] == pytest.approx([lp for lp, _ in chunked], abs=1e-5)
+    assert [g for _, g in one] == [g for _, g in chunked]
+
+
 def test_cache_path_equals_plain_path(tiny_loaded):
     engine = Engine(tiny_loaded("gemma3_text"), batch_size=2, progress=False)
     cached = engine.loglikelihood(REQUESTS)
@@ -109,10 +120,13 @@ def test_empty_continuation_names_the_request(tiny_loaded):
 
 
 def test_length_chunks_cover_rows_once_with_bounded_padding():
-    from babelscope.measure.engine import PAD_SLACK, _length_chunks
+    from babelscope.measure.engine import _length_chunks
 
+    PAD_SLACK = 1.25
     lengths = [0, 30, 2, 29, 5, 31, 1, 12, 0, 11]
-    chunks = _length_chunks(lengths)
+    assert len(_length_chunks(lengths)) == 1  # the default: one pass over all rows
+    chunks = _length_chunks(lengths, PAD_SLACK)
+    assert len(chunks) > 1
     assert sorted(r for c in chunks for r in c) == [r for r, n in enumerate(lengths) if n > 0]
     for c in chunks:
         assert lengths[c[0]] == max(lengths[r] for r in c)
