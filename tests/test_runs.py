@@ -47,3 +47,12 @@ def test_open_missing_folder_is_a_clear_error(tmp_path):
 def test_sanitize():
     assert sanitize("Qwen/Qwen2.5-0.5B") == "Qwen__Qwen2.5-0.5B"
     assert sanitize("") == "model"
+
+
+def test_written_files_get_the_usual_mode(tmp_path):
+    import os
+
+    path = atomic_write_text(tmp_path / "x.txt", "hi")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -25,6 +25,10 @@ _VERSIONED = ("babelscope", "torch", "transformers", "tokenizers", "safetensors"
               "peft", "lm_eval", "mergekit", "kuzu", "numpy")
 
 
+_UMASK = os.umask(0o022)  # read once at import (os.umask can only be read by setting it)
+os.umask(_UMASK)
+
+
 def cache_dir() -> Path:
     """Folder for converted models and built databases (``BABELSCOPE_CACHE`` or the user cache)."""
     env = os.environ.get("BABELSCOPE_CACHE")
@@ -58,6 +62,7 @@ def atomic_write_text(path, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

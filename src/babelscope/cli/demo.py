@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
                                                           "limit": args.limit, "source": "builtin"},
                                 run_name="eval", announce=False)
     result = evaluate(loaded, DEMO_TASKS, languages, limit=args.limit, batch_size=args.batch_size, run=eval_run)
-    console.print(format_eval(result))
+    print(format_eval(result), flush=True)  # plain text: rich would wrap the wide table
 
     runs = [fert_run.path, eval_run.path]
     summary = {"verb": "demo", "card": card, "languages": languages, "runs": [str(p) for p in runs],
