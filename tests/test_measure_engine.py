@@ -42,11 +42,25 @@ def test_length_chunked_scores_equal_one_pass(tiny_loaded, monkeypatch):
     import babelscope.measure.engine as engine_mod
 
     engine = Engine(tiny_loaded("gemma3_text"), batch_size=4, progress=False)
+    monkeypatch.setattr(engine_mod, "MIN_CHUNK_TOKENS", 0)
+    monkeypatch.setattr(engine_mod, "PAD_SLACK", float("inf"))  # one continuation pass per batch
     one = engine.loglikelihood(REQUESTS)
-    monkeypatch.setattr(engine_mod, "PAD_SLACK", 1.0)  # every length its own chunk (cache copies)
+    monkeypatch.setattr(engine_mod, "PAD_SLACK", 1.0)  # every length its own chunk, each on its own cache rows
     chunked = engine.loglikelihood(REQUESTS)
     assert [lp for lp, _ in one] == pytest.approx([lp for lp, _ in chunked], abs=1e-5)
     assert [g for _, g in one] == [g for _, g in chunked]
+
+
+def test_vocabulary_blocks_equal_one_block(tiny_loaded, family, monkeypatch):
+    import babelscope.measure.engine as engine_mod
+
+    loaded = tiny_loaded(family)
+    whole = Engine(loaded, batch_size=3, progress=False).loglikelihood(REQUESTS)
+    monkeypatch.setattr(engine_mod, "VOCAB_BLOCK", 7)  # many blocks, the last one short
+    monkeypatch.setattr(engine_mod, "HEAD_POSITIONS", 5)  # and several position chunks
+    blocked = Engine(loaded, batch_size=3, progress=False).loglikelihood(REQUESTS)
+    assert [lp for lp, _ in blocked] == pytest.approx([lp for lp, _ in whole], abs=1e-5)
+    assert [g for _, g in blocked] == [g for _, g in whole]
 
 
 def test_cache_path_equals_plain_path(tiny_loaded):
@@ -122,12 +136,16 @@ def test_empty_continuation_names_the_request(tiny_loaded):
 def test_length_chunks_cover_rows_once_with_bounded_padding():
     from babelscope.measure.engine import _length_chunks
 
-    PAD_SLACK = 1.25
     lengths = [0, 30, 2, 29, 5, 31, 1, 12, 0, 11]
-    assert len(_length_chunks(lengths)) == 1  # the default: one pass over all rows
-    chunks = _length_chunks(lengths, PAD_SLACK)
-    assert len(chunks) > 1
-    assert sorted(r for c in chunks for r in c) == [r for r, n in enumerate(lengths) if n > 0]
-    for c in chunks:
-        assert lengths[c[0]] == max(lengths[r] for r in c)
-        assert len(c) * lengths[c[0]] <= PAD_SLACK * sum(lengths[r] for r in c) or len(c) == 1
+    real = [r for r, n in enumerate(lengths) if n > 0]
+    assert _length_chunks(lengths, float("inf"), 0) == [sorted(real, key=lambda r: -lengths[r])]  # one pass
+    for slack in (1.0, 1.25, 2.0):
+        chunks = _length_chunks(lengths, slack, 0)
+        assert sorted(r for c in chunks for r in c) == real
+        for c in chunks:
+            assert lengths[c[0]] == max(lengths[r] for r in c)
+            assert len(c) * lengths[c[0]] <= slack * sum(lengths[r] for r in c) or len(c) == 1
+    assert len(_length_chunks(lengths, 1.0, 0)) == len(set(lengths) - {0})
+    big = _length_chunks(lengths, 1.0, 62)  # small chunks grow to the token minimum
+    assert len(big) < len(set(lengths) - {0})
+    assert all(len(c) * lengths[c[0]] <= 62 + lengths[c[0]] for c in big)

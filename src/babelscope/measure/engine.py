@@ -20,17 +20,18 @@ from __future__ import annotations
 import copy
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from babelscope.errors import DataError
 
 DEFAULT_BATCH_SIZE = 8  # contexts (request groups) per forward pass
-HEAD_CHUNK = 128  # positions per lm_head call: bounds the [positions, vocab] logits in memory
+HEAD_POSITIONS = 512  # hidden states per unembedding pass
+VOCAB_BLOCK = 8192  # vocabulary rows per lm_head block: a [512, 8192] fp32 block (16 MiB) stays in cache
 DEFAULT_MAX_LENGTH = 2048  # lm-eval's fallback when neither config nor tokenizer gives a length
 DEFAULT_MAX_GEN_TOKS = 256  # lm-eval's default generation budget
-# continuation rows split into length chunks only past this padding factor: one pass per batch
-# measured 1.6x faster than chunks at 1.25 on a 2-core CPU (each chunk costs a forward and a cache copy)
-PAD_SLACK = float("inf")
+PAD_SLACK = 1.25  # continuation rows of similar length share a forward: padding within this factor
+MIN_CHUNK_TOKENS = 256  # ... unless the forward is smaller than this (each forward streams all weights)
 
 
 def _max_length(model, tokenizer) -> int:
@@ -46,19 +47,32 @@ def _max_length(model, tokenizer) -> int:
     return DEFAULT_MAX_LENGTH
 
 
-def _length_chunks(lengths: list[int], slack: float | None = None) -> list[list[int]]:
-    """Indices of the rows with length > 0, longest first, cut so padding stays within ``slack``."""
+def _length_chunks(lengths: list[int], slack: float | None = None, min_tokens: int | None = None) -> list[list[int]]:
+    """Indices of the rows with length > 0, longest first, cut into chunks for one forward each.
+
+    A row joins the current chunk while the chunk's padding stays within ``slack`` (padded tokens
+    over real tokens) or the chunk is still smaller than ``min_tokens`` padded tokens.
+    """
     slack = PAD_SLACK if slack is None else slack
+    min_tokens = MIN_CHUNK_TOKENS if min_tokens is None else min_tokens
     rows = sorted((r for r, n in enumerate(lengths) if n > 0), key=lambda r: -lengths[r])
     chunks: list[list[int]] = []
     for r in rows:
-        if chunks and (len(chunks[-1]) + 1) * lengths[chunks[-1][0]] <= slack * (
-            sum(lengths[x] for x in chunks[-1]) + lengths[r]
-        ):
-            chunks[-1].append(r)
-        else:
-            chunks.append([r])
+        if chunks:
+            padded = (len(chunks[-1]) + 1) * lengths[chunks[-1][0]]  # the chunk's longest row comes first
+            if padded <= min_tokens or padded <= slack * (sum(lengths[x] for x in chunks[-1]) + lengths[r]):
+                chunks[-1].append(r)
+                continue
+        chunks.append([r])
     return chunks
+
+
+def _rows_of(cache, index: torch.Tensor):
+    """A cache holding the rows ``index`` of ``cache``; ``cache`` itself is left untouched."""
+    sub = copy.copy(cache)
+    sub.layers = [copy.copy(layer) for layer in cache.layers]
+    sub.reorder_cache(index)  # each layer swaps in index-selected copies of its key/value tensors
+    return sub
 
 
 class _StopStrings:
@@ -203,25 +217,18 @@ class Engine:
     def _score_cached(self, contexts, row_group, conts):
         """Contexts once (left-padded, KV cache kept), continuations on top of the cache."""
         dev = self.device
-        n_ctx, n_rows = len(contexts), len(conts)
         lc = max(len(c) for c in contexts)
-        ids = torch.full((n_ctx, lc), self.pad_id, dtype=torch.long)  # [G, Lc]
-        mask = torch.zeros((n_ctx, lc), dtype=torch.long)  # [G, Lc]
+        ids = torch.full((len(contexts), lc), self.pad_id, dtype=torch.long)  # [G, Lc]
+        mask = torch.zeros((len(contexts), lc), dtype=torch.long)  # [G, Lc]
         for g, c in enumerate(contexts):
             ids[g, lc - len(c) :] = torch.tensor(c)
             mask[g, lc - len(c) :] = 1
         pos = (mask.cumsum(-1) - 1).clamp(min=0)  # [G, Lc] true positions
         out = self.body(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev), use_cache=True)
-        hidden_last = out.last_hidden_state[:, -1]  # [G, D] predicts each continuation's first token
-        first = torch.tensor(row_group)  # [N] context of each row
-        targets = [c[0] for c in conts]
-        entries = [(first[r].item(), targets[r], r) for r in range(n_rows)]
-        sums, greedy = self._score_positions(hidden_last, entries, n_rows)
-        cache, ctx_len = out.cache, mask.sum(-1)  # [G] true context lengths
-        chunks = _length_chunks([len(c) - 1 for c in conts])
-        for k, rows in enumerate(chunks):  # rows of similar length: little padding
-            sub = cache if k == len(chunks) - 1 else copy.deepcopy(cache)
-            sub.reorder_cache(first[rows].to(dev))  # [G, ...] -> [n, ...]
+        states = [out.last_hidden_state[:, -1]]  # [G, D] each predicts its continuations' first token
+        entries = [(g, c[0], r) for r, (g, c) in enumerate(zip(row_group, conts, strict=True))]
+        n_states, first, ctx_len = len(contexts), torch.tensor(row_group), mask.sum(-1)  # [N], [G]
+        for rows in _length_chunks([len(c) - 1 for c in conts]):  # rows of similar length: little padding
             lt = len(conts[rows[0]]) - 1  # the longest row of the chunk comes first
             cids = torch.full((len(rows), lt), self.pad_id, dtype=torch.long)  # [n, Lt] cont[:-1]
             for r, row in enumerate(rows):
@@ -233,46 +240,44 @@ class Engine:
                 input_ids=cids.to(dev),
                 attention_mask=full_mask.to(dev),
                 position_ids=cpos.to(dev),
-                cache=sub,
+                cache=_rows_of(out.cache, first[rows].to(dev)),
                 use_cache=True,
             ).last_hidden_state  # [n, Lt, D]
-            del sub
-            entries = [
-                (r * lt + j, conts[row][j + 1], row) for r, row in enumerate(rows) for j in range(len(conts[row]) - 1)
-            ]
-            used = sorted({e[0] for e in entries})
-            remap = {p: i for i, p in enumerate(used)}
-            flat = hidden.reshape(len(rows) * lt, -1)  # [n*Lt, D]
-            more_sums, more_greedy = self._score_positions(
-                flat[torch.tensor(used, device=flat.device)], [(remap[p], t, r) for p, t, r in entries], n_rows
-            )
-            sums, greedy = sums + more_sums, greedy & more_greedy
+            for r, row in enumerate(rows):
+                cont = conts[row]
+                states.append(hidden[r, : len(cont) - 1])  # [len-1, D]
+                entries += [(n_states + j, cont[j + 1], row) for j in range(len(cont) - 1)]
+                n_states += len(cont) - 1
+        sums, greedy = self._score_positions(torch.cat(states), entries, len(conts))
         return list(zip(sums.tolist(), greedy.tolist(), strict=True))
 
     def _score_plain(self, contexts, row_group, conts):
         """Whole (context + continuation[:-1]) rows, right-padded as HFLM does (long inputs)."""
-        dev = self.device
         seqs = [contexts[g] + c for g, c in zip(row_group, conts, strict=True)]
         width = max(len(s) for s in seqs) - 1
         ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)  # [N, T]
         for r, s in enumerate(seqs):
             ids[r, : len(s) - 1] = torch.tensor(s[:-1])
-        hidden = self.body(input_ids=ids.to(dev), use_cache=False).last_hidden_state  # [N, T, D]
-        entries = []
+        hidden = self.body(input_ids=ids.to(self.device), use_cache=False).last_hidden_state  # [N, T, D]
+        states, entries, n_states = [], [], 0
         for r, (g, c) in enumerate(zip(row_group, conts, strict=True)):
-            start = len(contexts[g]) - 1
-            entries += [(r * width + start + j, c[j], r) for j in range(len(c))]
-        used = sorted({e[0] for e in entries})
-        remap = {p: k for k, p in enumerate(used)}
-        flat = hidden.reshape(-1, hidden.shape[-1])  # [N*T, D]
-        sums, greedy = self._score_positions(
-            flat[torch.tensor(used, device=flat.device)], [(remap[p], t, r) for p, t, r in entries], len(conts)
-        )
+            start = len(contexts[g]) - 1  # the position that predicts the continuation's first token
+            states.append(hidden[r, start : start + len(c)])  # [len(c), D]
+            entries += [(n_states + j, c[j], r) for j in range(len(c))]
+            n_states += len(c)
+        sums, greedy = self._score_positions(torch.cat(states), entries, len(conts))
         return list(zip(sums.tolist(), greedy.tolist(), strict=True))
 
-    def head(self, hidden: torch.Tensor) -> torch.Tensor:
-        """The model's own unembedding: lm_head plus its logit scale / soft-cap, in float32."""
-        logits = self.lm_head(hidden).float()  # [P, V]
+    def head(self, hidden: torch.Tensor, vocab: slice | None = None) -> torch.Tensor:
+        """The model's own unembedding: lm_head plus its logit scale / soft-cap, in float32.
+
+        ``vocab`` restricts it to a block of vocabulary rows (``nn.Linear`` heads only).
+        """
+        if vocab is None:
+            logits = self.lm_head(hidden).float()  # [P, V]
+        else:
+            bias = self.lm_head.bias
+            logits = F.linear(hidden, self.lm_head.weight[vocab], None if bias is None else bias[vocab]).float()
         if self.logit_scale is not None:
             logits = logits * self.logit_scale
         if self.softcap is not None:
@@ -286,18 +291,38 @@ class Engine:
         row = torch.tensor([e[2] for e in entries], dtype=torch.long)  # [Q]
         lp = torch.empty(len(entries), dtype=torch.float64)  # [Q]
         hit = torch.empty(len(entries), dtype=torch.bool)  # [Q]
-        for a in range(0, hidden.shape[0], HEAD_CHUNK):
-            logits = self.head(hidden[a : a + HEAD_CHUNK])  # [c, V]
-            lse = torch.logsumexp(logits, dim=-1)  # [c] log of the softmax normaliser
-            best = logits.argmax(-1)  # [c] greedy token
-            sel = (pos >= a) & (pos < a + HEAD_CHUNK)  # entries scored in this chunk
-            local = pos[sel] - a
-            t = tgt[sel].to(logits.device)
-            lp[sel] = (logits[local.to(logits.device), t] - lse[local.to(logits.device)]).double().cpu()
-            hit[sel] = (best[local.to(logits.device)] == t).cpu()
+        for a in range(0, hidden.shape[0], HEAD_POSITIONS):
+            sel = (pos >= a) & (pos < a + HEAD_POSITIONS)  # entries scored in this chunk
+            local, t = (pos[sel] - a).to(hidden.device), tgt[sel].to(hidden.device)
+            picked, lse, greedy = self._reduce_vocab(hidden[a : a + HEAD_POSITIONS], local, t)
+            lp[sel] = (picked - lse[local]).double().cpu()
+            hit[sel] = (greedy[local] == t).cpu()
         sums = torch.zeros(n_rows, dtype=torch.float64).index_add_(0, row, lp)  # [N]
         misses = torch.zeros(n_rows, dtype=torch.long).index_add_(0, row, (~hit).long())  # [N]
         return sums, misses == 0
+
+    def _reduce_vocab(self, hidden, local, targets):
+        """Target logits, log-normalisers and greedy tokens, streaming over vocabulary blocks.
+
+        The ``[P, V]`` logits never exist at once: each block's max and sum of exponentials fold
+        into running values (an online logsumexp), which keeps the matmul in cache.
+        """
+        n_vocab = self.lm_head.weight.shape[0]
+        block = VOCAB_BLOCK if type(self.lm_head) is torch.nn.Linear else n_vocab
+        top = torch.full((hidden.shape[0],), -torch.inf, device=hidden.device)  # [P] running max
+        total = torch.zeros(hidden.shape[0], device=hidden.device)  # [P] sum of exp(logit - top)
+        greedy = torch.zeros(hidden.shape[0], dtype=torch.long, device=hidden.device)  # [P]
+        picked = torch.empty(len(targets), device=hidden.device)  # [Q] target logits
+        for v in range(0, n_vocab, block):
+            logits = self.head(hidden, slice(v, v + block) if block < n_vocab else None)  # [P, b]
+            inside = (targets >= v) & (targets < v + block)  # [Q]
+            picked[inside] = logits[local[inside], targets[inside] - v]
+            block_top, block_arg = logits.max(-1)  # [P]
+            new_top = torch.maximum(top, block_top)  # [P]
+            total = total * torch.exp(top - new_top) + logits.sub_(new_top[:, None]).exp_().sum(-1)
+            greedy = torch.where(block_top > top, block_arg + v, greedy)  # first maximum wins, as argmax
+            top = new_top
+        return picked, top + total.log(), greedy
 
     # ------------------------------------------------------------------ generation
     def generate_until(self, requests: list[tuple[str, dict]], desc: str = "generate_until") -> list[str]:
