@@ -63,6 +63,15 @@ def test_vocabulary_blocks_equal_one_block(tiny_loaded, family, monkeypatch):
     assert [g for _, g in blocked] == [g for _, g in whole]
 
 
+def test_accelerator_settings_equal_cpu_settings(tiny_loaded, family, monkeypatch):
+    engine = Engine(tiny_loaded(family), batch_size=4, progress=False)
+    cpu = engine.loglikelihood(REQUESTS)
+    monkeypatch.setattr(Engine, "on_cpu", property(lambda self: False))  # one pass, whole head, aligned widths
+    accelerator = engine.loglikelihood(REQUESTS)
+    assert [lp for lp, _ in accelerator] == pytest.approx([lp for lp, _ in cpu], abs=1e-5)
+    assert [g for _, g in accelerator] == [g for _, g in cpu]
+
+
 def test_cache_path_equals_plain_path(tiny_loaded):
     engine = Engine(tiny_loaded("gemma3_text"), batch_size=2, progress=False)
     cached = engine.loglikelihood(REQUESTS)
@@ -149,3 +158,18 @@ def test_length_chunks_cover_rows_once_with_bounded_padding():
     big = _length_chunks(lengths, 1.0, 62)  # small chunks grow to the token minimum
     assert len(big) < len(set(lengths) - {0})
     assert all(len(c) * lengths[c[0]] <= 62 + lengths[c[0]] for c in big)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_scores_equal_cpu(tiny_tokenizer, family, monkeypatch):
+    import babelscope.measure.engine as engine_mod
+    from babelscope.testing import make_tiny_loaded
+
+    cpu = Engine(make_tiny_loaded(family, tiny_tokenizer), batch_size=3, progress=False).loglikelihood(REQUESTS)
+    loaded = make_tiny_loaded(family, tiny_tokenizer)
+    loaded.model.to("cuda")
+    monkeypatch.setattr(engine_mod, "ACCELERATOR_VOCAB_BLOCK", 7)  # the blocked head on the device too
+    monkeypatch.setattr(engine_mod, "ACCELERATOR_PAD_SLACK", 1.0)  # and length chunks
+    gpu = Engine(loaded, batch_size=3, progress=False).loglikelihood(REQUESTS)
+    assert [lp for lp, _ in gpu] == pytest.approx([lp for lp, _ in cpu], abs=1e-4)
+    assert [g for _, g in gpu] == [g for _, g in cpu]

@@ -27,11 +27,21 @@ from babelscope.errors import DataError
 
 DEFAULT_BATCH_SIZE = 8  # contexts (request groups) per forward pass
 HEAD_POSITIONS = 512  # hidden states per unembedding pass
-VOCAB_BLOCK = 8192  # vocabulary rows per lm_head block: a [512, 8192] fp32 block (16 MiB) stays in cache
 DEFAULT_MAX_LENGTH = 2048  # lm-eval's fallback when neither config nor tokenizer gives a length
 DEFAULT_MAX_GEN_TOKS = 256  # lm-eval's default generation budget
+# On a CPU the time goes into matmuls, in proportion to the positions computed, so padding and
+# cache misses are what to avoid (measured on 2 cores, benchmarks/RESULTS.md):
 PAD_SLACK = 1.25  # continuation rows of similar length share a forward: padding within this factor
 MIN_CHUNK_TOKENS = 256  # ... unless the forward is smaller than this (each forward streams all weights)
+VOCAB_BLOCK = 8192  # vocabulary rows per lm_head block: a [512, 8192] fp32 block (16 MiB) stays in cache
+# On an accelerator a small model's forward costs mostly its fixed launch overhead, so fewer,
+# padded passes win (H100, Gemma 3 270M, 512 synthetic items: 1.6-2x faster than the CPU settings):
+ACCELERATOR_PAD_SLACK = float("inf")  # one continuation pass per batch of contexts
+ACCELERATOR_VOCAB_BLOCK = None  # the whole vocabulary in one lm_head call
+# widths of masked passes rounded up to this on accelerators: CUDA's memory-efficient attention
+# kernel mis-computes masked attention at key lengths of 1 mod 32 (pytorch#191937; seen here with
+# torch 2.11 on an H100: the choices of one batch of 33-token contexts off by up to 1.5 nats)
+ACCELERATOR_ALIGN = 8
 
 
 def _max_length(model, tokenizer) -> int:
@@ -45,6 +55,10 @@ def _max_length(model, tokenizer) -> int:
     if tok_max and tok_max < 1e9:
         return int(tok_max)
     return DEFAULT_MAX_LENGTH
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
 
 
 def _length_chunks(lengths: list[int], slack: float | None = None, min_tokens: int | None = None) -> list[list[int]]:
@@ -117,6 +131,15 @@ class Engine:
     @property
     def device(self):
         return self.loaded.device
+
+    @property
+    def on_cpu(self) -> bool:
+        """CPU or accelerator: they get different batching settings (see the constants above)."""
+        return self.device.type == "cpu"
+
+    @property
+    def align(self) -> int:
+        return 1 if self.on_cpu else ACCELERATOR_ALIGN
 
     # ------------------------------------------------------------------ tokenisation (as HFLM)
     def tok_encode(self, text: str, add_special_tokens: bool | None = None) -> list[int]:
@@ -209,7 +232,9 @@ class Engine:
 
     def _score_batch(self, contexts, row_group, conts):
         """Log-prob sums and greedy flags for continuation rows over a batch of contexts."""
-        longest = max(len(c) for c in contexts) + max(len(c) for c in conts)
+        longest = _round_up(max(len(c) for c in contexts), self.align) + _round_up(
+            max(len(c) for c in conts), self.align
+        )
         if self.sliding_window is not None and longest >= self.sliding_window:
             return self._score_plain(contexts, row_group, conts)
         return self._score_cached(contexts, row_group, conts)
@@ -217,7 +242,8 @@ class Engine:
     def _score_cached(self, contexts, row_group, conts):
         """Contexts once (left-padded, KV cache kept), continuations on top of the cache."""
         dev = self.device
-        lc = max(len(c) for c in contexts)
+        align = self.align
+        lc = _round_up(max(len(c) for c in contexts), align)  # extra left padding is masked
         ids = torch.full((len(contexts), lc), self.pad_id, dtype=torch.long)  # [G, Lc]
         mask = torch.zeros((len(contexts), lc), dtype=torch.long)  # [G, Lc]
         for g, c in enumerate(contexts):
@@ -228,8 +254,9 @@ class Engine:
         states = [out.last_hidden_state[:, -1]]  # [G, D] each predicts its continuations' first token
         entries = [(g, c[0], r) for r, (g, c) in enumerate(zip(row_group, conts, strict=True))]
         n_states, first, ctx_len = len(contexts), torch.tensor(row_group), mask.sum(-1)  # [N], [G]
-        for rows in _length_chunks([len(c) - 1 for c in conts]):  # rows of similar length: little padding
-            lt = len(conts[rows[0]]) - 1  # the longest row of the chunk comes first
+        slack = PAD_SLACK if self.on_cpu else ACCELERATOR_PAD_SLACK
+        for rows in _length_chunks([len(c) - 1 for c in conts], slack):  # rows of similar length: little padding
+            lt = _round_up(len(conts[rows[0]]) - 1, align)  # the longest row comes first; right padding is unseen
             cids = torch.full((len(rows), lt), self.pad_id, dtype=torch.long)  # [n, Lt] cont[:-1]
             for r, row in enumerate(rows):
                 cids[r, : len(conts[row]) - 1] = torch.tensor(conts[row][:-1], dtype=torch.long)
@@ -308,7 +335,8 @@ class Engine:
         into running values (an online logsumexp), which keeps the matmul in cache.
         """
         n_vocab = self.lm_head.weight.shape[0]
-        block = VOCAB_BLOCK if type(self.lm_head) is torch.nn.Linear else n_vocab
+        block = VOCAB_BLOCK if self.on_cpu else ACCELERATOR_VOCAB_BLOCK
+        block = min(block or n_vocab, n_vocab) if type(self.lm_head) is torch.nn.Linear else n_vocab
         top = torch.full((hidden.shape[0],), -torch.inf, device=hidden.device)  # [P] running max
         total = torch.zeros(hidden.shape[0], device=hidden.device)  # [P] sum of exp(logit - top)
         greedy = torch.zeros(hidden.shape[0], dtype=torch.long, device=hidden.device)  # [P]
