@@ -99,9 +99,15 @@ def test_heads_verb_writes_scores_lists_heatmaps_and_ablation(tiny_model_dir, ti
     res = run.read_json("results.json")
     assert set(res["ablation"]["delta"]) == set(LANGS)
     assert set(res["ablation"]["verdict"]) == set(LANGS)
+    specific = res["ablation_specific"]  # only languages with specific heads get a row; base losses shared
+    assert set(specific["delta"]) == {lang for lang in LANGS if classes["specific"][lang]}
+    assert specific["base_loss"] == res["ablation"]["base_loss"]
+    for lang in specific["delta"]:
+        assert specific["heads"][lang] == classes["specific"][lang]
+        assert not set(specific["heads"][lang]) & set(classes["general"])
     assert set(res["off_target"]) == set(LANGS)
     figures = {p.name for p in (run.path / "figures").iterdir()}
-    assert {"specific_general.png", "ablation.png"} <= figures
+    assert {"specific_general.png", "ablation.png", "ablation_specific.png"} <= figures
     assert {f"heatmap_{lang}.png" for lang in LANGS} <= figures
     assert "Ablation" in (run.path / "README.md").read_text()
     assert run.read_samples("off_target", "fra_Latn")

@@ -55,8 +55,13 @@ def ablation_matrix(
     batch_size: int = 8,
     max_length: int = MAX_LENGTH,
     progress=None,
+    base: dict[str, float] | None = None,
 ) -> dict:
-    """Loss with each head-language's heads zeroed, on every test language; random heads beside it."""
+    """Loss with each head-language's heads zeroed, on every test language; random heads beside it.
+
+    ``base`` (unablated loss per language, e.g. from an earlier matrix on the same texts) skips
+    those passes.
+    """
     a = loaded.adapter
     langs = list(eval_texts)
     encoded = {lang: encode(loaded.tokenizer, eval_texts[lang], max_length) for lang in langs}
@@ -72,12 +77,13 @@ def ablation_matrix(
             progress.set_postfix_str(label)
             progress.update(1)
 
-    base = {}
-    for lang in langs:
-        base[lang] = mean_loss(loaded, encoded[lang], None, batch_size)
-        step(f"base {lang}")
+    if base is None:
+        base = {}
+        for lang in langs:
+            base[lang] = mean_loss(loaded, encoded[lang], None, batch_size)
+            step(f"base {lang}")
     loss = {}
-    for src in heads:
+    for src in [s for s in heads if heads[s]]:  # a language without heads has nothing to ablate
         mask = zero_mask(a, heads[src])
         loss[src] = {}
         for lang in langs:
