@@ -100,7 +100,7 @@ def test_heads_verb_writes_scores_lists_heatmaps_and_ablation(tiny_model_dir, ti
     assert set(res["ablation"]["delta"]) == set(LANGS)
     assert set(res["ablation"]["verdict"]) == set(LANGS)
     specific = res["ablation_specific"]  # only languages with specific heads get a row; base losses shared
-    assert set(specific["delta"]) == {lang for lang in LANGS if classes["specific"][lang]}
+    assert set(specific["delta"]) == {lang for lang in LANGS if classes["specific"][lang]} != set()
     assert specific["base_loss"] == res["ablation"]["base_loss"]
     for lang in specific["delta"]:
         assert specific["heads"][lang] == classes["specific"][lang]
