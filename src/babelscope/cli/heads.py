@@ -211,7 +211,7 @@ def _validate(args, run, loaded, result, classes, languages, held, results, seco
     ):
         heads = {lang: heads_of[lang] for lang in languages}
         base = results["ablation"]["base_loss"] if key != "ablation" else None
-        steps = n * (1 + sum(1 for h in heads.values() if h)) + (n if base is None else 0)
+        steps = (n + 1) * sum(1 for h in heads.values() if h) + (n if base is None else 0)
         with tqdm(total=steps, desc=key.replace("_", " ")) as bar:
             abl = ablation_matrix(loaded, heads, eval_texts, args.seed, args.batch_size, args.max_length, bar, base)
         results[key] = abl

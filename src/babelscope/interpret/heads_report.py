@@ -69,14 +69,16 @@ def plot_ablation(ablation: dict, path: Path) -> Path:
     plt = _pyplot()
     langs = list(ablation["base_loss"])
     rows = list(ablation["delta"])
-    grid = [[ablation["delta"][r][c] for c in langs] for r in rows] + [[ablation["random_delta"][c] for c in langs]]
+    random_row = [ablation["random_delta"].get(c, float("nan")) for c in langs]  # NaN: no heads, no control
+    grid = [[ablation["delta"][r][c] for c in langs] for r in rows] + [random_row]
     fig, ax = plt.subplots(figsize=(2 + 0.9 * len(langs), 1.5 + 0.5 * len(grid)))
     im = ax.imshow(grid, aspect="auto", cmap="Reds")
     ax.set_xticks(range(len(langs)), [c.split("_")[0] for c in langs])
     ax.set_yticks(range(len(grid)), [r.split("_")[0] for r in rows] + ["random"])
     for i, row in enumerate(grid):
         for j, v in enumerate(row):
-            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=6)
+            if v == v:  # NaN: an empty cell
+                ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=6)
     ax.set_xlabel("test language")
     ax.set_ylabel("zeroed heads of")
     ax.set_title("loss rise (nats/token) after zeroing heads")
@@ -114,7 +116,8 @@ def ablation_table(ablation: dict) -> str:
             (f"**{ablation['delta'][r][c]:+.4f}**" if r == c else f"{ablation['delta'][r][c]:+.4f}") for c in langs
         ]
         lines.append(f"| {r} | " + " | ".join(cells) + " |")
-    lines.append("| random (same size) | " + " | ".join(f"{ablation['random_delta'][c]:+.4f}" for c in langs) + " |")
+    rand = [f"{ablation['random_delta'][c]:+.4f}" if c in ablation["random_delta"] else "-" for c in langs]
+    lines.append("| random (same size) | " + " | ".join(rand) + " |")
     lines.append("")
     for lang, v in ablation["verdict"].items():
         if v.get("own_heads_hurt_most") is None:

@@ -90,7 +90,7 @@ def ablation_matrix(
             loss[src][lang] = mean_loss(loaded, encoded[lang], mask, batch_size)
             step(f"{src} heads on {lang}")
     rand = {}
-    for lang in langs:
+    for lang in [x for x in langs if random_heads[x]]:  # no heads of its own: no random control either
         rand[lang] = mean_loss(loaded, encoded[lang], zero_mask(a, random_heads[lang]), batch_size)
         step(f"random on {lang}")
     delta = {src: {lang: loss[src][lang] - base[lang] for lang in langs} for src in loss}
@@ -114,7 +114,7 @@ def ablation_matrix(
         "delta": delta,
         "random_heads": random_heads,
         "random_loss": rand,
-        "random_delta": {lang: rand[lang] - base[lang] for lang in langs},
+        "random_delta": {lang: rand[lang] - base[lang] for lang in rand},
         "heads": heads,
         "verdict": verdict,
         "n_eval_items": {lang: len(encoded[lang]) for lang in langs},
