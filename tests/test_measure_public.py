@@ -1,5 +1,6 @@
 """Public benchmark adapters on local fixtures in the public schemas, user tasks, generation metrics."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,23 @@ def test_user_tasks_from_yaml_and_jsonl():
         qa.load(["deu_Latn"])
     with pytest.raises(DataError, match="bad-7"):
         get_task(str(FIXTURES / "user" / "broken.jsonl")).load(["eng_Latn"])
+
+
+def test_malformed_user_item_fails_at_task_resolution_with_file_line_and_id(tmp_path):
+    items = tmp_path / "items.jsonl"
+    good = {"item_id": "ok-1", "language": "eng_Latn", "context": "2 + 2 =", "choices": [" 4", " 5"], "gold": 0}
+    bad = {"item_id": "bad-2", "language": "eng_Latn", "context": "3 + 3 =", "choices": [" 6"], "gold": 4}
+    items.write_text(json.dumps(good) + "\n\n" + json.dumps(bad) + "\n", encoding="utf-8")  # a blank line 2
+    with pytest.raises(DataError, match=r"items.jsonl line 3: item bad-2: gold index 4") as err:
+        get_task(str(items))  # before any model is loaded
+    assert "\n" not in str(err.value)
+    spec = tmp_path / "task.yaml"
+    spec.write_text("data: items.jsonl\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"items.jsonl line 3: item bad-2"):
+        get_task(str(spec))
+    items.write_text("[1, 2]\n", encoding="utf-8")
+    with pytest.raises(DataError, match="line 1: every row is a JSON object"):
+        get_task(str(items))
 
 
 def test_public_and_user_tasks_evaluate_end_to_end(tiny_loaded):

@@ -32,11 +32,14 @@ KNOWN_METRICS = ("exact_match", "f1", "gold_in", "number_match", "chrf", "bleu")
 
 
 class UserTask(Task):
-    def __init__(self, name: str, rows: list[dict], spec: dict, origin: str):
+    def __init__(self, name: str, rows: list[tuple[int, dict]], spec: dict, origin: str, data: str | None = None):
+        """``rows``: (line number, item) pairs read from the items file ``data`` (default: ``origin``)."""
         from babelscope.languages import resolve
 
-        self.name, self.rows, self.spec, self.origin = name, rows, spec, origin
-        self.kind = spec.get("kind") or ("mc" if spec.get("choices_field", "choices") in rows[0] else "generate")
+        self.name, self.spec, self.origin = name, spec, origin
+        self.rows = [row for _, row in rows]
+        data = data or origin
+        self.kind = spec.get("kind") or ("mc" if spec.get("choices_field", "choices") in self.rows[0] else "generate")
         if self.kind not in ("mc", "generate"):
             raise UsageError(f"{origin}: kind must be mc or generate, not {self.kind!r}.")
         self.metrics = tuple(spec.get("metrics") or (() if self.kind == "mc" else GEN_METRICS))
@@ -45,9 +48,13 @@ class UserTask(Task):
             raise UsageError(f"{origin}: unknown metric(s) {sorted(unknown)}; known: {', '.join(KNOWN_METRICS)}.")
         self.description = spec.get("description", f"user task from {origin}")
         self.by_lang: dict[str, list[dict]] = {}
-        for n, row in enumerate(rows, 1):
-            if "item_id" not in row or "language" not in row:
-                raise DataError(f"{origin} line {n}: every row needs item_id and language.")
+        for n, row in rows:
+            if not isinstance(row, dict) or "item_id" not in row or "language" not in row:
+                raise DataError(f"{data} line {n}: every row is a JSON object with item_id and language.")
+            try:
+                self._item(row)  # a malformed item fails here, before any model is loaded
+            except DataError as exc:
+                raise DataError(f"{data} line {n}: {exc}") from None
             self.by_lang.setdefault(resolve(row["language"]), []).append(row)
 
     def available_languages(self, source="builtin"):
@@ -59,9 +66,7 @@ class UserTask(Task):
             try:
                 return template.format(**row)
             except KeyError as exc:
-                raise DataError(
-                    f"{self.origin}: item {row['item_id']} has no field {exc} for the context template."
-                ) from None
+                raise DataError(f"item {row['item_id']} has no field {exc} for the context template.") from None
         return row.get(self.spec.get("context_field", "context"), "")
 
     def _item(self, row: dict):
@@ -84,7 +89,7 @@ class UserTask(Task):
                 max_gen_toks=int(row.get("max_gen_toks", self.spec.get("max_gen_toks", 64))),
             ).check()
         except KeyError as exc:
-            raise DataError(f"{self.origin}: item {iid} has no field {exc}.") from None
+            raise DataError(f"item {iid} has no field {exc}.") from None
 
     def load(self, languages, source="builtin", limit=None):
         missing = [lang for lang in languages if lang not in self.by_lang]
@@ -95,7 +100,8 @@ class UserTask(Task):
         return {lang: [self._item(r) for r in self.by_lang[lang][: limit or None]] for lang in languages}
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
+    """(line number, object) for every non-blank line of a JSONL file."""
     if not path.is_file():
         raise UsageError(f"task file {path} does not exist.")
     rows = []
@@ -103,7 +109,7 @@ def _read_jsonl(path: Path) -> list[dict]:
         for n, line in enumerate(f, 1):
             if line.strip():
                 try:
-                    rows.append(json.loads(line))
+                    rows.append((n, json.loads(line)))
                 except json.JSONDecodeError as exc:
                     raise DataError(f"{path} line {n} is not JSON ({exc.msg}).") from None
     if not rows:
@@ -123,5 +129,5 @@ def load_user_task(path: str) -> UserTask:
         if "data" not in spec:
             raise UsageError(f"{p}: name the items file with `data: items.jsonl`.")
         data = (p.parent / spec["data"]) if not Path(spec["data"]).is_absolute() else Path(spec["data"])
-        return UserTask(spec.get("name", p.stem), _read_jsonl(data), spec, str(p))
+        return UserTask(spec.get("name", p.stem), _read_jsonl(data), spec, str(p), data=str(data))
     return UserTask(p.stem, _read_jsonl(p), {}, str(p))
