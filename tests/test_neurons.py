@@ -221,3 +221,24 @@ def test_phases_on_the_released_mistral_profile():
     ]
     got = ternary.phases({"specific": spec, "related": rel, "general": [0] * 32})
     assert [p["layers"] for p in got] == [[0, 3], [4, 17], [18, 29], [30, 31]]
+
+
+def test_answer_batches_count_exactly_the_models_greedy_answer(tiny_loaded):
+    from babelscope.interpret import activations as act
+
+    loaded = tiny_loaded("llama")
+    texts = {"eng_Latn": ["The cat sat on the mat and looked out.", "A dog ran."], "fra_Latn": ["Le chat dort."]}
+    batches = act.answer_batches(loaded.model, loaded.tokenizer, texts, max_tokens=1000, batch_size=2)
+    assert [b.language for b in batches] == ["eng_Latn", "fra_Latn"]
+    bos = loaded.tokenizer.bos_token_id
+    for batch in batches:
+        with torch.no_grad():
+            logits = loaded.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits  # [B, T, V]
+        for b in range(batch.input_ids.shape[0]):
+            counted = batch.count_mask[b].nonzero()[:, 0].tolist()  # answer positions
+            assert counted and counted == list(range(counted[0], counted[-1] + 1))  # one span, after the prompt
+            assert batch.input_ids[b, 0] == bos and not batch.count_mask[b, : counted[0]].any()
+            assert counted[-1] + 1 - counted[0] <= act.ANSWER_LEN
+            # every answer token is the model's own greedy choice after what precedes it
+            greedy = logits[b, counted[0] - 1 : counted[-1]].argmax(-1)  # [n]
+            assert greedy.tolist() == batch.input_ids[b, counted[0] : counted[-1] + 1].tolist()

@@ -151,3 +151,15 @@ def test_compare_flag_runs_a_second_model(tiny_model_dir, tiny_tokenizer, corpus
     assert cmp["model_b"] == str(other) and set(cmp["jaccard"]) == set(CLI_LANGS.split(","))
     assert sum(cmp["transition_matrix"]["counts"][0]) <= 2 * 64  # counts cover every neuron exactly once
     assert sum(map(sum, cmp["transition_matrix"]["counts"])) == 2 * 64
+
+
+def test_count_answer_uses_only_generated_tokens_and_is_not_mixed_with_all(tiny_model_dir, corpus, tmp_path):
+    from babelscope.models.reducers import NeuronReducer
+
+    run = _neurons(tiny_model_dir, corpus, tmp_path, "ans", "--count", "answer")
+    stats_file = run / "artifacts/neuron_stats.safetensors"
+    answer = NeuronReducer.load(stats_file)
+    assert answer.token_selection == "answer" and (answer.tokens > 0).all()
+    _neurons(tiny_model_dir, corpus, tmp_path, "ans", "--count", "all")  # same run folder: must not reuse
+    every = NeuronReducer.load(stats_file)
+    assert every.token_selection == "all" and not torch.equal(every.tokens, answer.tokens)

@@ -18,6 +18,14 @@ def _add_text_args(p: argparse.ArgumentParser) -> None:
         default=MAX_TOKENS,
         help=f"statistics tokens per language, from the training part of the aligned items (default: {MAX_TOKENS})",
     )
+    g.add_argument(
+        "--count",
+        choices=("all", "answer"),
+        default="all",
+        help="tokens whose activations count: all text tokens, or only answer tokens the model "
+        "generates greedily after the first tokens of each text (as the language-neurons paper "
+        "counts generated answers; slower) (default: all)",
+    )
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
 
 
@@ -110,10 +118,9 @@ def _analyse(args, model_args: str, corpus, languages, verb: str):
     loaded = load_from_args(model_args, device=args.device)
     train, held = nr.split_texts(corpus, languages)
     stats_path = Path(gather_objects([str(run.path / nr.STATS_FILE) if run else None])[0])  # rank 0's path
-    if stats_path.exists():
-        stats = NeuronReducer.load(stats_path)  # resume: statistics of an interrupted run
-    else:
-        stats = nr.collect_stats(loaded, train, args.max_tokens, args.batch_size)
+    stats = NeuronReducer.load(stats_path) if stats_path.exists() else None  # resume an interrupted run
+    if stats is None or stats.token_selection != args.count:
+        stats = nr.collect_stats(loaded, train, args.max_tokens, args.batch_size, count=args.count)
         if run:
             stats_path.parent.mkdir(parents=True, exist_ok=True)
             stats.save(stats_path, {"model": name, "source": args.source})

@@ -17,6 +17,8 @@ import torch
 from babelscope.errors import DataError
 
 ROW_LEN = 128  # tokens per packed row (short rows keep padding and attention cost low)
+PROMPT_LEN = 32  # answer mode: tokens of each text given as the prompt
+ANSWER_LEN = 32  # answer mode: greedy tokens the model generates after each prompt
 LOSS_CHUNK = 256  # positions per chunk of the vocabulary projection when scoring losses
 
 
@@ -71,6 +73,66 @@ def language_batches(
             raise DataError(f"no text for {lang}; the source has no items in this language.")
         out += make_batches(lang, rows, batch_size, pad, tokenizer.bos_token_id is not None)
     return out
+
+
+def answer_batches(
+    model, tokenizer, texts_by_lang: dict[str, list[str]], max_tokens: int, batch_size: int
+) -> list[Batch]:
+    """Batches of ``prompt + the model's own greedy answer`` rows, where only answer tokens count.
+
+    Each text's first ``PROMPT_LEN`` tokens are the prompt and the model continues it greedily
+    for up to ``ANSWER_LEN`` tokens (to its end-of-sequence token); prompts are taken in order
+    until about ``max_tokens`` answer tokens are collected per language. A position counts when
+    its input token is a generated one (the language-neurons paper counts the activations of the
+    generated answer).
+    """
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    out = []
+    for lang, texts in texts_by_lang.items():
+        encoded = [tokenizer(t.strip(), add_special_tokens=False)["input_ids"] for t in texts]
+        prompts = [bos + ids[:PROMPT_LEN] for ids in encoded if ids]
+        rows, counted = [], 0  # (prompt, answer) token ids
+        for s in range(0, len(prompts), batch_size):
+            if counted >= max_tokens:
+                break
+            chunk = prompts[s : s + batch_size]
+            for prompt, answer in zip(chunk, _greedy(model, chunk, pad, tokenizer.eos_token_id), strict=True):
+                if answer:
+                    rows.append((prompt, answer))
+                    counted += len(answer)
+        if not rows:
+            raise DataError(f"the model generated no answer tokens for {lang}; count all tokens instead.")
+        for s in range(0, len(rows), batch_size):
+            chunk = rows[s : s + batch_size]
+            batch = make_batches(lang, [p + a for p, a in chunk], len(chunk), pad, False)[0]
+            for b, (prompt, _) in enumerate(chunk):
+                batch.count_mask[b, : len(prompt)] = False  # prompt positions (and BOS) never count
+            out.append(batch)
+    return out
+
+
+@torch.no_grad()
+def _greedy(model, prompts: list[list[int]], pad_id: int, eos_id: int | None) -> list[list[int]]:
+    """Greedy continuations of left-padded token prompts, each cut before its first EOS."""
+    device = next(model.parameters()).device
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)  # [B, T] left-padded
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)  # [B, T]
+    for r, p in enumerate(prompts):
+        ids[r, width - len(p) :] = torch.tensor(p)
+        mask[r, width - len(p) :] = 1
+    new = model.generate(
+        input_ids=ids.to(device),
+        attention_mask=mask.to(device),
+        max_new_tokens=ANSWER_LEN,
+        do_sample=False,
+        pad_token_id=pad_id,
+        temperature=None,
+        top_p=None,
+        top_k=None,
+    )[:, width:].tolist()  # [B, new]
+    return [row[: row.index(eos_id)] if eos_id in row else row for row in new]
 
 
 def body_forward(model, adapter, batch: Batch, device):

@@ -235,7 +235,7 @@ def run_layers_verb(args, corpus, languages: list[str]) -> int:
         classes, p = tensors["classes"], tensors["probabilities"].double()
         source = {"method": meta.get("method"), "source": str(args.neurons_run)}
     else:
-        stats = nr.collect_stats(loaded, train, args.max_tokens, args.batch_size)
+        stats = nr.collect_stats(loaded, train, args.max_tokens, args.batch_size, count=getattr(args, "count", "all"))
         p = stats.probabilities()
         sets = nr.identify(p, languages, "ternary")
         classes = classify(p, sets)

@@ -139,17 +139,26 @@ def collect_stats(
     batch_size: int = 8,
     row_len: int | None = None,
     show_progress: bool = True,
+    count: str = "all",
 ):
-    """A NeuronReducer over ``texts`` (this process' share of batches, summed over processes)."""
+    """A NeuronReducer over ``texts`` (this process' share of batches, summed over processes).
+
+    ``count``: ``all`` text tokens, or only ``answer`` tokens the model generates after prompts
+    cut from the texts (``activations.answer_batches``; each process generates all answers).
+    """
     from tqdm.auto import tqdm
 
     from babelscope.distributed import is_main, shard
-    from babelscope.interpret.activations import ROW_LEN, collect, language_batches
+    from babelscope.interpret.activations import ROW_LEN, answer_batches, collect, language_batches
     from babelscope.models.reducers import NeuronReducer
 
     a = loaded.adapter
-    batches = shard(language_batches(loaded.tokenizer, texts, max_tokens, batch_size, row_len or ROW_LEN))
-    reducer = NeuronReducer(list(texts), a.n_layers, a.d_mlp, device=loaded.device)
+    if count == "answer":
+        batches = answer_batches(loaded.model, loaded.tokenizer, texts, max_tokens, batch_size)
+    else:
+        batches = language_batches(loaded.tokenizer, texts, max_tokens, batch_size, row_len or ROW_LEN)
+    batches = shard(batches)
+    reducer = NeuronReducer(list(texts), a.n_layers, a.d_mlp, device=loaded.device, token_selection=count)
     with tqdm(total=len(batches), desc="neuron statistics", disable=not (show_progress and is_main())) as bar:
         collect(loaded.model, a, batches, reducer, bar)
     return reducer.all_reduce()
