@@ -76,7 +76,7 @@ def language_batches(
 
 
 def answer_batches(
-    model, tokenizer, texts_by_lang: dict[str, list[str]], max_tokens: int, batch_size: int
+    model, tokenizer, texts_by_lang: dict[str, list[str]], max_tokens: int, batch_size: int, progress: bool = False
 ) -> list[Batch]:
     """Batches of ``prompt + the model's own greedy answer`` rows, where only answer tokens count.
 
@@ -86,21 +86,13 @@ def answer_batches(
     its input token is a generated one (the language-neurons paper counts the activations of the
     generated answer).
     """
+    from tqdm.auto import tqdm
+
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     out = []
+    bar = tqdm(total=max_tokens * len(texts_by_lang), desc="generating answers", unit="tok", disable=not progress)
     for lang, texts in texts_by_lang.items():
-        encoded = [tokenizer(t.strip(), add_special_tokens=False)["input_ids"] for t in texts]
-        prompts = [bos + ids[:PROMPT_LEN] for ids in encoded if ids]
-        rows, counted = [], 0  # (prompt, answer) token ids
-        for s in range(0, len(prompts), batch_size):
-            if counted >= max_tokens:
-                break
-            chunk = prompts[s : s + batch_size]
-            for prompt, answer in zip(chunk, _greedy(model, chunk, pad, tokenizer.eos_token_id), strict=True):
-                if answer:
-                    rows.append((prompt, answer))
-                    counted += len(answer)
+        rows = _answer_rows(model, tokenizer, texts, max_tokens, batch_size, pad, bar)
         if not rows:
             raise DataError(f"the model generated no answer tokens for {lang}; count all tokens instead.")
         for s in range(0, len(rows), batch_size):
@@ -109,7 +101,26 @@ def answer_batches(
             for b, (prompt, _) in enumerate(chunk):
                 batch.count_mask[b, : len(prompt)] = False  # prompt positions (and BOS) never count
             out.append(batch)
+    bar.close()
     return out
+
+
+def _answer_rows(model, tokenizer, texts, max_tokens, batch_size, pad, bar) -> list[tuple[list[int], list[int]]]:
+    """(prompt, answer) token ids, prompts in text order until ``max_tokens`` answer tokens."""
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    encoded = [tokenizer(t.strip(), add_special_tokens=False)["input_ids"] for t in texts]
+    prompts = [bos + ids[:PROMPT_LEN] for ids in encoded if ids]
+    rows, counted = [], 0
+    for s in range(0, len(prompts), batch_size):
+        if counted >= max_tokens:
+            break
+        chunk = prompts[s : s + batch_size]
+        for prompt, answer in zip(chunk, _greedy(model, chunk, pad, tokenizer.eos_token_id), strict=True):
+            if answer:
+                rows.append((prompt, answer))
+                bar.update(min(counted + len(answer), max_tokens) - min(counted, max_tokens))
+                counted += len(answer)
+    return rows
 
 
 @torch.no_grad()

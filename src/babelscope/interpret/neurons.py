@@ -154,7 +154,8 @@ def collect_stats(
 
     a = loaded.adapter
     if count == "answer":
-        batches = answer_batches(loaded.model, loaded.tokenizer, texts, max_tokens, batch_size)
+        shown = show_progress and is_main()
+        batches = answer_batches(loaded.model, loaded.tokenizer, texts, max_tokens, batch_size, shown)
     else:
         batches = language_batches(loaded.tokenizer, texts, max_tokens, batch_size, row_len or ROW_LEN)
     batches = shard(batches)
