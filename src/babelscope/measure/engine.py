@@ -4,9 +4,11 @@ Semantics follow lm-eval's ``HFLM`` exactly (context/continuation split, BOS han
 continuation log-probs, ``is_greedy``), with two savings that leave the numbers unchanged:
 
 * requests that share a context are scored as one group: the context goes through the decoder
-  body once (left-padded across groups) and every continuation runs on top of its KV cache;
+  body once (left-padded across groups) and every continuation runs on top of its KV cache, in
+  chunks of similar length;
 * the unembedding (``lm_head``, 262k rows for Gemma 3) is applied only at the positions whose
-  log-probs are scored, never to the whole sequence, and in chunks so memory stays bounded::
+  log-probs are scored, never to the whole sequence, streaming over blocks of the vocabulary
+  with an online logsumexp so the full logits never exist at once::
 
     engine = Engine(loaded, batch_size=8)
     engine.loglikelihood([("The capital of France is", " Paris")])   # [(-0.26, True)]
