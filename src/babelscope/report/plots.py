@@ -57,29 +57,38 @@ def _finite(values):
     return [v for v in values if v is not None and math.isfinite(v)]
 
 
+def _label_rows(n: int, row: float = 0.28):
+    """A figure with one horizontal row per label, top to bottom: ``(fig, ax, ys)``."""
+    fig, ax = _plt().subplots(figsize=(6.4, 0.9 + _row(n, row) * n))
+    return fig, ax, list(range(n))[::-1]
+
+
+def _style_rows(ax, ys, labels, xlabel: str, title: str) -> None:
+    """Label the rows and the value axis, with light vertical grid lines behind the data."""
+    n = len(labels)
+    ax.set_yticks(ys, labels, fontsize=7 if n > 30 else None)
+    ax.set_ylim(-0.6, n - 0.4)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, loc="left")
+    ax.grid(axis="x", color="#e4e7eb", linewidth=0.8)
+    ax.set_axisbelow(True)
+
+
 def bars(labels, values, errors=None, xlabel="", title="", means: dict | None = None) -> str:
     """Horizontal bars (one per label) with optional 95% intervals and mean lines."""
-    plt = _plt()
-    n = len(labels)
-    fig, ax = plt.subplots(figsize=(6.4, 0.9 + _row(n, 0.28) * n))
-    ys = list(range(n))[::-1]
+    fig, ax, ys = _label_rows(len(labels))
     vals = [v if v is not None else 0.0 for v in values]
     xerr = None
     if errors and any(e for e in errors if e):
         xerr = [e or 0.0 for e in errors]
     ax.barh(ys, vals, xerr=xerr, color=ACCENT, height=0.62, error_kw={"ecolor": INK, "elinewidth": 1, "capsize": 2.5})
-    ax.set_yticks(ys, labels, fontsize=7 if n > 30 else None)
-    ax.set_ylim(-0.6, n - 0.4)
+    _style_rows(ax, ys, labels, xlabel, title)
     styles = ["--", ":"]
     for (name, value), style in zip((means or {}).items(), styles):
         if value is not None and math.isfinite(value):
             ax.axvline(value, color=ACCENT2, linestyle=style, linewidth=1.4, label=f"{name} {value:.3g}")
     if means:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, fontsize=8)
-    ax.set_xlabel(xlabel)
-    ax.set_title(title, loc="left")
-    ax.grid(axis="x", color="#e4e7eb", linewidth=0.8)
-    ax.set_axisbelow(True)
     lo = min([0.0, *_finite(values)])
     if lo < 0:
         ax.axvline(0, color=INK, linewidth=0.8)
@@ -295,11 +304,8 @@ def _bands(ax, bands) -> None:
 
 def dumbbell(labels, series: dict, xlabel="", title="") -> str:
     """Per label, one dot per series (e.g. before -> after) joined by a line; good for many languages."""
-    plt = _plt()
-    n = len(labels)
     names = list(series)
-    fig, ax = plt.subplots(figsize=(6.4, 0.9 + _row(n, 0.3) * n))
-    ys = list(range(n))[::-1]
+    fig, ax, ys = _label_rows(len(labels), 0.3)
     for k, y in enumerate(ys):
         vals = _finite(series[name][k] for name in names)
         if len(vals) >= 2:
@@ -310,21 +316,15 @@ def dumbbell(labels, series: dict, xlabel="", title="") -> str:
         pts = [(v, y) for v, y in zip(series[name], ys) if v is not None and math.isfinite(v)]
         if pts:
             ax.scatter([p[0] for p in pts], [p[1] for p in pts], color=color, s=34, label=name, zorder=2 + j)
-    ax.set_yticks(ys, labels, fontsize=7 if n > 30 else None)
-    ax.set_ylim(-0.6, n - 0.4)
-    ax.set_xlabel(xlabel)
-    ax.set_title(title, loc="left")
-    ax.grid(axis="x", color="#e4e7eb", linewidth=0.8)
-    ax.set_axisbelow(True)
+    _style_rows(ax, ys, labels, xlabel, title)
     ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return to_data_uri(fig)
 
 
 def grouped_bars(labels, series: dict, xlabel="", title="", ref: float | None = None) -> str:
     """Horizontal bars per label, one bar per series (e.g. tokenizers side by side)."""
-    plt = _plt()
     n, k = len(labels), max(1, len(series))
-    fig, ax = plt.subplots(figsize=(6.4, 0.9 + _row(n, 0.16 * k + 0.12) * n))
+    fig, ax, rows = _label_rows(n, 0.16 * k + 0.12)
     height = 0.8 / k
     palette = [ACCENT, ACCENT2, "#3e8e5e", "#9b4f96", "#c23b22", MUTED]
     for j, (name, values) in enumerate(series.items()):
@@ -336,14 +336,9 @@ def grouped_bars(labels, series: dict, xlabel="", title="", ref: float | None = 
             color=palette[j % len(palette)],
             label=name,
         )
-    ax.set_yticks(list(range(n))[::-1], labels, fontsize=7 if n > 30 else None)
-    ax.set_ylim(-0.6, n - 0.4)
+    _style_rows(ax, rows, labels, xlabel, title)
     if ref is not None:
         ax.axvline(ref, color=INK, linewidth=1, linestyle="--")
-    ax.set_xlabel(xlabel)
-    ax.set_title(title, loc="left")
-    ax.grid(axis="x", color="#e4e7eb", linewidth=0.8)
-    ax.set_axisbelow(True)
     ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     flat = [v for vals in series.values() for v in _finite(vals)]
     if min([0.0, *flat]) >= 0:
@@ -353,17 +348,9 @@ def grouped_bars(labels, series: dict, xlabel="", title="", ref: float | None = 
 
 def diverging_bars(labels, values, xlabel="", title="") -> str:
     """Signed differences per label: orange right of 0 (up), purple left (down)."""
-    plt = _plt()
-    n = len(labels)
-    fig, ax = plt.subplots(figsize=(6.4, 0.9 + _row(n, 0.28) * n))
-    ys = list(range(n))[::-1]
+    fig, ax, ys = _label_rows(len(labels))
     vals = [v if v is not None else 0.0 for v in values]
     ax.barh(ys, vals, color=[ACCENT2 if v > 0 else "#6b4c9a" for v in vals], height=0.62)
     ax.axvline(0, color=INK, linewidth=0.9)
-    ax.set_yticks(ys, labels, fontsize=7 if n > 30 else None)
-    ax.set_ylim(-0.6, n - 0.4)
-    ax.set_xlabel(xlabel)
-    ax.set_title(title, loc="left")
-    ax.grid(axis="x", color="#e4e7eb", linewidth=0.8)
-    ax.set_axisbelow(True)
+    _style_rows(ax, ys, labels, xlabel, title)
     return to_data_uri(fig)
