@@ -150,6 +150,21 @@ def heatmap(
     return to_data_uri(fig)
 
 
+def layer_head_map(grid, title="", cbar_label="") -> str:
+    """A layer x head heatmap (``grid`` [L, H]), cells annotated when there are at most 144."""
+    n_layers, n_heads = len(grid), len(grid[0])
+    return heatmap(
+        grid,
+        list(range(n_layers)),
+        list(range(n_heads)),
+        title=title,
+        xlabel="head",
+        ylabel="layer",
+        annotate=n_layers * n_heads <= 144,
+        cbar_label=cbar_label,
+    )
+
+
 def heatmap_grid(panels: dict, xlabel="head", ylabel="layer", title="", cbar_label="") -> str:
     """Small multiples of same-shaped heatmaps on one colour scale (e.g. layer x head per language)."""
     import numpy as np

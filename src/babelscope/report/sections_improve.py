@@ -257,16 +257,7 @@ def head_mask(run: Run) -> list[Section]:
     for (layer, head), v in zip(pairs, values):
         grid[layer, head] = v
     title = "Trained soft head mask"
-    src = plots.heatmap(
-        grid.tolist(),
-        list(range(n_layers)),
-        list(range(n_heads)),
-        title=title,
-        xlabel="head",
-        ylabel="layer",
-        annotate=n_layers * n_heads <= 144,
-        cbar_label="mask value",
-    )
+    src = plots.layer_head_map(grid.tolist(), title, cbar_label="mask value")
     rows = [[h, layer, head, v] for h, (layer, head), v in zip(heads, pairs, values)]
     tab = Table.make(
         ["head", "layer", "head index", "mask value"],

@@ -88,15 +88,7 @@ def _score_grid(run: Run, name: str, cube, langs: list[str], meta: dict) -> Sect
 def _single_map(run: Run, name: str, grid) -> Section:
     n_layers, n_heads = grid.shape
     title = f"Layer × head map: {name}"
-    src = plots.heatmap(
-        grid.tolist(),
-        list(range(n_layers)),
-        list(range(n_heads)),
-        title=title,
-        xlabel="head",
-        ylabel="layer",
-        annotate=n_layers * n_heads <= 144,
-    )
+    src = plots.layer_head_map(grid.tolist(), title)
     rows = [[layer, *grid[layer].tolist()] for layer in range(n_layers)]
     tab = Table.make(["layer", *[f"head {h}" for h in range(n_heads)]], rows, caption=title)
     alt = (
