@@ -10,7 +10,7 @@ import torch
 
 from babelscope.interpret.lahis import LahisResult
 from babelscope.runs import RunFolder
-from babelscope.testing import SAMPLE_TEXTS
+from babelscope.testing import SAMPLE_TEXTS, run_cli
 
 LANGS = ["eng_Latn", "fra_Latn", "deu_Latn", "spa_Latn"]
 
@@ -29,26 +29,8 @@ def tiny_corpus(tmp_path_factory):
     return path
 
 
-def _cli(args, nproc=1, timeout=240):
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TQDM_DISABLE="1", OMP_NUM_THREADS="1")
-    if nproc == 1:
-        cmd = [sys.executable, "-m", "babelscope", *args]
-    else:
-        cmd = [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            str(nproc),
-            "--master_port",
-            "29517",
-            "-m",
-            "babelscope",
-            *args,
-        ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return out
+def _cli(args, nproc=1):
+    return run_cli(args, nproc, port=29517, timeout=240)
 
 
 def _heads_args(model_dir, corpus, out, name, *extra):

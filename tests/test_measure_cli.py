@@ -1,13 +1,11 @@
 """`babelscope eval` / `rescore` end to end on a tiny model folder and a fixture corpus file."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from babelscope.cli.main import main
+from babelscope.testing import run_cli
 from measure_fixtures import small_corpus
 
 LANGS = "eng_Latn,fra_Latn,deu_Latn,zho_Hans"
@@ -104,35 +102,9 @@ def test_unavailable_task_or_language_is_one_line(corpus_file, tmp_path, capsys,
 
 def test_torchrun_two_gloo_processes_equal_one(tiny_model_dir, corpus_file, tmp_path):
     one = _eval(tiny_model_dir, corpus_file, tmp_path, "one")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_PORT": "29547"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        "29547",
-        "-m",
-        "babelscope",
-        "eval",
-        "--model_args",
-        f"pretrained={tiny_model_dir}",
-        "--tasks",
-        "continuation,bpc",
-        "--languages",
-        LANGS,
-        "--limit",
-        "6",
-        "--source",
-        corpus_file,
-        "--output_path",
-        str(tmp_path),
-        "--run_name",
-        "two",
-    ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    args = ["eval", "--model_args", f"pretrained={tiny_model_dir}", "--tasks", "continuation,bpc"]
+    args += ["--languages", LANGS, "--limit", "6", "--source", corpus_file]
+    run_cli([*args, "--output_path", str(tmp_path), "--run_name", "two"], nproc=2, port=29547)
     two = next(p for p in tmp_path.rglob("two") if p.is_dir())
     r1, r2 = (json.loads((p / "results.json").read_text()) for p in (one, two))
     for lang in LANGS.split(","):

@@ -1,9 +1,6 @@
 """The neurons / compare-neurons verbs end to end on a tiny model, and torchrun with 2 gloo processes."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -12,6 +9,7 @@ from tests.neurons_fixtures import CLI_LANGS, write_corpus
 from babelscope.cli.main import build_parser
 from babelscope.cli.neurons import VERBS
 from babelscope.runs import RunFolder
+from babelscope.testing import run_cli
 
 
 def main(argv):
@@ -98,33 +96,8 @@ def test_resume_reuses_statistics(tiny_model_dir, corpus, tmp_path):
 
 def test_torchrun_two_gloo_processes_equal_one(tiny_model_dir, corpus, tmp_path):
     one = _neurons(tiny_model_dir, corpus, tmp_path, "one")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_PORT": "29533"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        "29533",
-        "-m",
-        "babelscope",
-        "neurons",
-        "--model_args",
-        f"pretrained={tiny_model_dir}",
-        "--source",
-        corpus,
-        "--languages",
-        CLI_LANGS,
-        "--output_path",
-        str(tmp_path),
-        "--run_name",
-        "two",
-        "--validate",
-        *SMALL,
-    ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    args = ["neurons", "--model_args", f"pretrained={tiny_model_dir}", "--source", corpus, "--languages", CLI_LANGS]
+    run_cli([*args, "--output_path", str(tmp_path), "--run_name", "two", "--validate", *SMALL], nproc=2, port=29533)
     two = next(p for p in tmp_path.rglob("two") if p.is_dir())
     t1, _ = RunFolder(one).load_tensors("artifacts/neuron_stats.safetensors")
     t2, _ = RunFolder(two).load_tensors("artifacts/neuron_stats.safetensors")

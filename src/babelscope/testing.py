@@ -73,3 +73,18 @@ def make_tiny_loaded(model_type: str = "llama", tokenizer=None, seed: int = 0, *
     tokenizer = tokenizer or train_tiny_tokenizer()
     model = make_tiny_model(model_type, len(tokenizer), seed, **overrides)
     return LoadedModel(model, tokenizer, f"tiny-{model_type}", source="testing")
+
+
+def run_cli(args: list[str], nproc: int = 1, port: int = 29500, timeout: float = 300):
+    """``babelscope ARGS`` in a subprocess (under ``torchrun`` with ``nproc`` CPU processes when > 1);
+    fails with the end of stderr when it exits non-zero. Tests give each torchrun its own ``port``."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TQDM_DISABLE="1", OMP_NUM_THREADS="1")
+    launcher = ["-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", str(port)]
+    cmd = [sys.executable, *(launcher if nproc > 1 else []), "-m", "babelscope", *args]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out
