@@ -90,6 +90,22 @@ def _pick(item_id: str, pool_ids: list[str], ok, n: int = N_CHOICES - 1) -> list
     return picks
 
 
+def _with_distractors(pool, limit, languages, text_of):
+    """``(index, item, distractor indices)`` for the first ``limit`` items of ``pool`` that get
+    ``N_CHOICES - 1`` distractors whose texts ``text_of(j, lang)`` differ, in every one of
+    ``languages``, from the item's and from each other (others are skipped)."""
+    ids = [it.item_id for it in pool]
+    for idx, it in enumerate(pool[: limit or len(pool)]):
+
+        def differs(j, other=None, idx=idx):
+            k = idx if other is None else other
+            return all(text_of(j, lang).strip() != text_of(k, lang).strip() for lang in languages)
+
+        picks = _pick(it.item_id, ids, differs)
+        if len(picks) == N_CHOICES - 1:
+            yield idx, it, picks
+
+
 def _arrange(item_id: str, gold_text: str, distractors: list[str]) -> tuple[list[str], int]:
     gold = _hash(f"gold:{item_id}") % (len(distractors) + 1)
     choices = list(distractors)
@@ -109,17 +125,8 @@ class Continuation(Task):
     def load(self, languages, source="builtin", limit=None):
         pool = _eval_pool(languages, source)
         halves = [{lang: split_text(it.texts[lang]) for lang in languages} for it in pool]
-        ids = [it.item_id for it in pool]
         out = {lang: [] for lang in languages}
-        for idx, it in enumerate(pool[: limit or len(pool)]):
-
-            def differs(j, other=None, idx=idx):
-                k = idx if other is None else other
-                return all(halves[j][lang][1].strip() != halves[k][lang][1].strip() for lang in languages)
-
-            picks = _pick(it.item_id, ids, differs)
-            if len(picks) < N_CHOICES - 1:
-                continue  # too few distinct paragraphs for distractors
+        for idx, it, picks in _with_distractors(pool, limit, languages, lambda j, lang: halves[j][lang][1]):
             for lang in languages:
                 head, tail = halves[idx][lang]
                 choices, gold = _arrange(it.item_id, tail, [_with_delimiter(halves[j][lang][1], tail) for j in picks])
@@ -146,17 +153,8 @@ class Translation(Task):
             dict.fromkeys([*languages, ENGLISH, *(self.source_language(lang, languages) for lang in languages)])
         )
         pool = _eval_pool(needed, source)
-        ids = [it.item_id for it in pool]
         out = {lang: [] for lang in languages}
-        for idx, it in enumerate(pool[: limit or len(pool)]):
-
-            def differs(j, other=None, idx=idx):
-                k = idx if other is None else other
-                return all(pool[j].texts[lang].strip() != pool[k].texts[lang].strip() for lang in needed)
-
-            picks = _pick(it.item_id, ids, differs)
-            if len(picks) < N_CHOICES - 1:
-                continue
+        for _, it, picks in _with_distractors(pool, limit, needed, lambda j, lang: pool[j].texts[lang]):
             for lang in languages:
                 src = self.source_language(lang, languages)
                 context = f"{info(src).name}: {it.texts[src].strip()}\n{info(lang).name}:"
