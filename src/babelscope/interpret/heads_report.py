@@ -18,10 +18,18 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path: Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (folders made) and free it."""
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    _pyplot().close(fig)
+    return path
+
+
 def plot_language_heatmaps(result: LahisResult, folder: Path) -> list[Path]:
     """One layer x head heatmap of the scores per language: ``heatmap_<lang>.png``."""
     plt = _pyplot()
-    folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for lang in result.languages:
         s = result.of(lang).float().numpy()  # [L, H]
@@ -31,11 +39,7 @@ def plot_language_heatmaps(result: LahisResult, folder: Path) -> list[Path]:
         ax.set_ylabel("layer")
         ax.set_title(f"LAHIS {lang}")
         fig.colorbar(im, ax=ax)
-        fig.tight_layout()
-        path = folder / f"heatmap_{lang}.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(_save(fig, folder / f"heatmap_{lang}.png"))
     return paths
 
 
@@ -56,11 +60,7 @@ def plot_classes(classes: dict, n_layers: int, n_heads: int, path: Path) -> Path
     ax.set_xlabel("head")
     ax.set_ylabel("layer")
     ax.set_title(f"specific (blue) / general (orange, >= {classes['min_languages']} languages)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_ablation(ablation: dict, path: Path) -> Path:
@@ -83,11 +83,7 @@ def plot_ablation(ablation: dict, path: Path) -> Path:
     ax.set_ylabel("zeroed heads of")
     ax.set_title("loss rise (nats/token) after zeroing heads")
     fig.colorbar(im, ax=ax)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def classes_table(classes: dict, result: LahisResult) -> str:
