@@ -18,26 +18,14 @@ def corpus_file(tmp_path_factory):
     return str(path)
 
 
+def _eval_args(model_dir, corpus_file):
+    """The eval command line every test here shares (the tiny model, its corpus, 6 items)."""
+    what = ["--tasks", "continuation,bpc", "--languages", LANGS, "--limit", "6", "--source", corpus_file]
+    return ["eval", "--model_args", f"pretrained={model_dir}", *what]
+
+
 def _eval(model_dir, corpus_file, out, name, *extra):
-    argv = [
-        "eval",
-        "--model_args",
-        f"pretrained={model_dir}",
-        "--tasks",
-        "continuation,bpc",
-        "--languages",
-        LANGS,
-        "--limit",
-        "6",
-        "--source",
-        corpus_file,
-        "--output_path",
-        str(out),
-        "--run_name",
-        name,
-        *extra,
-    ]
-    assert main(argv) == 0
+    assert main([*_eval_args(model_dir, corpus_file), "--output_path", str(out), "--run_name", name, *extra]) == 0
     return next(p for p in out.rglob(name) if p.is_dir())
 
 
@@ -62,26 +50,7 @@ def test_resume_flag_reuses_records(tiny_model_dir, corpus_file, tmp_path):
     before = json.loads((run / "results.json").read_text())["tasks"]
     samples = run / "samples" / "continuation.deu_Latn.jsonl"
     samples.write_text(samples.read_text().splitlines()[0] + "\n")
-    assert (
-        main(
-            [
-                "eval",
-                "--model_args",
-                f"pretrained={tiny_model_dir}",
-                "--tasks",
-                "continuation,bpc",
-                "--languages",
-                LANGS,
-                "--limit",
-                "6",
-                "--source",
-                corpus_file,
-                "--resume",
-                str(run),
-            ]
-        )
-        == 0
-    )
+    assert main([*_eval_args(tiny_model_dir, corpus_file), "--resume", str(run)]) == 0
     assert json.loads((run / "results.json").read_text())["tasks"] == before
     assert len(samples.read_text().splitlines()) == 6
 
@@ -102,9 +71,8 @@ def test_unavailable_task_or_language_is_one_line(corpus_file, tmp_path, capsys,
 
 def test_torchrun_two_gloo_processes_equal_one(tiny_model_dir, corpus_file, tmp_path):
     one = _eval(tiny_model_dir, corpus_file, tmp_path, "one")
-    args = ["eval", "--model_args", f"pretrained={tiny_model_dir}", "--tasks", "continuation,bpc"]
-    args += ["--languages", LANGS, "--limit", "6", "--source", corpus_file]
-    run_cli([*args, "--output_path", str(tmp_path), "--run_name", "two"], nproc=2, port=29547)
+    args = [*_eval_args(tiny_model_dir, corpus_file), "--output_path", str(tmp_path), "--run_name", "two"]
+    run_cli(args, nproc=2, port=29547)
     two = next(p for p in tmp_path.rglob("two") if p.is_dir())
     r1, r2 = (json.loads((p / "results.json").read_text()) for p in (one, two))
     for lang in LANGS.split(","):
