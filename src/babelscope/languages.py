@@ -14,6 +14,9 @@ from functools import lru_cache
 
 from babelscope.errors import LanguageError
 
+REFERENCE = "eng_Latn"  # the reference language: consistency, parity and English-centred comparisons
+DEFAULT_LANGUAGES = "eng_Latn,fra_Latn,deu_Latn,spa_Latn,rus_Cyrl,zho_Hans,jpn_Jpan,hin_Deva"  # every verb's default
+
 # code|ISO 639-1|English name. FLORES-200 codes (flores_plus spelling), plus a few languages
 # that the built-in corpus or common catalogs carry and FLORES lacks (marked at the end).
 _TABLE = """
