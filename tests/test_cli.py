@@ -3,23 +3,26 @@ import sys
 
 import pytest
 
-from babelscope.cli.main import build_parser, discover, main
+from babelscope.cli.main import _normalise, build_parser, config_of, main
+
+
+def _subparsers(parser):
+    return parser._subparsers._group_actions[0].choices
 
 
 def test_every_verb_has_help_for_every_flag():
-    verbs = discover()
-    assert {"fertility", "ls", "demo"} <= {v.name for v in verbs}
-    parser = build_parser(verbs)
-    sub = parser._subparsers._group_actions[0].choices
-    for verb in verbs:
-        for action in sub[verb.name]._actions:
+    parser = build_parser()
+    sub = _subparsers(parser)
+    assert {"eval", "rescore", "fertility", "ls", "demo"} <= set(sub)
+    for name, p in sub.items():
+        for action in p._actions:
             if action.option_strings and action.dest != "help":
-                assert action.help, f"{verb.name} {action.option_strings} has no help"
+                assert action.help, f"{name} {action.option_strings} has no help"
 
 
 def test_help_runs_in_a_subprocess():
     out = subprocess.run([sys.executable, "-m", "babelscope", "--help"], capture_output=True, text=True)
-    assert out.returncode == 0 and "measure:" in out.stdout and "fertility" in out.stdout
+    assert out.returncode == 0 and "measure:" in out.stdout and "fertility" in out.stdout and "eval" in out.stdout
 
 
 def test_wrong_language_is_one_line_and_exit_2(capsys):
@@ -30,22 +33,33 @@ def test_wrong_language_is_one_line_and_exit_2(capsys):
 
 def test_hyphen_aliases_and_config_precedence(tmp_path):
     cfg = tmp_path / "run.yaml"
-    cfg.write_text("languages: deu_Latn\nlimit: 7\nverb: fertility\n")
-    parser = build_parser(discover())
-    from babelscope.cli.main import _apply_config, _normalise
-
-    argv = _normalise(["fertility", "--config", str(cfg), "--output-path", "out", "--limit", "3"])
-    args = _apply_config(parser, argv, parser.parse_args(argv))
-    assert args.languages == "deu_Latn"  # from YAML
-    assert args.limit == 3  # CLI beats YAML
-    assert args.output_path == "out"  # hyphen alias
+    cfg.write_text("languages: deu_Latn\nlimit: 7\nbatch_size: 2\nverb: eval\n")
+    argv = _normalise(["eval", "--config", str(cfg), "--output-path", "out", "--limit", "3"])
+    config = config_of(build_parser().parse_args(argv))
+    assert config.languages == "deu_Latn"  # from YAML
+    assert config.limit == 3  # CLI beats YAML
+    assert config.output_path == "out"  # hyphen alias
+    assert config.batch_size == 2 and config.tasks == "continuation,translation"  # YAML, default
 
 
 def test_unknown_config_key(tmp_path, capsys):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("langs: x\n")
-    assert main(["fertility", "--config", str(cfg)]) == 2
-    assert "unknown key(s) langs" in capsys.readouterr().err
+    assert main(["eval", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown option(s) langs" in err[0]
+
+
+@pytest.mark.parametrize("text,why", [("- a\n- b\n", "must be a mapping"), ("a: [\n", "not valid YAML"),
+                                      ("limit: lots\n", "--limit must be a number"),
+                                      ("limit: 0\n", "--limit must be at least 1")])
+def test_bad_config_file_is_one_line(tmp_path, capsys, text, why):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(text)
+    assert main(["eval", "--config", str(cfg), "--output_path", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and why in err[0], err
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.parametrize("what", ["architectures", "models"])

@@ -1,8 +1,11 @@
 """babelscope: measure, explain and improve what a causal LM can do in each language.
 
-The public API is lazy, so ``import babelscope`` and ``babelscope --help`` stay fast::
+The public API is lazy, so ``import babelscope`` and ``babelscope --help`` stay fast. Every verb
+of the CLI is a function taking the same options as keyword arguments (or a config object)::
 
     import babelscope as bs
+    r = bs.eval(model="default", tasks="continuation", languages="eng_Latn,fra_Latn", limit=4)
+    r.to_frame()                      # a tidy pandas table; r.path is the run folder
     loaded = bs.load_model("default")
     with bs.hooks(loaded.model, {"blocks.0.attn.hook_z": fn}):
         ...
@@ -28,7 +31,28 @@ _LAZY = {
     "RunFolder": "babelscope.runs:RunFolder",
     "BabelscopeError": "babelscope.errors:BabelscopeError",
 }
-_SUBMODULES = {"measure", "interpret", "improve", "cypher", "report", "data", "models", "languages"}
+_SUBMODULES = {"measure", "interpret", "improve", "cypher", "report", "data", "models", "languages", "verbs",
+               "schema"}
+
+
+def _verb_function(verb: str):
+    from babelscope import verbs
+
+    spec = verbs.spec(verb)
+
+    def run_verb(config=None, **options):
+        return verbs.call(verb, config, **options)
+
+    run_verb.__name__ = run_verb.__qualname__ = verb.replace("-", "_")
+    options = ", ".join(f.name for f in spec.config.fields())
+    run_verb.__doc__ = f"{spec.help}.\n\n{spec.description}\n\nOptions: {options}. Returns a Result."
+    return run_verb
+
+
+def _verb_names() -> dict[str, str]:
+    from babelscope.verbs import MODULES
+
+    return {name.replace("-", "_"): name for name in MODULES}
 
 
 def __getattr__(name: str):
@@ -37,8 +61,10 @@ def __getattr__(name: str):
         return getattr(importlib.import_module(module), attr)
     if name in _SUBMODULES:
         return importlib.import_module(f"babelscope.{name}")
+    if name in _verb_names():
+        return _verb_function(_verb_names()[name])
     raise AttributeError(f"module 'babelscope' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted([*_LAZY, *_SUBMODULES, "__version__"])
+    return sorted([*_LAZY, *_SUBMODULES, *_verb_names(), "__version__"])

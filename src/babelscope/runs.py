@@ -14,10 +14,12 @@ import platform
 import re
 import sys
 import tempfile
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from importlib import metadata as _md
 from pathlib import Path
 
+from babelscope import schema
 from babelscope.errors import UsageError
 
 DEFAULT_OUTPUT = "runs"  # where run folders go when --output_path is not given
@@ -89,15 +91,17 @@ def sanitize(name: str) -> str:
     return (name or "model")[:80]
 
 
-def environment() -> dict:
-    """Python, platform, threads and package versions, for results.json."""
+def environment(device: str | None = None, dtype: str | None = None) -> dict:
+    """Versions, device, dtype, Python, platform and threads, for results.json."""
     versions = {}
     for pkg in _VERSIONED:
         try:
             versions[pkg] = _md.version(pkg)
         except _md.PackageNotFoundError:
             pass
-    env = {"python": sys.version.split()[0], "platform": platform.platform(),
+    env = {"babelscope": versions.get("babelscope", ""), "torch": versions.get("torch"),
+           "transformers": versions.get("transformers"), "device": device, "dtype": dtype,
+           "python": sys.version.split()[0], "platform": platform.platform(),
            "cpu_count": os.cpu_count(), "versions": versions}
     if "torch" in sys.modules:
         torch = sys.modules["torch"]
@@ -110,11 +114,28 @@ def utc_stamp() -> str:
     return _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
+def utc_iso() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
 @dataclass
 class RunFolder:
-    """One run's folder; every writer is atomic."""
+    """One run's folder; every writer is atomic.
+
+    The verb layer tells the folder what the envelope of results.json needs (``verb``,
+    ``config``, ``model``, ``languages``); ``write_results(payload)`` then writes
+    ``{envelope..., payload...}`` (see ``babelscope.schema``).
+    """
 
     path: Path
+    verb: str = ""
+    config: dict = field(default_factory=dict)
+    model: dict | None = None  # {name, source, revision, file_hash, ...}
+    languages: list = field(default_factory=list)
+    device: str | None = None
+    dtype: str | None = None
+    started: str = field(default_factory=utc_iso)
+    _t0: float = field(default_factory=time.monotonic, repr=False)
 
     @classmethod
     def create(cls, output_path, model_name: str, verb: str, config: dict | None = None,
@@ -123,7 +144,7 @@ class RunFolder:
         root = Path(output_path or DEFAULT_OUTPUT)
         path = root / sanitize(model_name) / (run_name or f"{verb}-{utc_stamp()}")
         path.mkdir(parents=True, exist_ok=True)
-        run = cls(path)
+        run = cls(path, verb=verb, config=dict(config or {}))
         if config is not None:
             run.write_config({"verb": verb, **config})
         if announce:
@@ -149,9 +170,16 @@ class RunFolder:
     def write_json(self, relpath: str, obj) -> Path:
         return atomic_write_json(self.path / relpath, obj)
 
-    def write_results(self, results: dict) -> Path:
-        """results.json with the environment (versions, threads) added."""
-        return self.write_json("results.json", {**results, "environment": environment()})
+    def write_results(self, payload: dict) -> Path:
+        """results.json: the common envelope (``babelscope.schema``) followed by the verb's payload."""
+        model = {**(payload.get("model") or {}), **(self.model or {})} or None
+        languages = self.languages or payload.get("languages") or []
+        doc = schema.envelope(
+            self.verb or payload.get("verb", ""), model=model, languages=languages,
+            config=self.config or payload.get("config") or {}, environment=environment(self.device, self.dtype),
+            started=self.started, seconds=time.monotonic() - self._t0)
+        doc.update({k: v for k, v in payload.items() if k not in schema.ENVELOPE_KEYS})
+        return self.write_json("results.json", doc)
 
     def write_samples(self, task: str, language: str, records) -> Path:
         text = "".join(json.dumps(r, ensure_ascii=False, default=_json_default) + "\n" for r in records)

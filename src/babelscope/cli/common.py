@@ -7,8 +7,6 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 
-GROUPS = ("measure", "interpret", "improve", "inspect")  # order of verb groups in --help
-
 
 @dataclass(frozen=True)
 class Verb:

@@ -1,63 +1,61 @@
-"""``babelscope <verb>``: discovers verbs in the modules of ``babelscope.cli``.
+"""``babelscope <verb>``: parsers generated from the verb configs (``babelscope.verbs``).
 
-A module adds verbs by defining ``VERBS = [Verb(...)]``; nothing here changes.
+Each verb's flags are its config fields; ``--config run.yaml`` gives the same keys (CLI > YAML >
+defaults). Errors a user can fix print one line and exit 2; ``--verbose`` shows the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
-import pkgutil
 import sys
 
-import babelscope.cli as cli_pkg
-from babelscope.cli.common import GROUPS, Verb
+from babelscope import __version__, verbs
+from babelscope.cli import legacy
+from babelscope.cli.config_file import read_config_file
 from babelscope.errors import BabelscopeError
 
-_NOT_VERBS = {"main", "common"}
+EPILOG = ("\nRun `babelscope VERB --help` for the flags of a verb. Flags are spelled as in lm-eval "
+          "(--model_args, --tasks, --batch_size, --limit, --output_path); hyphen forms are accepted. "
+          "`--config run.yaml` takes the same keys (CLI > YAML > defaults).")
 
 
-def discover() -> list[Verb]:
-    verbs: list[Verb] = []
-    for info in pkgutil.iter_modules(cli_pkg.__path__):
-        if info.name in _NOT_VERBS or info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"babelscope.cli.{info.name}")
-        verbs.extend(getattr(module, "VERBS", []))
-    return sorted(verbs, key=lambda v: (GROUPS.index(v.group), v.name))
-
-
-def _epilog(verbs: list[Verb]) -> str:
+def _epilog(entries: list) -> str:
     lines = []
-    for group in GROUPS:
-        members = [v for v in verbs if v.group == group]
+    for group in verbs.GROUPS:
+        members = sorted((e for e in entries if e.group == group), key=lambda e: e.name)
         if members:
             lines.append(f"{group}:")
-            lines += [f"  {v.name:<16} {v.help}" for v in members]
-    lines.append("\nRun `babelscope VERB --help` for the flags of a verb. Flags are spelled as in lm-eval "
-                 "(--model_args, --tasks, --batch_size, --limit, --output_path); hyphen forms are accepted. "
-                 "`--config run.yaml` takes the same keys (CLI > YAML > defaults).")
-    return "\n".join(lines)
+            lines += [f"  {e.name:<16} {e.help}" for e in members]
+    return "\n".join(lines) + EPILOG
 
 
-def build_parser(verbs: list[Verb]) -> argparse.ArgumentParser:
-    from babelscope import __version__
-
+def build_parser() -> argparse.ArgumentParser:
+    specs = verbs.all_specs()
+    old = [v for v in legacy.discover() if v.name not in verbs.MODULES]
     parser = argparse.ArgumentParser(
-        prog="babelscope", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_epilog(verbs),
+        prog="babelscope", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_epilog([*specs, *old]),
         description="Measure, explain and improve what a causal language model can do in each language.")
     parser.add_argument("--version", action="version", version=f"babelscope {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-    for verb in verbs:
-        p = sub.add_parser(verb.name, description=verb.description or verb.help,
+    for spec in specs:
+        p = sub.add_parser(spec.name, description=spec.description or spec.help, help=spec.help)
+        spec.config.add_to_parser(p)
+        _common_flags(p)
+        p.set_defaults(_spec=spec)
+    for verb in old:
+        p = sub.add_parser(verb.name, description=verb.description or verb.help, help=verb.help,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         verb.add_arguments(p)
-        p.add_argument("--config", "-C", default=None,
-                       help="YAML file whose keys equal the long flags (a run's config.yaml re-runs it)")
-        p.add_argument("--verbose", action="store_true", help="show full tracebacks and library logs")
-        p.set_defaults(func=verb.run)
+        _common_flags(p)
+        p.set_defaults(func=verb.run, _spec=None)
     return parser
+
+
+def _common_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-C", default=None,
+                   help="YAML file whose keys equal the long flags (a run's config.yaml re-runs it)")
+    p.add_argument("--verbose", action="store_true", help="show full tracebacks and library logs")
 
 
 def _normalise(argv: list[str]) -> list[str]:
@@ -71,40 +69,32 @@ def _normalise(argv: list[str]) -> list[str]:
     return out
 
 
-def _apply_config(parser: argparse.ArgumentParser, argv: list[str], args: argparse.Namespace):
-    """Re-parse with the YAML values as defaults, so CLI > YAML > defaults."""
-    import yaml
+def config_of(args: argparse.Namespace):
+    """The verb config from the parsed flags over the ``--config`` YAML over the defaults."""
+    given = {k: v for k, v in vars(args).items() if k not in ("verb", "config", "verbose", "_spec")}
+    values = {**(read_config_file(args.config) if args.config else {}), **given}
+    return args._spec.config.from_mapping(values, source=f"--config {args.config}" if args.config else "")
 
-    from babelscope.errors import UsageError
 
-    try:
-        with open(args.config, encoding="utf-8") as f:
-            values = yaml.safe_load(f) or {}
-    except OSError as exc:
-        raise UsageError(f"cannot read --config {args.config}: {exc.strerror}") from None
-    values.pop("verb", None)
-    sub = parser._subparsers._group_actions[0].choices[args.verb]
-    known = {a.dest for a in sub._actions}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise UsageError(f"--config {args.config}: unknown key(s) {', '.join(unknown)} for `{args.verb}`.")
-    sub.set_defaults(**values)
-    for action in sub._actions:  # a YAML value satisfies a required flag
-        if action.dest in values:
-            action.required = False
-    return parser.parse_args(argv)
+def _run(args: argparse.Namespace, parser, argv) -> int:
+    if args._spec is None:  # a verb not yet moved to babelscope.verbs
+        if args.config:
+            args = legacy.apply_config(parser, argv, args)
+        return int(args.func(args) or 0)
+    result = args._spec.run(config_of(args))
+    if result.summary:
+        print(result.summary)
+    return result.exit_code
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = _normalise(list(sys.argv[1:] if argv is None else argv))
-    parser = build_parser(discover())
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not args.verbose:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:
-        if args.config:
-            args = _apply_config(parser, argv, args)
-        return int(args.func(args) or 0)
+        return _run(args, parser, argv)
     except BabelscopeError as exc:
         if args.verbose:
             raise

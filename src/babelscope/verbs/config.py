@@ -1,0 +1,235 @@
+"""Typed verb configs: one dataclass per verb whose fields carry type, default and help text.
+
+The CLI parser of a verb is generated from its config (``add_to_parser``), ``--config run.yaml``
+and the Python API map onto the same fields (``from_mapping``), and ``validate`` checks ranges
+and types once for all three::
+
+    @dataclass
+    class EvalConfig(ModelOptions, OutputOptions):
+        tasks: str = option("continuation,translation", "comma-separated tasks", short="-t")
+        limit: int | None = option(None, "at most this many items per language", minimum=1)
+
+Precedence: command line > YAML > defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from babelscope.errors import UsageError
+from babelscope.languages import DEFAULT_LANGUAGES
+from babelscope.runs import DEFAULT_OUTPUT
+
+_MISSING = dataclasses.MISSING
+
+
+def option(default=_MISSING, help: str = "", *, short: str | None = None, choices=None, minimum=None,
+           maximum=None, metavar: str | None = None, positional: bool = False, group: str | None = None,
+           cli: bool = True):
+    """A config field: ``default`` (omit for a required field), help text and checks.
+
+    ``minimum``/``maximum`` bound numbers (inclusive), ``choices`` lists allowed values,
+    ``positional`` makes the CLI take it without a flag, ``cli=False`` keeps it out of the CLI
+    (Python API only).
+    """
+    meta = {"help": help, "short": short, "choices": tuple(choices) if choices else None, "minimum": minimum,
+            "maximum": maximum, "metavar": metavar, "positional": positional, "group": group, "cli": cli}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _base_type(tp) -> tuple[type, bool]:
+    """(int, True) for ``int | None``; (str, False) for ``str``."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return rest[0], True
+    return tp, False
+
+
+def _coerce(name: str, value, tp):
+    """``value`` as type ``tp`` (YAML and the Python API give plain values; lists become "a,b")."""
+    base, optional = _base_type(tp)
+    if value is None:
+        if optional:
+            return None
+        raise UsageError(f"--{name} needs a value ({base.__name__}); it was empty.")
+    if base is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+    elif base is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+    elif base is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif base is str:
+        if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float)) for v in value):
+            return ",".join(str(v) for v in value)
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    else:  # objects passed through the Python API (e.g. a loaded model)
+        return value
+    raise UsageError(f"--{name} must be {'a number' if base in (int, float) else base.__name__}, "
+                     f"not {value!r}.")
+
+
+@dataclass
+class Config:
+    """Base of every verb config; subclasses are dataclasses of ``option`` fields."""
+
+    @classmethod
+    def fields(cls) -> list[dataclasses.Field]:
+        return list(dataclasses.fields(cls))
+
+    @classmethod
+    def hints(cls) -> dict[str, Any]:
+        return typing.get_type_hints(cls)
+
+    @classmethod
+    def from_mapping(cls, values: dict, source: str = "") -> Config:
+        """A config from flag-named keys (YAML, the Python API); unknown keys are a one-line error."""
+        values = {k.replace("-", "_"): v for k, v in dict(values).items() if k != "verb"}
+        known = {f.name for f in cls.fields()}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            where = f"{source}: " if source else ""
+            raise UsageError(f"{where}unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}.")
+        hints = cls.hints()
+        missing = [f.name for f in cls.fields() if f.name not in values
+                   and f.default is _MISSING and f.default_factory is _MISSING]
+        if missing:
+            raise UsageError(f"missing required option --{missing[0]}.")
+        config = cls(**{k: _coerce(k, v, hints[k]) for k, v in values.items()})
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Range and choice checks declared on the fields; subclasses add cross-field checks."""
+        for f in self.fields():
+            value, meta = getattr(self, f.name), f.metadata
+            if value is None:
+                continue
+            if meta.get("choices") and value not in meta["choices"]:
+                raise UsageError(f"--{f.name} {value!r} is not one of {', '.join(map(str, meta['choices']))}.")
+            if meta.get("minimum") is not None and value < meta["minimum"]:
+                raise UsageError(f"--{f.name} must be at least {meta['minimum']}, not {value}.")
+            if meta.get("maximum") is not None and value > meta["maximum"]:
+                raise UsageError(f"--{f.name} must be at most {meta['maximum']}, not {value}.")
+
+    def to_dict(self) -> dict:
+        """Plain values keyed by long flag name (what config.yaml holds; re-runnable)."""
+        return {f.name: getattr(self, f.name) for f in self.fields() if _plain(getattr(self, f.name))}
+
+    @classmethod
+    def add_to_parser(cls, parser: argparse.ArgumentParser) -> None:
+        """One argument per CLI field; every default is SUPPRESS so YAML values are not overridden."""
+        groups: dict[str, Any] = {}
+        hints = cls.hints()
+        for f in cls.fields():
+            meta = f.metadata
+            if not meta.get("cli", True):
+                continue
+            target = parser
+            if meta.get("group"):
+                target = groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
+            target.add_argument(*_flags(f), **_argparse_kwargs(f, hints[f.name]))
+
+
+def _plain(value) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool, list, dict))
+
+
+def _flags(f: dataclasses.Field) -> list[str]:
+    if f.metadata.get("positional"):
+        return [f.name]
+    return [f"--{f.name}", *([f.metadata["short"]] if f.metadata.get("short") else [])]
+
+
+def _default_text(f: dataclasses.Field) -> str:
+    if f.default is _MISSING:
+        return " (required)"
+    return "" if f.default in (None, False, "") else f" (default: {f.default})"
+
+
+def _argparse_kwargs(f: dataclasses.Field, tp) -> dict:
+    base, _ = _base_type(tp)
+    kw: dict = {"default": argparse.SUPPRESS, "help": f.metadata.get("help", "") + _default_text(f)}
+    if f.metadata.get("positional"):
+        kw["nargs"] = "?"
+    if base is bool:
+        kw["action"] = argparse.BooleanOptionalAction
+        return kw
+    if base in (int, float, str):
+        kw["type"] = base
+    if f.metadata.get("choices"):
+        kw["choices"] = f.metadata["choices"]
+    if f.metadata.get("metavar"):
+        kw["metavar"] = f.metadata["metavar"]
+    return kw
+
+
+# Options shared by several verbs: each verb config inherits the groups it needs. ---------------
+
+
+@dataclass
+class ModelOptions(Config):
+    model: str | None = option(None, "model: default | smollm2-135m | <folder> | <file.gguf> | <hub id> "
+                               "(same as pretrained= in --model_args)", group="model")
+    model_args: str = option("", "comma-separated key=value, as in lm-eval: pretrained=..., "
+                             "dtype=float32|bfloat16|float16, revision=..., parallelize=True (device_map=auto), "
+                             "trust_remote_code=True, allow_pickle=True", short="-a", group="model")
+    device: str | None = option(None, "cpu, cuda, cuda:0 or mps (default: cpu)", group="model")
+    batch_size: int = option(8, "sequences per forward pass", short="-b", minimum=1, group="model")
+
+    def model_spec(self) -> dict:
+        """The model arguments as one dict (``model`` wins over pretrained= in ``model_args``)."""
+        from babelscope.models.load import DEFAULT_MODEL, parse_model_args
+
+        spec = parse_model_args(self.model_args)
+        if self.model:
+            spec["pretrained"] = self.model
+        spec.setdefault("pretrained", DEFAULT_MODEL)
+        return spec
+
+    @property
+    def model_name(self) -> str:
+        return str(self.model_spec()["pretrained"])
+
+    def load(self):
+        """The model these options name, on ``device``."""
+        from babelscope.models.load import load_from_args
+
+        return load_from_args(self.model_spec(), device=self.device)
+
+
+@dataclass
+class LanguageOptions(Config):
+    languages: str = option(DEFAULT_LANGUAGES, "comma-separated codes (FLORES-200 like deu_Latn, or de / deu / "
+                            "German), or `all`", short="-l")
+
+    def language_list(self) -> list[str]:
+        from babelscope.languages import resolve_many
+
+        return resolve_many(self.languages)
+
+
+@dataclass
+class OutputOptions(Config):
+    output_path: str = option(DEFAULT_OUTPUT, "root of run folders; a run goes to "
+                              "<output_path>/<model>/<verb>-<UTC time>/", short="-o", group="output")
+    run_name: str | None = option(None, "fixed run folder name instead of <verb>-<UTC time>", group="output")
+    seed: int = option(1234, "random seed", group="output")
