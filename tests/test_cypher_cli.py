@@ -7,10 +7,9 @@ import json
 import pytest
 from tests.cypher_fixtures import executor, graph_path  # noqa: F401  (pytest fixtures)
 
-from babelscope.cli.cypher import select_items
 from babelscope.cli.main import main
 from babelscope.cypher.evaluate import evaluate_cypher
-from babelscope.cypher.questions import KINDS, load_questions
+from babelscope.cypher.questions import KINDS, load_questions, select_items
 from babelscope.cypher.schema import builtin_schema_text
 
 

@@ -101,3 +101,19 @@ def finetune_pairs(
                 }
             )
     return pairs
+
+
+def select_items(items, limit: int | None) -> list:
+    """The first ``limit`` items taken round-robin over kinds, so a small run covers every kind."""
+    if not limit or limit >= len(items):
+        return list(items)
+    by_kind: dict[str, list] = {}
+    for item in items:
+        by_kind.setdefault(item.kind, []).append(item)
+    queues = [list(v) for _, v in sorted(by_kind.items())]
+    out: list = []
+    while len(out) < limit:
+        for q in queues:
+            if q and len(out) < limit:
+                out.append(q.pop(0))
+    return out

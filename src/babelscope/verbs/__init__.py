@@ -18,6 +18,7 @@ from babelscope.errors import UsageError
 
 GROUPS = ("measure", "interpret", "improve", "inspect")  # order of verb groups in --help
 MODULES = {  # verb name -> module under babelscope.verbs
+    "cypher": "cypher",
     "eval": "eval", "rescore": "rescore",
 }
 
