@@ -1,25 +1,43 @@
-"""Read-only check for generated Cypher, done on the parsed statement (not a keyword grep).
+"""Read-only check for generated Cypher, done on the lexed statement (not a keyword grep).
 
 Kùzu's read-only mode blocks changes to the graph, but `LOAD FROM` still reads any file,
 `COPY ... TO` / `EXPORT DATABASE` still write files, `INSTALL` reaches the network, and
 `ATTACH` opens other databases. So a query is executed only when:
 
-1. it lexes cleanly (strings, backtick names, comments and parameters are tokens of their own,
-   so a keyword inside a string literal or a property name such as `n.set` is not a clause);
+1. it lexes cleanly under Kùzu's own lexical rules (see below), so a keyword inside a string
+   literal, a comment or a property name such as `n.set` is not a clause;
 2. it is exactly one statement (at most one trailing `;`);
 3. every clause at every nesting depth is a read clause (MATCH, OPTIONAL MATCH, WHERE, WITH,
    UNWIND, RETURN, ORDER BY, SKIP, LIMIT, UNION) or a `CALL` of a procedure on the read-only
    allowlist; any write / file / extension / transaction keyword used as a keyword rejects it;
 4. the statement starts with a reading clause and ends in RETURN.
 
-Everything else is rejected and never reaches Kùzu (binding alone would read the file that a
-`LOAD FROM` names).
+Execute exactly what was checked: `Verdict.statement` is not a slice of the input but the query
+re-rendered from the checker's own tokens (comments dropped, every run of whitespace or comments
+one space, strings re-quoted in one canonical form). Only that text is sent to Kùzu, so a
+comment or string that Kùzu would read differently from this lexer cannot hide a clause.
+
+The lexer is a single linear pass that follows Kùzu's ANTLR grammar (`src/antlr4/Cypher.g4`):
+
+- `/* ... */`: inside, a `*` followed by any character but `/` consumes both, so `**/` does not
+  end the comment; an unterminated `/*` is rejected.
+- `// ...` ends at LF, CR LF or the end of the text; a lone CR followed by more text is rejected.
+- strings in `'` or `"`; a backslash must start one of Kùzu's escapes (`\\\\ \\' \\" \\b \\f \\n \\r
+  \\t` in either case, `\\u` + 4 hex digits); Kùzu's value is the escaped character without the
+  backslash (`'\\n'` is `n`), so escapes are kept verbatim in the canonical form.
+- backtick names: one or more `` `...` `` segments, none of them empty.
+- names are ASCII `[A-Za-z_][A-Za-z0-9_]*`, numbers ASCII; anything else outside strings and
+  backtick names (other Unicode letters, spaces or dashes, unknown characters) is rejected.
+
+Everything the lexer cannot classify with certainty is rejected and never reaches Kùzu
+(binding alone would read the file that a `LOAD FROM` names). See docs/security.md.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+MAX_QUERY_CHARS = 20_000  # longer input is rejected before it is lexed
 
 READ_CLAUSES = {"MATCH", "OPTIONAL", "WHERE", "WITH", "UNWIND", "RETURN", "ORDER", "SKIP", "LIMIT", "UNION", "CALL"}
 FIRST_CLAUSES = {"MATCH", "OPTIONAL", "UNWIND", "WITH", "RETURN", "CALL"}
@@ -28,58 +46,200 @@ FORBIDDEN = {  # keywords that write, touch files or the network, or change the 
     "INSTALL", "UNINSTALL", "ATTACH", "USE", "EXPORT", "IMPORT", "BEGIN", "COMMIT", "ROLLBACK",
     "CHECKPOINT", "FOREACH", "EXPLAIN", "PROFILE", "TRANSACTION", "TRUNCATE", "RENAME",
 }  # fmt: skip
-READ_ONLY_PROCEDURES = {"show_tables", "table_info", "show_connection", "db_version", "current_setting"}
+# procedures that reveal only the graph's own schema or Kùzu's version, nothing of the host
+# (current_setting is not here: it returns e.g. the home folder)
+READ_ONLY_PROCEDURES = {"show_tables", "table_info", "show_connection", "db_version"}
 
-_TOKEN = re.compile(
-    r"""
-    (?P<ws>\s+)
-  | (?P<line_comment>//[^\n]*)
-  | (?P<block_comment>/\*.*?\*/)
-  | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
-  | (?P<quoted>`(?:[^`]|``)*`)
-  | (?P<param>\$[A-Za-z_][A-Za-z0-9_]*|\$[0-9]+)
-  | (?P<number>\d+\.\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\d+(?:[eE][+-]?\d+)?)
-  | (?P<word>[^\W\d]\w*)
-  | (?P<op><>|<=|>=|=~|->|<-|\.\.|::|\+=|[-+*/%^=<>(){}\[\]:;,.|])
-    """,
-    re.VERBOSE | re.DOTALL,
-)
+WHITESPACE = " \t\n\r\f\v"
+OPERATORS_2 = {"<>", "<=", ">=", "=~", "<<", ">>", "..", "!="}  # Kùzu's two-character tokens
+OPERATORS_1 = set("()[]{}<>=+-*/%^&|!:;,.")
+_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_DIGITS = frozenset("0123456789")
+_NAME_CHARS = _LETTERS | _DIGITS
+_NOT_AFTER_NUMBER = _NAME_CHARS | {"$"}  # Kùzu would read these as part of a name or a longer token
+_HEX = frozenset("0123456789abcdefABCDEF")
+_SIMPLE_ESCAPES = frozenset("\\'\"bBfFnNrRtT")
 
 
 @dataclass(frozen=True)
 class Token:
     kind: str  # word | string | quoted | param | number | op
-    text: str
+    text: str  # as written in the query
     pos: int
+    space: bool = False  # whitespace or a comment came before it
+    canonical: str = ""  # strings only: the text in the one canonical form
 
     @property
     def upper(self) -> str:
         return self.text.upper()
+
+    @property
+    def rendered(self) -> str:
+        return self.canonical or self.text
 
 
 @dataclass(frozen=True)
 class Verdict:
     ok: bool
     reason: str = ""  # why it was rejected ("" when ok); "syntax: ..." when it is not a Cypher query at all
-    statement: str = ""  # the single statement that may run (without the trailing ';')
+    statement: str = ""  # the statement to run, re-rendered from the tokens (no comments, no trailing ';')
 
 
 class LexError(ValueError):
     pass
 
 
+def _block_comment_end(q: str, i: int) -> int:
+    """End of the `/* ... */` at i: a `*` and the character after it (if not `/`) go together."""
+    j = i + 2
+    while True:
+        star = q.find("*", j)
+        if star < 0 or star + 1 >= len(q):
+            raise LexError(f"unterminated /* comment at character {i}")
+        if q[star + 1] == "/":
+            return star + 2
+        j = star + 2
+
+
+def _line_comment_end(q: str, i: int) -> int:
+    """End of the `// ...` at i: after LF, CR LF, or the end of the text."""
+    lf = q.find("\n", i + 2)
+    stop = lf if lf >= 0 else len(q)
+    cr = q.find("\r", i + 2, stop)
+    if cr < 0:
+        return stop + 1 if lf >= 0 else stop
+    if cr + 1 == len(q) or q[cr + 1] == "\n":
+        return cr + 2
+    raise LexError(f"a // comment at character {i} ends in a lone carriage return")
+
+
+def _string_end(q: str, i: int) -> tuple[int, str]:
+    """(end, canonical text) of the string literal at i; escapes are kept verbatim."""
+    quote, body, j = q[i], [], i + 1
+    while j < len(q):
+        c = q[j]
+        if c == quote:
+            return j + 1, "'" + "".join(body) + "'"
+        if c == "\\":
+            esc, j = _escape(q, j)
+            body.append('"' if esc == '\\"' else esc)
+            continue
+        if c == "\0" or "\ud800" <= c <= "\udfff":
+            raise LexError(f"a NUL or surrogate character in the string at character {i}")
+        body.append("\\'" if c == "'" else c)
+        j += 1
+    raise LexError(f"unterminated string at character {i}")
+
+
+def _escape(q: str, j: int) -> tuple[str, int]:
+    """(escape text, end) for the backslash at j, as Kùzu's EscapedChar rule allows."""
+    e = q[j + 1 : j + 2]
+    if e in _SIMPLE_ESCAPES:
+        return q[j : j + 2], j + 2
+    if e in ("u", "U") and len(q) >= j + 6 and all(h in _HEX for h in q[j + 2 : j + 6]):
+        return q[j : j + 6], j + 6
+    raise LexError(f"escape {q[j : j + 2]!r} at character {j} is not a Kùzu escape")
+
+
+def _quoted_end(q: str, i: int) -> int:
+    """End of the backtick name at i: one or more non-empty `...` segments."""
+    j = i
+    while j < len(q) and q[j] == "`":
+        close = q.find("`", j + 1)
+        if close < 0:
+            raise LexError(f"unterminated backtick name at character {i}")
+        if close == j + 1 or "\0" in q[j:close]:
+            raise LexError(f"an empty backtick name or a NUL at character {j}")
+        j = close + 1
+    return j
+
+
+def _name_end(q: str, i: int) -> int:
+    """End of the ASCII name at i; a `$` right after a name would be part of it for Kùzu."""
+    j = i + 1
+    while j < len(q) and q[j] in _NAME_CHARS:
+        j += 1
+    if q[j : j + 1] == "$":
+        raise LexError(f"'$' right after the name at character {i}")
+    return j
+
+
+def _digits_end(q: str, j: int) -> int:
+    while j < len(q) and q[j] in _DIGITS:
+        j += 1
+    return j
+
+
+def _integer_end(q: str, i: int) -> int:
+    """End of the DecimalInteger at i (`$1` parameters)."""
+    j = _digits_end(q, i)
+    if (q[i] == "0" and j > i + 1) or q[j : j + 1] in _NOT_AFTER_NUMBER | {"."}:
+        raise LexError(f"a parameter number must be a plain integer at character {i}")
+    return j
+
+
+def _number_end(q: str, i: int) -> int:
+    """End of the number at i: DecimalInteger, RegularDecimalReal or ExponentDecimalReal."""
+    j = _digits_end(q, i)
+    is_real = False
+    if q[j : j + 1] == "." and q[j + 1 : j + 2] in _DIGITS:
+        j, is_real = _digits_end(q, j + 1), True
+    if q[j : j + 1] in ("e", "E"):
+        k = j + 2 if q[j + 1 : j + 2] == "-" else j + 1
+        if q[k : k + 1] in _DIGITS:
+            j, is_real = _digits_end(q, k), True
+    if not is_real and q[i] == "0" and j > i + 1:
+        raise LexError(f"a number with a leading zero at character {i}")
+    if q[j : j + 1] in _NOT_AFTER_NUMBER:
+        raise LexError(f"a name or number runs into the number at character {i}")
+    return j
+
+
+def _token_end(q: str, i: int) -> tuple[str, int, str]:
+    """(kind, end, canonical) of the token that starts at i, which is not whitespace or a comment."""
+    c = q[i]
+    if c in "'\"":
+        end, canonical = _string_end(q, i)
+        return "string", end, canonical
+    if c == "`":
+        return "quoted", _quoted_end(q, i), ""
+    if c in _LETTERS:
+        return "word", _name_end(q, i), ""
+    if c in _DIGITS or (c == "." and q[i + 1 : i + 2] in _DIGITS):
+        return "number", _number_end(q, i), ""
+    if c == "$" and q[i + 1 : i + 2] in _NAME_CHARS:
+        end = _name_end(q, i + 1) if q[i + 1] in _LETTERS else _integer_end(q, i + 1)
+        return "param", end, ""
+    if q[i : i + 2] in OPERATORS_2:
+        return "op", i + 2, ""
+    if c in OPERATORS_1:
+        return "op", i + 1, ""
+    raise LexError(f"cannot read the query at character {i}: {q[i : i + 20]!r}")
+
+
 def tokenize(query: str) -> list[Token]:
-    """Split Cypher text into tokens; comments and whitespace are dropped."""
-    tokens, pos = [], 0
+    """Split Cypher text into tokens in one linear pass; comments and whitespace are dropped and
+    recorded as `Token.space` on the token after them. Raises LexError at the first problem."""
+    tokens, pos, space = [], 0, False
     while pos < len(query):
-        m = _TOKEN.match(query, pos)
-        if not m:
-            raise LexError(f"cannot read the query at character {pos}: {query[pos : pos + 20]!r}")
-        kind = m.lastgroup
-        if kind not in ("ws", "line_comment", "block_comment"):
-            tokens.append(Token(kind, m.group(), pos))
-        pos = m.end()
+        c = query[pos]
+        if c in WHITESPACE:
+            pos, space = pos + 1, True
+        elif query.startswith("/*", pos):
+            pos, space = _block_comment_end(query, pos), True
+        elif query.startswith("//", pos):
+            pos, space = _line_comment_end(query, pos), True
+        else:
+            kind, end, canonical = _token_end(query, pos)
+            tokens.append(Token(kind, query[pos:end], pos, space, canonical))
+            pos, space = end, False
     return tokens
+
+
+def render(tokens: list[Token]) -> str:
+    """The tokens as one line: one space where the query had whitespace or a comment, none where
+    the tokens touched (Kùzu allows no space in e.g. `list[1]` or before `,` in ORDER BY)."""
+    return "".join((" " if tok.space and i else "") + tok.rendered for i, tok in enumerate(tokens))
 
 
 def split_statements(tokens: list[Token]) -> list[list[Token]]:
@@ -102,7 +262,7 @@ def _is_keyword(tokens: list[Token], i: int) -> bool:
         return False
     prev = tokens[i - 1] if i > 0 else None
     nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-    if prev is not None and prev.kind == "op" and prev.text in (".", ":", "::"):
+    if prev is not None and prev.kind == "op" and prev.text in (".", ":"):
         return False
     if nxt is not None and nxt.kind == "op" and nxt.text == ":" and prev is not None and prev.text in ("{", ","):
         return False
@@ -113,9 +273,9 @@ def clauses(tokens: list[Token]) -> list[tuple[int, str]]:
     """(depth, keyword) for each clause keyword; depth counts (), [] and {} nesting."""
     out, depth = [], 0
     for i, tok in enumerate(tokens):
-        if tok.kind == "op" and tok.text in "([{":
+        if tok.kind == "op" and tok.text in ("(", "[", "{"):
             depth += 1
-        elif tok.kind == "op" and tok.text in ")]}":
+        elif tok.kind == "op" and tok.text in (")", "]", "}"):
             depth -= 1
             if depth < 0:
                 raise LexError(f"unbalanced {tok.text!r} at character {tok.pos}")
@@ -139,29 +299,37 @@ def _check_calls(tokens: list[Token]) -> str:
     return ""
 
 
+def _check_statement(stmt: list[Token]) -> str:
+    """Why the single statement may not run, or "" when it is a read-only query."""
+    found = clauses(stmt)
+    bad = sorted({kw for _, kw in found if kw in FORBIDDEN})
+    if bad:
+        return f"not read-only: {', '.join(bad)}"
+    reason = _check_calls(stmt)
+    if reason:
+        return reason
+    top = [kw for depth, kw in found if depth == 0]
+    if not top or top[0] not in FIRST_CLAUSES:
+        return "syntax: a query must start with MATCH, OPTIONAL MATCH, UNWIND, WITH, RETURN or CALL"
+    if "RETURN" not in top:
+        return "syntax: a read query must end in RETURN"
+    return ""
+
+
 def check_read_only(query: str) -> Verdict:
-    """Decide whether `query` may run: one read-only statement, see the module docstring."""
+    """Decide whether `query` may run (see the module docstring); when it may, `statement` is the
+    canonical re-rendering that is to be executed instead of `query`."""
+    if len(query) > MAX_QUERY_CHARS:
+        return Verdict(False, f"syntax: the query is longer than {MAX_QUERY_CHARS} characters")
     try:
-        tokens = tokenize(query)
-        statements = split_statements(tokens)
+        statements = split_statements(tokenize(query))
         if not statements:
             return Verdict(False, "syntax: empty query")
         if len(statements) > 1:
             return Verdict(False, f"{len(statements)} statements; only one is allowed")
-        stmt = statements[0]
-        found = clauses(stmt)
+        reason = _check_statement(statements[0])
     except LexError as e:
         return Verdict(False, f"syntax: {e}")
-    bad = sorted({kw for _, kw in found if kw in FORBIDDEN})
-    if bad:
-        return Verdict(False, f"not read-only: {', '.join(bad)}")
-    reason = _check_calls(stmt)
     if reason:
         return Verdict(False, reason)
-    top = [kw for depth, kw in found if depth == 0]
-    if not top or top[0] not in FIRST_CLAUSES:
-        return Verdict(False, "syntax: a query must start with MATCH, OPTIONAL MATCH, UNWIND, WITH, RETURN or CALL")
-    if "RETURN" not in top:
-        return Verdict(False, "syntax: a read query must end in RETURN")
-    last = stmt[-1].pos + len(stmt[-1].text)
-    return Verdict(True, "", query[stmt[0].pos : last])
+    return Verdict(True, "", render(statements[0]))
