@@ -4,8 +4,12 @@ Kùzu's own query timeout does not bound memory: `UNWIND range(1, 300000000) ...
 of the machine's RAM before the timeout fires. So every query runs in a worker process that
 has `RLIMIT_AS` set (allocation fails inside the worker, not in the evaluator), a Kùzu query
 timeout, and a parent-side wall-clock limit after which the worker is killed. The database is
-opened read-only and every query passes `safety.check_read_only` in the parent and again in the
-worker. A worker that dies or is killed is replaced for the next query; the evaluation goes on.
+opened read-only and every query passes `safety.check_read_only` in the parent; only the
+checker's canonical re-rendering (`Verdict.statement`) is sent, and the worker checks it again
+and runs it only if it re-renders to itself. Once the database is open the worker locks itself
+down with Landlock where the kernel has it (`sandbox.py`: read-only beneath the graph's folder,
+no TCP); `SafeExecutor.sandbox` says which layer is active. A worker that dies or is killed is
+replaced for the next query; the evaluation goes on. See docs/security.md.
 """
 
 from __future__ import annotations
@@ -79,32 +83,43 @@ def _serve(db_path: str, memory_bytes: int, timeout_ms: int, max_rows: int) -> N
     sys.stdout = sys.stderr  # nothing but answers goes to the parent's pipe
     import kuzu
 
+    from babelscope.cypher import sandbox
+
     db = kuzu.Database(db_path, read_only=True, buffer_pool_size=128 * 1024**2, max_db_size=1 << 28, max_num_threads=1)
     con = kuzu.Connection(db, num_threads=1)
     con.set_query_timeout(timeout_ms)
-    _send(out, ["ready"])
+    con.execute("RETURN 1").close()  # anything kuzu loads lazily is loaded before the lock-down
+    layer = sandbox.restrict([str(Path(db_path).resolve().parent)])
+    _send(out, ["ready", layer])
     for line in sys.stdin:
-        query = json.loads(line)
-        verdict = check_read_only(query)  # checked again here: the worker never trusts its caller
+        statement = json.loads(line)
+        verdict = check_read_only(statement)  # checked again here: the worker never trusts its caller
         if not verdict.ok:
             _send(out, ["rejected", verdict.reason])
-            continue
-        try:
-            result = con.execute(verdict.statement)
-            columns = result.get_column_names()
-            rows, truncated = [], False
-            while result.has_next():
-                if len(rows) >= max_rows:
-                    truncated = True
-                    break
-                rows.append(plain(result.get_next()))
-            result.close()
-            _send(out, ["ok", columns, rows, truncated])
-        except MemoryError:
-            _send(out, ["memory", "MemoryError"])
-        except Exception as e:  # Kùzu raises RuntimeError for parse, binder and runtime errors
-            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            _send(out, [_classify(msg), msg])
+        elif verdict.statement != statement:  # the parent sends only the canonical rendering
+            _send(out, ["rejected", "syntax: the statement is not in the checker's canonical form"])
+        else:
+            _execute(out, con, verdict.statement, max_rows)
+
+
+def _execute(out, con, statement: str, max_rows: int) -> None:
+    """Run one checked statement and send its rows or its error."""
+    try:
+        result = con.execute(statement)
+        columns = result.get_column_names()
+        rows, truncated = [], False
+        while result.has_next():
+            if len(rows) >= max_rows:
+                truncated = True
+                break
+            rows.append(plain(result.get_next()))
+        result.close()
+        _send(out, ["ok", columns, rows, truncated])
+    except MemoryError:
+        _send(out, ["memory", "MemoryError"])
+    except Exception as e:  # Kùzu raises RuntimeError for parse, binder and runtime errors
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        _send(out, [_classify(msg), msg])
 
 
 def _send(out, obj) -> None:
@@ -135,6 +150,7 @@ class SafeExecutor:
         self._buffer = b""
         self.restarts = 0  # workers replaced after a crash, kill or memory failure
         self.executed = 0  # queries that were sent to a worker (passed the safety check)
+        self._layer = ""  # the worker's report of its sandbox (see `sandbox`)
 
     def _start(self) -> None:
         args = [self.db_path, str(self.memory_bytes), str(int(self.timeout_s * 1000)), str(self.max_rows)]
@@ -150,9 +166,19 @@ class SafeExecutor:
             cwd=self.workdir,
         )
         self._buffer = b""
-        if self._read(STARTUP_TIMEOUT_S) is None:
+        ready = self._read(STARTUP_TIMEOUT_S)
+        if ready is None:
             self._kill()
             raise RuntimeError(f"the Cypher worker could not open {self.db_path}")
+        self._layer = ready[1]
+
+    @property
+    def sandbox(self) -> str:
+        """The worker's operating-system layer, e.g. "landlock ABI 7 (files: graph folder read-only;
+        ...)" or "none (Landlock unavailable): ..." (starts the worker if none is running)."""
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
+        return self._layer
 
     def _read(self, timeout: float):
         """One JSON line from the worker, or None when it died or did not answer in time."""
@@ -189,7 +215,7 @@ class SafeExecutor:
             self._start()
         self.executed += 1
         try:
-            self._proc.stdin.write((json.dumps(query) + "\n").encode())
+            self._proc.stdin.write((json.dumps(verdict.statement) + "\n").encode())  # never the raw text
             self._proc.stdin.flush()
         except OSError:
             self._kill()
