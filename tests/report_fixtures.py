@@ -1,4 +1,6 @@
-"""Synthetic run folders of every kind, in the formats the verbs write (for the report tests).
+"""Synthetic run folders of every kind in the PREVIOUS layout (results.json without the envelope and
+``schema_version``): the report must still read them, through ``report.legacy`` (for the report tests;
+``tests/test_verbs_report.py`` builds current run folders with the real verbs on tiny models).
 
 Formats follow the verbs' code: fertility (``measure/fertility.py`` via ``cli/fertility.py``), LAHIS
 scores and classification (``interpret/lahis.py``), ternary layer counts and phases and the
@@ -17,6 +19,11 @@ from babelscope.runs import RunFolder
 
 LANGS = ["eng_Latn", "fra_Latn", "deu_Latn", "rus_Cyrl", "zho_Hans"]
 N_LAYERS, N_HEADS = 6, 4
+
+
+def write_old_results(run: RunFolder, payload: dict) -> None:
+    """results.json as babelscope wrote it before the results envelope (no schema_version)."""
+    run.write_json("results.json", payload)
 
 
 def _rng(seed: int) -> random.Random:
@@ -57,7 +64,7 @@ def eval_run(root, name="eval-a", acc=None, seed=0) -> RunFolder:
         "mean_vs_reference": 0.6,
     }
     fert = {lang: {"fertility": 1.2 + 0.3 * i, "tokens_per_char": 0.3, "unit": "word"} for i, lang in enumerate(LANGS)}
-    run.write_results(
+    write_old_results(run,
         {
             "languages": LANGS,
             "tasks": {"continuation": per, "bpc": bpc},
@@ -107,7 +114,7 @@ def fertility_run(root, name="fertility") -> RunFolder:
             }
             for i, lang in enumerate(LANGS)
         }
-    run.write_results({"verb": "fertility", "source": "builtin", "tokenizers": list(fert), "fertility": fert})
+    write_old_results(run, {"verb": "fertility", "source": "builtin", "tokenizers": list(fert), "fertility": fert})
     return run
 
 
@@ -154,7 +161,7 @@ def heads_run(root, name="heads") -> RunFolder:
         lang: {"before": {"off_target_rate": 0.1, "n": 8}, "after": {"off_target_rate": 0.1 + 0.1 * k, "n": 8}}
         for k, lang in enumerate(LANGS)
     }
-    run.write_results(
+    write_old_results(run,
         {
             "method": "lahis",
             "model": "tiny",
@@ -230,7 +237,7 @@ def neurons_run(root, name="neurons") -> RunFolder:
             "per_language": per_lang,
         },
     )
-    run.write_results(
+    write_old_results(run,
         {
             "verb": "neurons",
             "model": "tiny",
@@ -271,7 +278,7 @@ def layers_run(root, name="layers") -> RunFolder:
             },
         },
     )
-    run.write_results(
+    write_old_results(run,
         {"verb": "layers", "recommended": rec, "ranking": [0, 5, 1, 4, 2, 3], "onset_layer": lens["onset_layer"]}
     )
     return run
@@ -292,7 +299,7 @@ def finetune_run(root, name="finetune") -> RunFolder:
         for i, lang in enumerate(LANGS)
     }
     cont = {lang: {"before": 0.4, "after": 0.45, "delta": 0.05} for lang in LANGS}
-    run.write_results(
+    write_old_results(run,
         {
             "before_after": ba,
             "before_after_tasks": {"bpc": ba, "continuation": cont},
@@ -325,7 +332,7 @@ def merge_run(root, name="merge") -> RunFolder:
         lang: {"task_expert": 0.40 + 0.01 * i, "language_expert": 0.30, "merged": 0.45 + 0.02 * i}
         for i, lang in enumerate(LANGS)
     }
-    run.write_results(
+    write_old_results(run,
         {
             "verb": "merge",
             "recipe": recipe,
@@ -344,7 +351,7 @@ def merge_run(root, name="merge") -> RunFolder:
     )
     sub = RunFolder(run.path / "eval" / "merged")  # merge --evaluate keeps each model's eval, without config
     sub.path.mkdir(parents=True)
-    sub.write_results(
+    write_old_results(sub,
         {
             "tasks": {"continuation": {lang: {"acc": v["merged"], "n": 10} for lang, v in ba.items()}},
             "task_info": {"continuation": {"kind": "mc", "headline": "acc"}},
@@ -359,7 +366,7 @@ def compare_neurons_run(root, name="compare-neurons") -> RunFolder:
         c: {"a": [k, 2, 3, 4, 5, 6], "b": [2, 2, 2, 5, 5, 5 + k], "shift": [2 - k, 0, -1, 1, 0, k - 1]}
         for k, c in enumerate(("specific", "related", "general"))
     }
-    run.write_results(
+    write_old_results(run,
         {
             "verb": "compare-neurons",
             "model_a": "a",
@@ -397,7 +404,7 @@ def cypher_run(root, name="cypher") -> RunFolder:
         for lang in langs
     }
     cons = {"all_languages": 0.33, "matrix": {a: {b: 1.0 if a == b else 0.4 for b in langs} for a in langs}}
-    run.write_results({"verb": "cypher", "per_language": per, "per_kind": kinds, "consistency": cons})
+    write_old_results(run, {"verb": "cypher", "per_language": per, "per_kind": kinds, "consistency": cons})
     return run
 
 
@@ -419,7 +426,7 @@ def mask_run(root, name="mask") -> RunFolder:
     )
     before = {"continuation": {lang: 0.4 for lang in LANGS}}
     after = {"continuation": {lang: 0.4 + 0.01 * k for k, lang in enumerate(LANGS)}}
-    run.write_results(
+    write_old_results(run,
         {
             "method": "lahis_soft_head_mask",
             "model": "tiny",
@@ -441,7 +448,7 @@ def mask_run(root, name="mask") -> RunFolder:
 def odd_run(root, name="odd") -> RunFolder:
     """A run of a future verb with keys no renderer knows."""
     run = RunFolder.create(root, "tiny", "future-verb", {"x": 1}, run_name=name, announce=False)
-    run.write_results(
+    write_old_results(run,
         {
             "verb": "future-verb",
             "nested": {"list": [[1, "a"], None], "text": "hello"},

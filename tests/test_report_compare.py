@@ -21,10 +21,12 @@ def two_runs(tmp_path):
 
 @pytest.fixture
 def main(monkeypatch):
+    from babelscope import verbs
+    from babelscope.cli import legacy
     from babelscope.cli import main as cli_main
-    from babelscope.cli import report as report_cli
 
-    monkeypatch.setattr(cli_main, "discover", lambda: list(report_cli.VERBS))
+    monkeypatch.setattr(verbs, "MODULES", {"report": "report", "compare": "compare"})
+    monkeypatch.setattr(legacy, "discover", lambda: [])
     return cli_main.main
 
 

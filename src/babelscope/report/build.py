@@ -76,10 +76,7 @@ def _safe(fn, *args, strict: bool, label: str, what: str) -> list[Section]:
 
 def run_sections(run: Run, strict: bool = False) -> list[Section]:
     """Every section one run yields, in reading order."""
-    claimed: list[tuple] = [(k,) for k in sections_improve.BEFORE_AFTER_KEYS]
-    claimed += [(k,) for k, _ in sections_improve.before_after_sources(run.results)]
-    if ("before",) in claimed:
-        claimed.append(("after",))  # separate before/after dicts render together
+    claimed: list[tuple] = [(k,) for k in sections_improve.claimed_keys(run)]
     secs = _safe(sections_runs.run_header, run, strict=strict, label=run.label, what="run header")
     fert = _safe(sections_fertility.fertility, run, strict=strict, label=run.label, what="fertility")
     if fert:

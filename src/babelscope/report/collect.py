@@ -4,6 +4,10 @@ Renderers never assume a fixed results.json layout. They ask this module for sha
 ``language_tables`` finds every ``{language: {metric: number}}`` dict (at any depth), and
 ``language_matrices`` every language x language matrix (``{lang: {lang: number}}`` or
 ``{"languages": [...], "matrix": [[...]]}``). A run with new keys therefore never breaks the report.
+
+What a run is (verb, model, languages, settings) and its before/after tables come from the results
+envelope and the ``stages``/``before_after`` shape of ``babelscope.schema`` only; a folder of the
+previous layout (no ``schema_version``) is rewritten into that shape by ``report.legacy.upgrade``.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from babelscope.errors import UsageError
+from babelscope.report import legacy
 
 LANG_RE = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")  # FLORES-200 style code, e.g. deu_Latn
 COUNT_KEYS = ("n", "n_items", "num_items", "items", "count", "n_samples", "n_eval_items")  # item counts for micro means
 LABEL_KEYS = ("languages", "classes", "labels")  # a list of row labels beside list-of-rows matrices
-SKIP_KEYS = ("environment", "versions")  # results.json parts that never hold findings
+SKIP_KEYS = ("environment", "versions", "config", "model")  # results.json parts that never hold findings
 
 
 def is_lang(key) -> bool:
@@ -42,37 +47,33 @@ def lang_name(code: str) -> str:
 
 @dataclass
 class Run:
-    """One run folder as the report sees it."""
+    """One run folder as the report sees it: ``results`` follows ``babelscope.schema`` (an old-layout
+    folder is upgraded when read, and ``legacy`` says so); ``config`` is the envelope's ``config``."""
 
     path: Path
     config: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)
     readme: str = ""
     label: str = ""
+    legacy: bool = False
 
     @property
     def verb(self) -> str:
-        verb = self.config.get("verb") or self.results.get("verb")
-        if not verb and "tasks" in self.results and "task_info" in self.results:
-            verb = "eval"  # an evaluation written without config.yaml (e.g. merge --evaluate's per-model evals)
-        return str(verb or "run")
+        return str(self.results.get("verb") or self.config.get("verb") or "run")
 
     @property
     def model(self) -> str:
         """The model's name (a local folder's last component), else the run folder's parent name."""
-        name = None
-        for key in ("model", "model_name"):
-            if isinstance(self.results.get(key), str):
-                name = self.results[key]
-                break
-        args = self.config.get("model_args")
-        if name is None and isinstance(args, str):
-            for part in args.split(","):
-                if part.strip().startswith("pretrained="):
-                    name = part.split("=", 1)[1]
-        if name is None:
-            return self.path.name if not self.config else self.path.parent.name
+        model = self.results.get("model")
+        name = model.get("name") if isinstance(model, dict) else None
+        if not isinstance(name, str) or not name:
+            return self.path.parent.name
         return Path(name).name if name.startswith(("/", ".", "~")) else name
+
+    @property
+    def languages(self) -> list[str]:
+        langs = self.results.get("languages")
+        return [str(x) for x in langs] if isinstance(langs, list) else []
 
     def artifacts(self) -> list[Path]:
         folder = self.path / "artifacts"
@@ -138,6 +139,10 @@ def load_run(path) -> Run:
         run.config = {}
     if not isinstance(run.results, dict):
         run.results = {}
+    if run.results and "schema_version" not in run.results:  # the previous layout
+        run.results, run.legacy = legacy.upgrade(run.results, run.config), True
+    if isinstance(run.results.get("config"), dict):
+        run.config = {"verb": run.verb, **run.results["config"]}
     if (path / "README.md").exists():
         run.readme = (path / "README.md").read_text(encoding="utf-8", errors="replace")
     run.label = f"{run.verb} · {path.name}"

@@ -1,23 +1,23 @@
 """Section renderers for improve-type runs (finetune, merge, mask): provenance (what was changed,
 from what, with which settings) and before/after results per language.
 
-``before_after`` in results.json may be any of
-- ``{language: {"before": x, "after": y, "delta": d}}`` (finetune),
-- ``{language: {model_or_stage: x, ...}}`` (merge: the inputs and the merged model),
-- ``{language: {"before": {metric: x}, "after": {metric: y}}}`` or ``{language: {metric: {...}}}``,
-- any of these one level down, keyed by task or metric.
+Before/after tables come from the one shape of ``babelscope.schema``: ``stages`` (named, in order,
+e.g. before, after or task_expert, language_expert, merged) and ``before_after``
+``{task: {language: {stage: value}}}``; plus the off-target rates that ``heads`` writes as
+``off_target`` ``{language: {before: {off_target_rate}, after: {...}}}``. Old run folders reach
+here already rewritten into this shape (``report.legacy``).
 """
 
 from __future__ import annotations
 
 from babelscope.report import plots
-from babelscope.report.collect import COUNT_KEYS, Run, find_key, is_lang, is_number
+from babelscope.report.collect import Run, is_number
 from babelscope.report.model import Figure, Note, Section, Table, fmt
 from babelscope.report.sections import mean
 
 IMPROVE_VERBS = ("finetune", "merge", "mask")
-COUNTS = (*COUNT_KEYS, "judged", "samples")  # per-language counts, not results
-STAGES = ("before", "after", "base", "trained", "merged", "masked", "delta")  # names that are stages, not metrics
+BEFORE_AFTER_KEYS = ("before_after", "before", "after", "delta")  # schema keys shown by before_after (mask and
+# finetune also write each stage and the change on their own); no other renderer draws them again
 LOWER_IS_BETTER = ("bpc", "bits", "loss", "ppl", "perplexity", "error", "off_target")  # metric name parts
 PROVENANCE_KEYS = (
     "model_args",
@@ -40,41 +40,26 @@ PROVENANCE_KEYS = (
 )  # config keys shown as "what was done", in this order
 
 
-def _is_delta(name: str) -> bool:
-    return "delta" in name.lower() or name.lower().startswith("diff")
+def stage_tables(run: Run) -> list[tuple[str, list[str], dict]]:
+    """``[(name, stages, {language: {stage: value}})]``: one per task of ``before_after``, and the
+    off-target rate of a ``heads`` run before/after zeroing each language's specific heads."""
+    out = []
+    stages, table = run.results.get("stages"), run.results.get("before_after")
+    if isinstance(stages, list) and len(stages) >= 2 and isinstance(table, dict):
+        out += [(str(task), [str(s) for s in stages], by_lang) for task, by_lang in table.items()
+                if isinstance(by_lang, dict) and by_lang]
+    off = run.results.get("off_target") if run.verb == "heads" else None
+    if isinstance(off, dict):
+        rates = {lang: {s: row[s].get("off_target_rate") for s in ("before", "after") if isinstance(row.get(s), dict)}
+                 for lang, row in off.items() if isinstance(row, dict)}
+        if any(len(r) == 2 for r in rates.values()):
+            out.append(("off_target_rate", ["before", "after"], rates))
+    return out
 
 
-def before_after_tables(obj, path=()) -> list[tuple[str, dict]]:
-    """Normalise to ``[(name, {language: {series: value}})]``."""
-    if not isinstance(obj, dict):
-        return []
-    langs = [k for k in obj if is_lang(k)]
-    if not langs:
-        out = []
-        for key, val in obj.items():
-            out += before_after_tables(val, (*path, str(key)))
-        return out
-    tables: dict[str, dict] = {}
-    for lang in langs:
-        entry = obj[lang]
-        if not isinstance(entry, dict):
-            continue
-        for k, v in entry.items():
-            if is_number(v):
-                tables.setdefault(" / ".join(path), {}).setdefault(lang, {})[k] = float(v)
-            elif isinstance(v, dict):
-                for k2, v2 in v.items():
-                    if not is_number(v2):
-                        continue
-                    stage_first = k.lower() in STAGES or k2.lower() not in STAGES
-                    metric, series = (k2, k) if stage_first else (k, k2)
-                    name = " / ".join((*path, metric))
-                    tables.setdefault(name, {}).setdefault(lang, {})[series] = float(v2)
-    counts = [name for name in tables if name.split(" / ")[-1] in COUNTS]
-    if len(counts) < len(tables):  # item counts beside real metrics are not worth a figure
-        for name in counts:
-            del tables[name]
-    return list(tables.items())
+def claimed_keys(run: Run) -> list[str]:
+    """Top-level results keys that the before/after sections show (the per-language tables skip them)."""
+    return [*BEFORE_AFTER_KEYS, *(["off_target"] if run.verb == "heads" else [])]
 
 
 def _lower_is_better(name: str) -> bool:
@@ -82,113 +67,40 @@ def _lower_is_better(name: str) -> bool:
     return any(part in low for part in LOWER_IS_BETTER)
 
 
-def before_after_block(name: str, table: dict) -> list:
+def before_after_block(name: str, stages: list[str], table: dict) -> list:
+    """Dot plot of every stage per language, a table with the change last − first, the macro change."""
     langs = list(table)
-    series: list[str] = []
-    for vals in table.values():
-        series += [k for k in vals if k not in series]
-    values = [s for s in series if not _is_delta(s)]
-    deltas = [s for s in series if _is_delta(s)]
-    if not values:
-        return []
-    first = "before" if "before" in values else values[0]
-    last = "after" if "after" in values else ("merged" if "merged" in values else values[-1])
+    first, last = stages[0], stages[-1]
     rows = []
     for lang in langs:
-        v = table[lang]
-        delta = (
-            v.get(deltas[0])
-            if deltas
-            else (v[last] - v[first] if first != last and is_number(v.get(last)) and is_number(v.get(first)) else None)
-        )
-        rows.append([lang, *[v.get(s) for s in values], delta])
-    delta_col = deltas[0] if deltas else f"{last} − {first}"
-    columns = ["language", *values, delta_col]
-    foot = [["macro mean", *[mean(r[j + 1] for r in rows) for j in range(len(values) + 1)]]]
-    tab = Table.make(
-        columns,
-        rows,
-        caption=f"{name or 'result'} per language, {' / '.join(values)}",
-        signed_cols=(len(columns) - 1,),
-        foot=foot,
-        collapsed=False,
-        lower_is_better=_lower_is_better(name),
-    )
-    ordered = [first, *[s for s in values if s not in (first, last)], last] if first != last else values
-    src = plots.dumbbell(
-        langs,
-        {s: [table[lang].get(s) for lang in langs] for s in ordered},
-        xlabel=name or "value",
-        title=f"{name or 'result'}: {first} → {last}",
-    )
+        v = table[lang] if isinstance(table[lang], dict) else {}
+        a, b = v.get(first), v.get(last)
+        rows.append([lang, *[v.get(s) for s in stages], b - a if is_number(a) and is_number(b) else None])
+    if not any(is_number(x) for r in rows for x in r[1:]):
+        return []
+    delta_col = f"{last} − {first}"
+    columns = ["language", *stages, delta_col]
+    foot = [["macro mean", *[mean(r[j + 1] for r in rows) for j in range(len(stages) + 1)]]]
+    tab = Table.make(columns, rows, caption=f"{name} per language, {' / '.join(stages)}",
+                     signed_cols=(len(columns) - 1,), foot=foot, collapsed=False,
+                     lower_is_better=_lower_is_better(name))
+    src = plots.dumbbell(langs, {s: [table[lang].get(s) for lang in langs] for s in stages}, xlabel=name,
+                         title=f"{name}: {first} → {last}")
     better = "lower is better" if _lower_is_better(name) else "higher is better"
     change = "; ".join(f"{r[0]} {fmt(r[-1])}" for r in rows if r[-1] is not None)
-    alt = (
-        f"Dot plot per language of {name or 'the result'} for {', '.join(ordered)} ({better}). "
-        f"Change {delta_col}: {change}."
-    )
+    alt = f"Dot plot per language of {name} for {', '.join(stages)} ({better}). Change {delta_col}: {change}."
     macro_delta = foot[0][-1]
-    notes = [
-        Note(
-            f"Macro mean change ({delta_col}) over {len(langs)} languages: "
-            f"{'+' if (macro_delta or 0) > 0 else ''}{fmt(macro_delta)} ({better})."
-        )
-    ]
+    notes = [Note(f"Macro mean change ({delta_col}) over {len(langs)} languages: "
+                  f"{'+' if (macro_delta or 0) > 0 else ''}{fmt(macro_delta)} ({better}).")]
     return [Figure(src, alt, f"{first} (grey) and {last} (blue) per language; {better}.", tab), *notes]
-
-
-BEFORE_AFTER_KEYS = (
-    "before_after_tasks",
-    "before_after_by_task",
-    "before_after",
-)  # the first present is rendered (tasks: all tasks)
-
-
-def before_after_sources(results: dict) -> list[tuple[str, dict]]:
-    """(key, dict) of the before/after tables: the first of BEFORE_AFTER_KEYS, plus any other top-level
-    ``{language: {"before": ..., "after": ...}}`` dict (e.g. off-target rates before/after ablation)."""
-    out = []
-    for key in BEFORE_AFTER_KEYS:
-        found = find_key(results, (key,))
-        if isinstance(found, dict):
-            out.append((key, found))
-            break
-    else:
-        paired = _paired(results.get("before"), results.get("after"))
-        if paired:  # separate "before" and "after" dicts of the same shape (babelscope mask)
-            out.append(("before", paired))
-    for key, val in results.items():
-        if key in BEFORE_AFTER_KEYS or not isinstance(val, dict):
-            continue
-        entries = [v for k, v in val.items() if is_lang(k)]
-        if entries and all(isinstance(v, dict) and "before" in v and "after" in v for v in entries):
-            out.append((key, val))
-    return out
-
-
-def _paired(before, after):
-    """``{x: {lang: v}}`` before and after -> ``{x: {lang: {"before": v, "after": w}}}`` (or one level less)."""
-    if not isinstance(before, dict) or not isinstance(after, dict):
-        return None
-    if any(is_lang(k) for k in before):
-        pairs = {k: {"before": before[k], "after": after.get(k)} for k in before if is_lang(k)}
-        ok = all(is_number(v["before"]) and is_number(v["after"]) for v in pairs.values())
-        return pairs if pairs and ok else None
-    out = {k: p for k in before if (p := _paired(before[k], after.get(k)))}
-    return out or None
 
 
 def before_after(run: Run) -> list[Section]:
     out = []
-    metric = run.results.get("metric") or run.config.get("metric")  # names a bare before/after table
-    for key, found in before_after_sources(run.results):
-        prefix = () if key in (*BEFORE_AFTER_KEYS, "before") else (key,)
-        for name, table in before_after_tables(found, prefix):
-            name = name or (str(metric) if isinstance(metric, str) else "")
-            blocks = before_after_block(name, table)
-            if blocks:
-                title = f"Before and after, per language{f': {name}' if name else ''}"
-                out.append(Section(title, "before_after", run.label, blocks=blocks))
+    for name, stages, table in stage_tables(run):
+        blocks = before_after_block(name, stages, table)
+        if blocks:
+            out.append(Section(f"Before and after, per language: {name}", "before_after", run.label, blocks=blocks))
     return out
 
 

@@ -16,14 +16,8 @@ def overview(runs: list[Run]) -> Section:
     sec = Section("Runs in this report", "overview")
     rows = []
     for run in runs:
-        langs = run.config.get("languages")
-        if isinstance(langs, str):
-            langs = langs.split(",")
-        if isinstance(langs, list):
-            langs = ", ".join(str(x).strip() for x in langs)
-        rows.append(
-            [run.label, run.verb, run.model, str(langs or "–"), str(run.config.get("tasks") or "–"), str(run.path)]
-        )
+        langs = ", ".join(run.languages)
+        rows.append([run.label, run.verb, run.model, langs or "–", str(run.config.get("tasks") or "–"), str(run.path)])
     sec.add(
         Table.make(
             ["run", "verb", "model", "languages", "tasks", "folder"],
@@ -57,15 +51,18 @@ def run_header(run: Run) -> Section:
 
 
 SCALARS_SHOWN_ELSEWHERE = (
+    "schema_version",
     "environment",
+    "config",
+    "model",
+    "started",
+    "seconds",
     "before_after",
-    "before_after_tasks",
-    "before_after_by_task",
     "recipe",
     "merge",
     "verb",
     "task_info",
-)  # top-level keys
+)  # top-level keys (the envelope is in the run header and the overview)
 
 
 def scalar_leaves(obj, path=(), depth=0):

@@ -18,7 +18,7 @@ from babelscope.errors import UsageError
 
 GROUPS = ("measure", "interpret", "improve", "inspect")  # order of verb groups in --help
 MODULES = {  # verb name -> module under babelscope.verbs
-    "cypher": "cypher",
+    "cypher": "cypher", "report": "report", "compare": "compare",
     "eval": "eval", "rescore": "rescore",
 }
 
