@@ -27,12 +27,11 @@ _LAZY = {
     "register_architecture": "babelscope.models.adapters:register_architecture",
     "resolve_language": "babelscope.languages:resolve",
     "load_corpus": "babelscope.data.corpus:load_corpus",
-    "fertility": "babelscope.measure.fertility:fertility",
     "RunFolder": "babelscope.runs:RunFolder",
     "BabelscopeError": "babelscope.errors:BabelscopeError",
 }
 _SUBMODULES = {"measure", "interpret", "improve", "cypher", "report", "data", "models", "languages", "verbs",
-               "schema"}
+               "schema", "runs", "errors", "distributed", "testing", "cli"}
 
 
 def _verb_function(verb: str):

@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import re
+import secrets
 import sys
 import tempfile
 import time
@@ -91,6 +92,34 @@ def sanitize(name: str) -> str:
     return (name or "model")[:80]
 
 
+SAFE_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+CREATED: list[Path] = []  # run folders this process created (a failed verb removes those left empty)
+
+
+def check_run_name(name: str) -> str:
+    """``--run_name`` is one safe path component (no ``/``, ``..``, absolute paths or hidden names)."""
+    if not SAFE_RUN_NAME.fullmatch(name or "") or name.strip(".") == "":
+        raise UsageError(f"--run_name {name!r} must be a single folder name of letters, digits, '.', '_' or '-' "
+                         "(no '/', '..' or absolute paths), at most 128 characters.")
+    return name
+
+
+def redact(value):
+    """Strings, lists and dicts with URL credentials hidden and the home folder written as ``~``."""
+    if isinstance(value, str):
+        text = _URL_CREDENTIALS.sub(lambda m: m["scheme"] + "***@", value)
+        home = os.path.expanduser("~")
+        if home not in ("", "/") and home in text:
+            text = re.sub(re.escape(home) + r"(?=/|\\|$|[\s,;:'\"])", "~", text)
+        return text
+    if isinstance(value, dict):
+        return {redact(k): redact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    return value
+
+
 def environment(device: str | None = None, dtype: str | None = None) -> dict:
     """Versions, device, dtype, Python, platform and threads, for results.json."""
     versions = {}
@@ -118,6 +147,22 @@ def utc_iso() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
+def _exclusive(parent: Path, run_name: str | None, verb: str) -> Path:
+    """A new folder under ``parent``: ``run_name`` (which may exist already: the caller checks its
+    fingerprint) or ``<verb>-<UTC second>-<random suffix>``, created with an exclusive mkdir."""
+    if run_name:
+        path = parent / run_name
+        path.mkdir(exist_ok=True)
+        return path
+    while True:
+        path = parent / f"{verb}-{utc_stamp()}-{secrets.token_hex(3)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
 @dataclass
 class RunFolder:
     """One run's folder; every writer is atomic.
@@ -140,10 +185,16 @@ class RunFolder:
     @classmethod
     def create(cls, output_path, model_name: str, verb: str, config: dict | None = None,
                run_name: str | None = None, announce: bool = True) -> RunFolder:
-        """Make ``<output_path>/<model>/<run_name or verb-UTC>/``, write config.yaml, print it."""
-        root = Path(output_path or DEFAULT_OUTPUT)
-        path = root / sanitize(model_name) / (run_name or f"{verb}-{utc_stamp()}")
-        path.mkdir(parents=True, exist_ok=True)
+        """Make ``<output_path>/<model>/<run_name or verb-UTC-suffix>/`` (exclusive create: two runs
+        started in the same second get two folders), write config.yaml, print it."""
+        parent = Path(output_path or DEFAULT_OUTPUT) / sanitize(model_name)
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            path = _exclusive(parent, check_run_name(run_name) if run_name else None, verb)
+        except OSError as exc:
+            raise UsageError(f"cannot create a run folder under {parent}: {exc.strerror}; pass a writable "
+                             "--output_path") from None
+        CREATED.append(path)
         run = cls(path, verb=verb, config=dict(config or {}))
         if config is not None:
             run.write_config({"verb": verb, **config})
@@ -159,11 +210,21 @@ class RunFolder:
             raise UsageError(f"run folder {path} does not exist; pass a folder that a babelscope verb wrote.")
         return cls(path)
 
+    def discard_if_empty(self) -> bool:
+        """Remove the folder when it holds nothing but its config (a verb that failed before any result)."""
+        left = {p.name for p in self.path.iterdir()} if self.path.is_dir() else set()
+        if left <= {"config.yaml", "fingerprint.json"}:
+            for name in left:
+                (self.path / name).unlink()
+            self.path.rmdir()
+            return True
+        return False
+
     # writers -------------------------------------------------------------------------------
     def write_config(self, config: dict) -> Path:
         import yaml
 
-        clean = json.loads(dumps(config))  # plain types only, so the YAML re-reads as flags
+        clean = redact(json.loads(dumps(config)))  # plain types only, so the YAML re-reads as flags
         return atomic_write_text(self.path / "config.yaml", yaml.safe_dump(clean, sort_keys=False,
                                                                             allow_unicode=True))
 
@@ -179,7 +240,7 @@ class RunFolder:
             config=self.config or payload.get("config") or {}, environment=environment(self.device, self.dtype),
             started=self.started, seconds=time.monotonic() - self._t0)
         doc.update({k: v for k, v in payload.items() if k not in schema.ENVELOPE_KEYS})
-        return self.write_json("results.json", doc)
+        return self.write_json("results.json", redact(json.loads(dumps(doc))))
 
     def write_samples(self, task: str, language: str, records) -> Path:
         text = "".join(json.dumps(r, ensure_ascii=False, default=_json_default) + "\n" for r in records)
@@ -199,7 +260,7 @@ class RunFolder:
         return target
 
     def write_readme(self, text: str) -> Path:
-        return atomic_write_text(self.path / "README.md", text)
+        return atomic_write_text(self.path / "README.md", redact(text))
 
     # readers -------------------------------------------------------------------------------
     def read_json(self, relpath: str):

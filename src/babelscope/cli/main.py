@@ -81,7 +81,7 @@ def _run(args: argparse.Namespace, parser, argv) -> int:
         if args.config:
             args = legacy.apply_config(parser, argv, args)
         return int(args.func(args) or 0)
-    result = args._spec.run(config_of(args))
+    result = verbs.execute(args._spec, config_of(args))
     if result.summary:
         print(result.summary)
     return result.exit_code

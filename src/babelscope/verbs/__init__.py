@@ -14,12 +14,16 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from babelscope.errors import UsageError
+from babelscope import runs
+from babelscope.errors import BabelscopeError, UsageError
 
 GROUPS = ("measure", "interpret", "improve", "inspect")  # order of verb groups in --help
 MODULES = {  # verb name -> module under babelscope.verbs
     "cypher": "cypher", "report": "report", "compare": "compare",
     "eval": "eval", "rescore": "rescore",
+    "fertility": "fertility", "ls": "ls",
+    "neurons": "neurons", "compare-neurons": "compare_neurons", "layers": "layers", "finetune": "finetune",
+    "heads": "heads", "mask": "mask",
 }
 
 
@@ -43,6 +47,18 @@ def all_specs() -> list[VerbSpec]:
     return sorted((spec(n) for n in MODULES), key=lambda s: (GROUPS.index(s.group), s.name))
 
 
+def execute(verb: VerbSpec, config):
+    """``verb.run(config)``; a run folder it created is removed again when the verb fails before
+    writing anything but its config (bad input leaves no folder behind)."""
+    first = len(runs.CREATED)
+    try:
+        return verb.run(config)
+    except (BabelscopeError, KeyboardInterrupt):
+        for path in runs.CREATED[first:]:
+            runs.RunFolder(path).discard_if_empty()
+        raise
+
+
 def call(name: str, config=None, **options):
     """Run verb ``name`` from a config object or keyword options (the Python API)."""
     verb = spec(name)
@@ -52,4 +68,4 @@ def call(name: str, config=None, **options):
         raise UsageError(f"bs.{name}(): pass either a config object or keyword options, not both.")
     else:
         config.validate()
-    return verb.run(config)
+    return execute(verb, config)

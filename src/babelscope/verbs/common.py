@@ -7,30 +7,45 @@ from pathlib import Path
 
 from babelscope import distributed as dist
 from babelscope.models.identity import identity
-from babelscope.runs import RunFolder
+from babelscope.runs import RunFolder, check_run_name, sanitize
+from babelscope.verbs.identity import check_same_run, fingerprint, write_fingerprint
 from babelscope.verbs.result import Result
 
 
 def start_run(config, verb: str, model_name: str | None = None) -> RunFolder:
-    """Create and announce ``<output_path>/<model>/<verb>-<UTC time>/`` with config.yaml (rank 0 creates;
-    under torchrun every rank gets the same folder)."""
+    """Create and announce ``<output_path>/<model>/<verb>-<UTC time>-<suffix>/`` with config.yaml and
+    fingerprint.json (rank 0 creates; under torchrun every rank gets the same folder). An existing
+    ``--run_name`` folder is continued only when its fingerprint is the same."""
     name = model_name or getattr(config, "model_name", verb)
+    if config.run_name:
+        existing = Path(config.output_path) / sanitize(name) / check_run_name(config.run_name)
+        if (existing / "config.yaml").is_file():
+            return reopen_run(existing, config, verb, how="--run_name")
     if dist.world_size() > 1:
         path = None
         if dist.is_main():
-            path = str(RunFolder.create(config.output_path, name, verb, config.to_dict(),
-                                        run_name=config.run_name).path)
+            path = str(_create(config, verb, name).path)
         return RunFolder(Path(dist.gather_objects([path])[0]), verb=verb, config=config.to_dict())
-    return RunFolder.create(config.output_path, name, verb, config.to_dict(), run_name=config.run_name)
+    return _create(config, verb, name)
 
 
-def reopen_run(path, config, verb: str) -> RunFolder:
-    """An interrupted run to continue (``--resume``): its config.yaml is rewritten with ``config``."""
+def _create(config, verb: str, name: str) -> RunFolder:
+    run = RunFolder.create(config.output_path, name, verb, config.to_dict(), run_name=config.run_name)
+    write_fingerprint(run, fingerprint(config, verb))
+    return run
+
+
+def reopen_run(path, config, verb: str, how: str = "--resume") -> RunFolder:
+    """An interrupted run to continue: only when it was made by the same verb from the same settings,
+    data and model (else a one-line error naming the difference); then config.yaml is rewritten."""
     run = RunFolder.open(path)
+    new = fingerprint(config, verb)
+    check_same_run(run, new, how)
     run.verb, run.config = verb, config.to_dict()
     if dist.is_main():
         print(f"babelscope: resuming run folder {run.path}", file=sys.stderr)
         run.write_config({"verb": verb, **run.config})
+        write_fingerprint(run, new)
     return run
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import Any
 
 from babelscope.errors import UsageError
 from babelscope.languages import DEFAULT_LANGUAGES
-from babelscope.runs import DEFAULT_OUTPUT
+from babelscope.runs import DEFAULT_OUTPUT, check_run_name
 
 _MISSING = dataclasses.MISSING
 
@@ -79,6 +80,8 @@ def _coerce(name: str, value, tp):
     elif base is str:
         if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float)) for v in value):
             return ",".join(str(v) for v in value)
+        if isinstance(value, str) and value.startswith("~/"):
+            return os.path.expanduser(value)  # config.yaml writes the home folder as ~
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
     else:  # objects passed through the Python API (e.g. a loaded model)
@@ -205,6 +208,14 @@ class ModelOptions(Config):
         spec.setdefault("pretrained", DEFAULT_MODEL)
         return spec
 
+    def validate(self) -> None:
+        super().validate()
+        pretrained = self.model_spec()["pretrained"]
+        if isinstance(pretrained, str) and (pretrained.startswith(("/", ".", "~")) or pretrained.endswith(".gguf")):
+            if not os.path.exists(os.path.expanduser(pretrained)):
+                raise UsageError(f"model {pretrained} does not exist; pass a model folder, a .gguf file, a hub id "
+                                 "or `default`.")
+
     @property
     def model_name(self) -> str:
         return str(self.model_spec()["pretrained"])
@@ -233,3 +244,8 @@ class OutputOptions(Config):
                               "<output_path>/<model>/<verb>-<UTC time>/", short="-o", group="output")
     run_name: str | None = option(None, "fixed run folder name instead of <verb>-<UTC time>", group="output")
     seed: int = option(1234, "random seed", group="output")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.run_name is not None:
+            check_run_name(self.run_name)
