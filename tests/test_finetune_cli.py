@@ -59,11 +59,11 @@ def test_finetune_run_folder_has_before_after_and_share(tmp_path, tiny_model_dir
     assert _run(tmp_path, tiny_model_dir, "--layers", "auto", "--layers_json", str(layers_run)) == 0
     folder = next(tmp_path.glob("*/ft"))
     res = json.loads((folder / "results.json").read_text())
-    table = res["before_after"]
+    table = res["before_after"]["bpc"]  # {task: {language: {stage: value}}}, deltas under "delta"
     assert {"eng_Latn", "fra_Latn"} <= set(table) and len(table) >= 4
-    for row in table.values():
+    for lang, row in table.items():
         assert row["before"] > 0 and row["after"] > 0
-        assert abs(row["delta"] - (row["after"] - row["before"])) < 1e-5
+        assert abs(res["delta"]["bpc"][lang] - (row["after"] - row["before"])) < 1e-5
     assert res["layers"] == [1] and 0 < res["trainable_share"] < 1
     assert res["data"]["held_out_items_kept_out"] > 0
     # the saved model loads and differs from the base only in layer 1

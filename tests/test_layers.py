@@ -6,8 +6,7 @@ import pytest
 import torch
 from tests.neurons_fixtures import CLI_LANGS, write_corpus
 
-from babelscope.cli.main import build_parser
-from babelscope.cli.neurons import VERBS
+from babelscope.cli.main import main
 from babelscope.interpret import layers
 
 
@@ -61,8 +60,7 @@ def test_layers_verb_writes_layers_json(tiny_model_dir, tmp_path):
         "--threads",
         "1",
     ]
-    args = build_parser(VERBS).parse_args(argv)
-    assert args.func(args) == 0
+    assert main(argv) == 0
     doc = json.loads(next((tmp_path / "out").rglob("L/layers.json")).read_text())
     n = 2  # tiny model layers
     assert doc["languages"] == CLI_LANGS.split(",") and doc["model"]

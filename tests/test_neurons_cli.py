@@ -6,17 +6,9 @@ import pytest
 import torch
 from tests.neurons_fixtures import CLI_LANGS, write_corpus
 
-from babelscope.cli.main import build_parser
-from babelscope.cli.neurons import VERBS
+from babelscope.cli.main import main
 from babelscope.runs import RunFolder
 from babelscope.testing import run_cli
-
-
-def main(argv):
-    """Run one of this area's verbs (parser limited to them, so other verbs' imports don't matter)."""
-    args = build_parser(VERBS).parse_args(argv)
-    return args.func(args)
-
 
 SMALL = ["--max_tokens", "160", "--eval_tokens", "48", "--top_rate", "0.05", "--batch_size", "4"]
 

@@ -1,0 +1,303 @@
+"""``babelscope finetune``: train only chosen layers (PLAST) on parallel / question-translation /
+monolingual / Text2Cypher data (Just Go Parallel), optionally revert layers, and measure held-out
+bits per character (and any other measure task) before and after, in the target and other languages.
+
+results.json holds ``before_after`` ``{task: {language: {"before": x, "after": y}}}`` with
+``stages`` ``["before", "after"]``, ``delta`` ``{task: {language: after - before}}``, the
+layers trained, the trainable share, the training curve and ``language_roles`` (training,
+pivot, evaluated); ``languages`` is the list of evaluated languages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass
+
+import torch
+
+from babelscope.data.corpus import load_corpus
+from babelscope.data.parallel import DEFAULT_BLOCK_SIZE, DEFAULT_PIVOT, KINDS, PLACEMENTS, build_docs, pack, summary
+from babelscope.errors import UsageError
+from babelscope.improve import layer_finetune as lf
+from babelscope.improve.train_loop import TrainConfig, train
+from babelscope.languages import resolve, resolve_many
+from babelscope.measure.evaluate import evaluate
+from babelscope.measure.tasks.builtin import split_for_eval
+from babelscope.schema import before_after
+from babelscope.verbs import VerbSpec
+from babelscope.verbs import layers as layers_verb
+from babelscope.verbs.common import bind_model, finish, seed_everything, start_run
+from babelscope.verbs.config import Config, ModelOptions, OutputOptions, option
+
+DEFAULT_DATA = "parallel:builtin"  # Just Go Parallel pairs from the built-in corpus (train split)
+DEFAULT_EVAL_TASKS = "bpc"  # held-out bits per character (forgetting shows in the other languages)
+DEFAULT_EVAL_LIMIT = 16  # held-out items per language for before/after
+DEFAULT_TRAIN_BATCH = 2  # sequences per micro-batch: 50 steps stay within minutes on 2 CPU cores
+DEFAULT_MAX_LENGTH = 64  # tokens per packed training sequence
+OTHER_LANGUAGES = ("deu_Latn", "spa_Latn", "rus_Cyrl", "zho_Hans", "ita_Latn", "por_Latn", "jpn_Jpan", "arb_Arab")
+MIN_OTHERS = 3  # languages outside training that the before/after table always includes
+HEADLINE = "bpc"  # the task shown first (README table, summary)
+STAGES = ["before", "after"]
+QUICK_LAYER_TOKENS = 1024  # statistics tokens per language when --layers auto must run the layer analysis
+_D = TrainConfig()
+
+
+@dataclass
+class _TrainingLanguages(Config):
+    languages: str = option(help="training languages, e.g. eng_Latn,fra_Latn; those other than --pivot are the "
+                            "targets (required)", short="-l")
+
+
+@dataclass
+class FinetuneConfig(OutputOptions, ModelOptions, _TrainingLanguages):
+    pivot: str = option(DEFAULT_PIVOT, "language every target is paired with")
+    data: str = option(DEFAULT_DATA, f"one or more <kind>:<source> (space- or comma-separated), kind in "
+                       f"{', '.join(KINDS)}; source builtin (train split only), a corpus file (JSONL/CSV/TSV), or "
+                       "hf:<dataset>; cypher:builtin for Text2Cypher pairs", group="data")
+    parallel_location: str = option("end", "where parallel documents sit in the schedule: end (Parallel Last, "
+                                    "the paper's best), start, or interleave", choices=PLACEMENTS, group="data")
+    block_size: int = option(DEFAULT_BLOCK_SIZE, "parallel pairs per direction block before the order flips",
+                             minimum=1, group="data")
+    max_length: int = option(DEFAULT_MAX_LENGTH, "tokens per packed training sequence", minimum=2, group="data")
+    layers: str = option("auto", "layers to train: auto (recommended.layers of a `babelscope layers` run: "
+                         "--layers_json, else the newest layers run of this model under --output_path, else a quick "
+                         "layer selection), a spec like 0-3,16-17, or all", group="layers and method")
+    layers_json: str | None = option(None, "a `babelscope layers` run folder or its layers.json",
+                                     group="layers and method")
+    method: str = option("full", "full: the chosen layers are trainable, all else frozen; lora: PEFT LoRA adapters "
+                         "on the chosen layers only", choices=lf.METHODS, group="layers and method")
+    lora_r: int = option(lf.DEFAULT_LORA_R, "LoRA rank", minimum=1, group="layers and method")
+    lora_alpha: int = option(lf.DEFAULT_LORA_ALPHA, "LoRA alpha", minimum=1, group="layers and method")
+    revert_layers: str | None = option(None, "after training, set these layers (spec like 4-13) back to the base "
+                                       "weights", group="layers and method")
+    train_batch_size: int = option(DEFAULT_TRAIN_BATCH, "sequences per training micro-batch (--batch_size is for "
+                                   "evaluation)", minimum=1, group="optimisation")
+    max_steps: int = option(_D.max_steps, "optimizer steps", minimum=1, group="optimisation")
+    grad_accum: int = option(_D.grad_accum, "micro-batches per optimizer step", minimum=1, group="optimisation")
+    lr: float = option(_D.lr, "peak AdamW learning rate", minimum=0.0, group="optimisation")
+    warmup: float = option(_D.warmup, "share of steps with linear warmup, then linear decay", minimum=0.0,
+                           maximum=1.0, group="optimisation")
+    weight_decay: float = option(_D.weight_decay, "AdamW weight decay", minimum=0.0, group="optimisation")
+    max_grad_norm: float = option(_D.max_grad_norm, "gradient clipping norm, 0 = off", minimum=0.0,
+                                  group="optimisation")
+    checkpoint_every: int = option(_D.checkpoint_every, "steps between checkpoints in <run>/checkpoints (0: only "
+                                   "at the end); re-running with the same --run_name resumes exactly from the last "
+                                   "one", minimum=0, group="optimisation")
+    eval_languages: str | None = option(None, f"languages measured before and after (default: the training "
+                                        f"languages plus {MIN_OTHERS} others from {', '.join(OTHER_LANGUAGES)})",
+                                        group="before/after evaluation")
+    eval_source: str = option("builtin", "aligned corpus whose held-out split is measured (and never trained on): "
+                              "builtin, a corpus file, or hf:<dataset>", group="before/after evaluation")
+    eval_tasks: str = option(DEFAULT_EVAL_TASKS, "measure tasks run before and after, comma-separated",
+                             group="before/after evaluation")
+    eval_limit: int = option(DEFAULT_EVAL_LIMIT, "held-out items per language", minimum=1,
+                             group="before/after evaluation")
+    no_save: bool = option(False, "do not write the trained model / adapter", group="before/after evaluation")
+
+    @classmethod
+    def add_to_parser(cls, parser: argparse.ArgumentParser) -> None:
+        super().add_to_parser(parser)
+        for action in parser._actions:  # --data a b (several specs, as before)
+            if action.dest == "data":
+                action.nargs = "+"
+
+    def data_specs(self) -> list[str]:
+        return [s for s in re.split(r"[,\s]+", self.data) if s]
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(max_steps=self.max_steps, batch_size=self.train_batch_size, grad_accum=self.grad_accum,
+                           lr=self.lr, warmup=self.warmup, weight_decay=self.weight_decay,
+                           max_grad_norm=self.max_grad_norm, seed=self.seed, checkpoint_every=self.checkpoint_every)
+
+
+# layers -------------------------------------------------------------------------------------------
+
+
+def resolve_layers(config: FinetuneConfig, loaded, languages: list[str]) -> tuple[list[int], str]:
+    """(layer indices, where they came from) for ``--layers`` / ``--layers_json``.
+
+    ``auto``: ``--layers_json``, else the newest ``layers`` run of this model under
+    ``--output_path``, else a quick ``babelscope layers`` run on ``languages`` (kept for next time).
+    """
+    n = loaded.adapter.n_layers
+    if config.layers != "auto":
+        return lf.parse_layers(config.layers, n), f"--layers {config.layers}"
+    source = config.layers_json or lf.find_layers_run(config.output_path, config.model_name)
+    how = "layers.json of"
+    if source is None:
+        source, how = quick_layer_selection(config, languages), "quick `babelscope layers` run"
+    return lf.parse_layers(lf.read_layers_json(source), n), f"{how} {source}"
+
+
+def quick_layer_selection(config: FinetuneConfig, languages: list[str]):
+    """No layers run yet: run the ``layers`` verb with few tokens; returns its run folder."""
+    print(f"babelscope: --layers auto found no `babelscope layers` run under {config.output_path}; running a quick "
+          f"one ({QUICK_LAYER_TOKENS} tokens per language). For a thorough one: babelscope layers --model "
+          f"{config.model_name} --languages {','.join(languages)}", file=sys.stderr, flush=True)
+    quick = layers_verb.LayersConfig(model=config.model, model_args=config.model_args, device=config.device,
+                                     languages=",".join(languages), output_path=config.output_path,
+                                     max_tokens=QUICK_LAYER_TOKENS, seed=config.seed)
+    quick.validate()
+    result = layers_verb.run(quick)
+    if result.path is None or not (result.path / "layers.json").is_file():
+        raise UsageError("the quick layer selection wrote no layers.json; run `babelscope layers` yourself and "
+                         "pass --layers_json <run folder>, or pass --layers 0-3.")
+    return result.path
+
+
+# before / after -----------------------------------------------------------------------------------
+
+
+def training_languages(config: FinetuneConfig) -> tuple[str, list[str]]:
+    """(pivot, training languages with the pivot first when it was not named)."""
+    pivot = resolve(config.pivot)
+    training = resolve_many(config.languages)
+    return pivot, training if pivot in training else [pivot, *training]
+
+
+def eval_languages(config: FinetuneConfig, training: list[str]) -> list[str]:
+    """Training languages plus at least MIN_OTHERS others available in the evaluation corpus."""
+    available = load_corpus(config.eval_source).languages
+    if config.eval_languages:
+        return resolve_many(config.eval_languages, available=available)
+    others = [lang for lang in OTHER_LANGUAGES if lang in available and lang not in training][:MIN_OTHERS]
+    return [lang for lang in training if lang in available] + others
+
+
+def held_out_items(source, languages) -> list:
+    """The evaluation items of the ``--eval_source`` corpus (never trained on)."""
+    _, held = split_for_eval(load_corpus(source, languages=languages))
+    return list(getattr(held, "items", held))
+
+
+def measure(loaded, tasks, languages, limit: int, batch_size: int, source, run=None, tag="") -> dict:
+    """``{task: {language: value}}`` on held-out items: bits per character for bpc, else the task's
+    headline metric. Per-item records go to ``samples/<task>_<tag>.<language>.jsonl``."""
+    result = evaluate(loaded, tasks, languages, limit=limit, source=source, batch_size=batch_size, fertility=False)
+    out = {}
+    for task, per_lang in result.results["tasks"].items():
+        metric = "bits_per_char" if task == "bpc" else result.results["task_info"][task]["headline"]
+        out[task] = {lang: per_lang[lang].get(metric) for lang in languages if lang in per_lang}
+        if run is not None:
+            for lang, records in result.records.get(task, {}).items():
+                run.write_samples(f"{task}_{tag}", lang, records)
+    return out
+
+
+def _measure_before(config: FinetuneConfig, loaded, tasks, languages, run) -> dict:
+    """The base model's values, cached in before.json so a resumed run does not measure them again."""
+    if (run.path / "before.json").exists():
+        return run.read_json("before.json")
+    before = measure(loaded, tasks, languages, config.eval_limit, config.batch_size, config.eval_source, run,
+                     "before")
+    run.write_json("before.json", before)
+    return before
+
+
+def stage_table(before: dict, after: dict) -> tuple[dict, dict]:
+    """(``{task: {lang: {"before", "after"}}}``, ``{task: {lang: after - before}}``)."""
+    table, delta = {}, {}
+    for task, per_lang in before.items():
+        table[task], delta[task] = {}, {}
+        for lang, b in per_lang.items():
+            a = after.get(task, {}).get(lang)
+            table[task][lang] = {"before": b, "after": a}
+            delta[task][lang] = None if a is None or b is None else round(a - b, 6)
+    return table, delta
+
+
+# training -----------------------------------------------------------------------------------------
+
+
+def _train(config: FinetuneConfig, loaded, layers: list[int], revert: list[int], chunks, run) -> dict:
+    """Train the chosen layers (full or LoRA), revert, save; the model ends merged and frozen in ``loaded``."""
+    base = lf.snapshot_layers(loaded.model, loaded.adapter, revert) if revert and config.method == "full" else {}
+    if config.method == "lora":
+        model = lf.add_lora(loaded, layers, r=config.lora_r, alpha=config.lora_alpha, seed=config.seed)
+        share = lf.trainable_share(model)
+    else:
+        model, share = loaded.model, lf.freeze_except(loaded, layers)
+    print(f"babelscope: trainable parameters {share['trainable']:,} of {share['total']:,} "
+          f"({100 * share['share']:.2f}%)", file=sys.stderr, flush=True)
+    trained = train(model, chunks, config.train_config(), checkpoint_dir=run.path / "checkpoints")
+    reverted = lf.revert_layers(model, loaded.adapter, revert, base) if revert else 0
+    saved = None
+    if config.method == "lora":
+        if not config.no_save:
+            saved = lf.save_lora(model, loaded.tokenizer, run.path / "adapter", config.model_name)
+        loaded.model = model.merge_and_unload()
+    elif not config.no_save:
+        saved = lf.save_full(loaded, run.path / "model")
+    for p in loaded.model.parameters():
+        p.requires_grad_(False)
+    return {"trainable_parameters": share, "trainable_share": share["share"], "revert_layers": revert,
+            "reverted_tensors": reverted, "training": trained, "saved": str(saved) if saved else None}
+
+
+def run(config: FinetuneConfig):
+    pivot, training = training_languages(config)
+    tasks = [t for t in config.eval_tasks.split(",") if t]
+    run = start_run(config, "finetune")
+    seed_everything(config.seed)
+    loaded = config.load()
+    bind_model(run, loaded, config.model_spec().get("revision"))
+    evl = eval_languages(config, training)
+    run.languages = evl
+    layers, layer_source = resolve_layers(config, loaded, evl)
+    revert = lf.parse_layers(config.revert_layers, loaded.adapter.n_layers) if config.revert_layers else []
+    held = held_out_items(config.eval_source, evl)
+    print(f"babelscope: training layers {layers} ({layer_source}); before/after on {', '.join(evl)}",
+          file=sys.stderr, flush=True)
+    before = _measure_before(config, loaded, tasks, evl, run)
+    docs = build_docs(config.data_specs(), training, pivot=pivot, eval_items=held, block_size=config.block_size,
+                      placement=config.parallel_location, seed=config.seed)
+    chunks = pack(docs, loaded.tokenizer, config.max_length)
+    outcome = _train(config, loaded, layers, revert, chunks, run)
+    with torch.no_grad():
+        after = measure(loaded, tasks, evl, config.eval_limit, config.batch_size, config.eval_source, run, "after")
+    table, delta = stage_table(before, after)
+    results = {
+        **before_after(table, STAGES), "delta": delta, "headline": HEADLINE if HEADLINE in table else tasks[0],
+        "layers": layers, "layer_source": layer_source, "method": config.method, **outcome,
+        "data": {"specs": config.data_specs(), "documents": len(docs), "sequences": len(chunks),
+                 "by_kind": summary(docs), "held_out_items_kept_out": len(held)},
+        "language_roles": {"training": training, "pivot": pivot, "evaluated": evl},
+    }
+    run.write_results(results)
+    run.write_readme(readme(results))
+    return finish("finetune", run, readme_table(results))
+
+
+# README -------------------------------------------------------------------------------------------
+
+
+def readme_table(results: dict) -> str:
+    task = results["headline"]
+    rows = [f"| {lang} | {v['before']:.4f} | {v['after']:.4f} | {results['delta'][task][lang]:+.4f} |"
+            for lang, v in results["before_after"].get(task, {}).items()
+            if v["after"] is not None and v["before"] is not None]
+    return "\n".join([f"| language | {task} before | {task} after | delta |", "|---|---|---|---|", *rows])
+
+
+def readme(results: dict) -> str:
+    share, loss, data = results["trainable_parameters"], results["training"]["losses"], results["data"]
+    return (
+        f"# finetune\n\nLayers {results['layers']} ({results['layer_source']}), method {results['method']}; "
+        f"trainable {share['trainable']:,} of {share['total']:,} parameters ({100 * share['share']:.2f}%).\n"
+        f"Data: {', '.join(data['specs'])} ({data['documents']} documents, {data['sequences']} sequences); "
+        f"{results['training']['steps']} steps, loss {loss[0]:.3f} -> {loss[-1]:.3f}, "
+        f"{results['training']['tokens_per_second']} tokens/s.\n"
+        f"Reverted layers: {results['revert_layers'] or 'none'}. Saved: {results['saved'] or 'not saved'}.\n\n"
+        f"Held-out {results['headline']} before and after (bpc: lower is better):\n\n{readme_table(results)}\n"
+    )
+
+
+SPEC = VerbSpec(
+    "finetune", "improve", "train only chosen (language-specific) layers on parallel data; bpc before/after",
+    FinetuneConfig, run,
+    description="PLAST-style layer-targeted finetuning with Just Go Parallel data formats; held-out bits per "
+    "character (and --eval_tasks) before and after in the training and other languages. Example: babelscope "
+    "finetune --layers auto --data parallel:builtin --languages eng_Latn,fra_Latn --max_steps 50",
+)
