@@ -85,11 +85,12 @@ def _serve(db_path: str, memory_bytes: int, timeout_ms: int, max_rows: int) -> N
 
     from babelscope.cypher import sandbox
 
+    # Landlock binds the calling thread and the threads it starts later, so it goes on before
+    # kuzu.Database starts its worker threads; opening the graph needs nothing outside its folder
+    layer = sandbox.restrict([str(Path(db_path).resolve().parent)])
     db = kuzu.Database(db_path, read_only=True, buffer_pool_size=128 * 1024**2, max_db_size=1 << 28, max_num_threads=1)
     con = kuzu.Connection(db, num_threads=1)
     con.set_query_timeout(timeout_ms)
-    con.execute("RETURN 1").close()  # anything kuzu loads lazily is loaded before the lock-down
-    layer = sandbox.restrict([str(Path(db_path).resolve().parent)])
     _send(out, ["ready", layer])
     for line in sys.stdin:
         statement = json.loads(line)

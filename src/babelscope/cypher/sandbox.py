@@ -100,12 +100,24 @@ def _allow_read_beneath(numbers, ruleset_fd: int, path: str) -> None:
         os.close(fd)
 
 
+def _thread_count() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
+
+
 def restrict(read_only_paths: list[str]) -> str:
     """Allow this process from now on only to read beneath `read_only_paths` (no writes anywhere,
-    no TCP); returns `describe()` of what is in force, or NONE with the reason."""
+    no TCP); returns `describe()` of what is in force, or NONE with the reason.
+
+    Landlock binds the calling thread and the threads it starts afterwards, not threads that
+    already run: call this while the process has a single thread (before opening the database,
+    whose scheduler threads would otherwise stay unrestricted). With more threads nothing is applied."""
     abi = abi_version()
     if abi <= 0:
         return NONE
+    threads = _thread_count()
+    if threads != 1:
+        return f"{NONE} [not applied: {threads} threads already run, Landlock would bind only this one]"
     numbers = _SYSCALLS[platform.machine()]
     attr, size = _ruleset(abi)
     try:
