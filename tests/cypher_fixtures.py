@@ -24,6 +24,50 @@ def executor(graph_path):
         yield ex
 
 
+SECRET = "CANARY-7f3a9c-do-not-read"
+
+
+@pytest.fixture
+def canary_file(tmp_path):
+    """(a CSV file holding SECRET outside the graph folder, an empty folder for would-be outputs)."""
+    outside, out = tmp_path / "outside", tmp_path / "out"
+    outside.mkdir()
+    out.mkdir()
+    path = outside / "secret.csv"
+    path.write_text(f"{SECRET},1\n{SECRET},2\n")
+    return path, out
+
+
+def parser_tricks(canary: str, out: str) -> list[str]:
+    """Queries that hide a file read or write from a checker whose lexer differs from Kùzu's: comments
+    that end later than they seem (`**/`), escapes, backticks, line ends, Unicode spaces."""
+    load = f'LOAD FROM "{canary}" (file_format="csv", header=false) RETURN *'
+    copy = f'COPY (MATCH (c:Country) RETURN c.name) TO "{out}/dump.csv"'
+    export = f'EXPORT DATABASE "{out}/export"'
+    return [
+        f"UNWIND [1] AS x /* **/ RETURN '*/ {load} //'",  # issue 15's repro: Kùzu's comment ends at the second */
+        f"RETURN 1 /* **/ RETURN '*/; {copy} //'",
+        f"RETURN 1 /* **/ RETURN '*/; {export} //'",
+        f"UNWIND [1] AS x /* ****/ RETURN '*/ {load} //'",
+        f"UNWIND [1] AS x /* ***/ RETURN '*/ {load} //'",
+        f"UNWIND [1] AS x /* * / */ RETURN '*/ {load} //'",
+        f"UNWIND [1] AS x // \r RETURN '\n {load} //'",
+        f"UNWIND [1] AS x RETURN 'a\\' /* ' */ {load} //'",
+        f"UNWIND [1] AS x RETURN 'a\\' /* ' */ {load} // '",
+        f'UNWIND [1] AS x RETURN "\\"" /* " */ {load} //"',
+        f"UNWIND [1] AS x RETURN '\\x27' /* ' */ {load} //'",
+        f"UNWIND [1] AS x RETURN 1 AS `a`` /* ` */ {load} //`",
+        f"UNWIND [1] AS x RETURN 1 /* */ */ {load}",
+        f"MATCH (c:Country) RETURN c.name\u00a0UNION ALL {load}",
+        f"MATCH (c:Country) RETURN c.name\u2028UNION ALL {load}",
+        f"MATCH (c:Country) RETURN c.name UNION ALL {load.lower()}",
+        f"MATCH (c:Country) RETURN c.name UNION ALL LoAd FrOm '{canary}' RETURN *",
+        f"UNWIND [1] AS x RETURN x; {load}",
+        load,
+        "CALL current_setting('home_directory') RETURN *",
+    ]
+
+
 IN_ACCESS, IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE, IN_OPEN, IN_CREATE, IN_DELETE = 0x1, 0x2, 0x4, 0x8, 0x20, 0x100, 0x200
 IN_MOVED_TO = 0x80
 

@@ -5,25 +5,31 @@ outside the database was read or written (inotify + hashes + listings), and this
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import resource
+import subprocess
+import sys
+import time
 
 import pytest
-from tests.cypher_fixtures import (  # noqa: F401  (graph_path is a pytest fixture)
+from tests.cypher_fixtures import (  # noqa: F401  (canary_file and graph_path are pytest fixtures)
     IN_CLOSE_WRITE,
     IN_CREATE,
     IN_DELETE,
     IN_MODIFY,
     IN_MOVED_TO,
+    SECRET,
     FileWatch,
+    canary_file,
     graph_path,
+    parser_tricks,
 )
 
+from babelscope.cypher import sandbox
 from babelscope.cypher.execute import SafeExecutor
 from babelscope.cypher.graph import graph_counts
-from babelscope.cypher.safety import check_read_only
-
-SECRET = "CANARY-7f3a9c-do-not-read"
+from babelscope.cypher.safety import MAX_QUERY_CHARS, check_read_only, render, tokenize
 
 
 @pytest.mark.parametrize(
@@ -187,3 +193,201 @@ def test_control_plain_read_only_kuzu_does_read_the_canary(graph_path, tmp_path)
     watch.close()
     assert rows[0][0] == SECRET
     assert any(name == "secret.csv" and mask & 0x21 for _, mask, name in events)
+
+
+# Issue 15: execute exactly what was checked. The checker's lexer must read comments, strings and
+# escapes as Kùzu does, and only its canonical re-rendering of the tokens is ever executed.
+
+
+TRICK_REASONS = {"load": (0, "LOAD"), "copy": (1, "2 statements"), "export": (2, "2 statements")}
+
+
+@pytest.mark.parametrize("index,why", TRICK_REASONS.values(), ids=TRICK_REASONS.keys())
+def test_the_comment_trick_and_its_copy_and_export_forms_are_rejected(index, why):
+    query = parser_tricks("/home/user/secret.csv", "/tmp/out")[index]
+    verdict = check_read_only(query)
+    assert not verdict.ok and why in verdict.reason, verdict
+
+
+def test_control_the_comment_trick_fools_plain_kuzu(graph_path, canary_file):  # noqa: F811
+    """Without the check, read-only Kùzu runs the hidden LOAD, COPY and EXPORT: the trick is real."""
+    import kuzu
+
+    secret_file, out = canary_file
+    db = kuzu.Database(str(graph_path), read_only=True)
+    con = kuzu.Connection(db)
+    try:
+        results = [con.execute(q) for q in parser_tricks(str(secret_file), str(out))[:3]]
+        loaded = results[0].get_all()
+    finally:
+        con.close()
+        db.close()
+    assert loaded[0][1] == SECRET
+    assert sorted(os.listdir(out)) == ["dump.csv", "export"]
+
+
+@pytest.fixture(scope="module")
+def kuzu_con():
+    import kuzu
+
+    db = kuzu.Database(":memory:")
+    con = kuzu.Connection(db)
+    yield con
+    con.close()
+    db.close()
+
+
+def _outcome(con, query: str):
+    """(columns, rows) as Kùzu runs `query`, or "error" when Kùzu refuses it."""
+    try:
+        result = con.execute(query)
+    except RuntimeError:
+        return "error"
+    return result.get_column_names(), result.get_all()
+
+
+COMMENTS = [
+    "/**/", "/* */", "/***/", "/* **/", "/* ***/", "/* ****/", "/* *****/", "/* * / */", "/*/ */", "/*/*/",
+    "/* ** / */", "/* *\n*/", "/*", "/* *", "/** /", "/* */ */", "/* // */", "/* '*/", '/* "*/', "/*\r*/",
+    "/* *\\*/", "/* ` */", "// x\n", "// x\r\n", "// x\r", "// */\n", "// /* \n", "//\n", "// x", "//\r\n\r\n",
+]  # fmt: skip
+LITERALS = [
+    r"'\x41'", r"'\u0041'", r"'\U0001F600'", r"'\u004'", r"'\uZZZZ'", r"'a\nb'", r"'\N\B\F\R\T\f'", r'"\""',
+    r"'it\'s'", r'"it\'s"', '"it\'s"', r"'\\'", r"'\\\''", r"'\q'", r"'\/'", r"'\'", "'a\nb'", "'a\rb'", "'é'",
+    r'"a\"b\'c"', "'`'", "'/* */'", "'//'", "'*/'", "1 AS `a`", "1 AS `a``b`", "1 AS ``",
+    "1 AS `a b`", "1 AS `a\nb`", "1 AS `é`", "1 AS `a", "1e-5", "1e+5", "007", "0", "0.5", ".5", "00.5",
+    "1.e5", "1.5E3", "5!", "1 <> 2", "1 != 2", "[1,2,3][1:2]", "[1,2,3][ 1]", "$x", "$0", "$01", "1\v+\f1",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("comment", COMMENTS)
+def test_comments_end_where_kuzu_ends_them(kuzu_con, comment):
+    """A differential on the comments themselves: where this lexer reads a comment, Kùzu reads the
+    same (the rendering with the comment replaced by a space runs the same); where it refuses, so does Kùzu."""
+    for query in (f"RETURN 1 {comment} + 2", f"RETURN 1 {comment} + 2 */ + 4", f"RETURN 1 {comment}\n+ 8 // */"):
+        verdict = check_read_only(query)
+        if not verdict.ok:
+            assert _outcome(kuzu_con, query) == "error", (query, verdict.reason)
+        else:
+            assert _outcome(kuzu_con, query) == _outcome(kuzu_con, verdict.statement), query
+
+
+@pytest.mark.parametrize("literal", LITERALS)
+def test_strings_names_and_numbers_read_as_kuzu_reads_them(kuzu_con, literal):
+    """Strings (every escape and quote kind), backtick names and numbers: accepted ones give Kùzu the
+    same value and column name in their canonical rendering; refused ones are refused by Kùzu too."""
+    query = f"RETURN {literal}"
+    verdict = check_read_only(query)
+    if not verdict.ok:
+        assert _outcome(kuzu_con, query) == "error", (query, verdict.reason)
+    else:
+        assert _outcome(kuzu_con, query) == _outcome(kuzu_con, verdict.statement), (query, verdict.statement)
+        assert check_read_only(verdict.statement).statement == verdict.statement
+
+
+CONSERVATIVE = [
+    "RETURN 1\u00a0+ 1", "WITH 1 AS a$b RETURN a$b", "RETURN 1 AS é", "RETURN 1 \u2212 1", "RETURN 1 AS ````",
+    "RETURN 1 AS x\x00", "RETURN '\ud800'",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("query", CONSERVATIVE)
+def test_what_the_lexer_cannot_classify_is_rejected(query):
+    """Kùzu accepts some of these (Unicode spaces, names, dashes; `$` inside names; a name of two empty
+    backtick segments): rejected all the same."""
+    assert check_read_only(query).reason.startswith("syntax:")
+
+
+def test_the_statement_is_the_canonical_rendering():
+    verdict = check_read_only('/* lead */ MATCH (c:Country)\r\n\tWHERE c.name = "Côte d\'Ivoire" // x\nRETURN c.code;')
+    assert verdict.statement == "MATCH (c:Country) WHERE c.name = 'Côte d\\'Ivoire' RETURN c.code"
+    assert render(tokenize("RETURN [1, 2][1], x->x+1")) == "RETURN [1, 2][1], x->x+1"  # adjacency is kept
+
+
+def test_the_checker_is_linear_and_capped():
+    start = time.perf_counter()
+    verdict = check_read_only("/* " * 50_000)  # 150 KB: refused by the size cap before lexing
+    assert not verdict.ok and f"longer than {MAX_QUERY_CHARS}" in verdict.reason
+    assert time.perf_counter() - start < 1.0
+    for text in ("/* " * 6_333, "/*" + "*" * 19_000, "RETURN '" + "\\'" * 9_000, "`" * 19_000, "// \r" * 4_700,
+                 "RETURN " + "/* ** */" * 2_300, "RETURN " + "1 + " * 4_500 + "1"):  # fmt: skip
+        start = time.perf_counter()
+        check_read_only(text)
+        assert time.perf_counter() - start < 0.2, text[:20]
+
+
+def test_no_trick_returns_the_canary(graph_path, canary_file):  # noqa: F811
+    secret_file, out = canary_file
+    tricks = parser_tricks(str(secret_file), str(out))
+    watch = FileWatch([secret_file.parent, out])
+    try:
+        with SafeExecutor(graph_path, timeout_s=2.0) as ex:
+            results = [ex.run(q) for q in tricks]
+        events = watch.events()
+    finally:
+        watch.close()
+    assert all(r.status == "rejected" for r in results[:3]), results[:3]
+    assert all(SECRET not in r.error + repr(r.rows) for r in results)
+    assert [e for e in events if e[2] == "secret.csv"] == [] and os.listdir(out) == []
+
+
+def test_the_worker_runs_only_canonical_checked_text(graph_path, canary_file, monkeypatch):  # noqa: F811
+    """With the parent's check bypassed (raw text goes to the worker), the worker still rejects the
+    trick, and it refuses safe text that is not the checker's own rendering."""
+    from babelscope.cypher import execute
+    from babelscope.cypher.safety import Verdict
+
+    secret_file, out = canary_file
+    monkeypatch.setattr(execute, "check_read_only", lambda q: Verdict(True, "", q))  # parent-side only
+    with SafeExecutor(graph_path, timeout_s=2.0) as ex:
+        trick = ex.run(parser_tricks(str(secret_file), str(out))[0])
+        raw = ex.run("MATCH (c:Country)  RETURN /* n */ count(c)")
+        canonical = ex.run("MATCH (c:Country) RETURN count(c)")
+    assert trick.status == "rejected" and "LOAD" in trick.error
+    assert raw.status == "rejected" and "canonical" in raw.error
+    assert canonical.ok
+
+
+def test_the_executor_reports_its_sandbox(graph_path):  # noqa: F811
+    with SafeExecutor(graph_path) as ex:
+        assert ex.sandbox == sandbox.describe()
+    assert sandbox.describe(0).startswith("none (Landlock unavailable)")
+    assert "network: denied" in sandbox.describe(4) and "network: not restricted" in sandbox.describe(3)
+
+
+def test_without_landlock_nothing_is_applied_and_nothing_crashes(monkeypatch):
+    monkeypatch.setattr(sandbox.platform, "machine", lambda: "sparc64")
+    assert sandbox.abi_version() == 0
+    assert sandbox.restrict(["/"]) == sandbox.NONE
+
+
+_UNCHECKED_WORKER = """
+import sys
+from babelscope.cypher import execute
+from babelscope.cypher.safety import Verdict
+execute.check_read_only = lambda q: Verdict(True, "", q)  # this test's worker checks nothing
+execute._serve(sys.argv[1], 2 << 30, 5000, 100)
+"""
+
+
+@pytest.mark.skipif(sandbox.abi_version() < 1, reason="Landlock is not available on this kernel")
+def test_landlock_stops_a_worker_that_checks_nothing(graph_path, canary_file, tmp_path):  # noqa: F811
+    """The checker bypassed in parent and worker alike: Landlock alone keeps the canary unread and
+    the output folder empty, and the worker still answers graph queries."""
+    secret_file, out = canary_file
+    queries = [
+        f"LOAD FROM '{secret_file}' (file_format='csv', header=false) RETURN *",
+        f"COPY (MATCH (c:Country) RETURN c.name) TO '{out}/dump.csv'",
+        f"EXPORT DATABASE '{out}/export'",
+        "MATCH (c:Country) RETURN count(c)",
+    ]
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    lines = "".join(json.dumps(q) + "\n" for q in queries)
+    args = [sys.executable, "-c", _UNCHECKED_WORKER, str(graph_path)]
+    proc = subprocess.run(args, cwd=cwd, input=lines, text=True, capture_output=True, timeout=120)
+    ready, *answers = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert ready == ["ready", sandbox.describe()]
+    assert [a[0] for a in answers] == ["error", "error", "error", "ok"], answers
+    assert "Permission denied" in answers[0][1] and SECRET not in proc.stdout
+    assert os.listdir(out) == [] and os.listdir(cwd) == []
