@@ -13,9 +13,11 @@ import os
 import platform
 import re
 import secrets
+import shutil
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata as _md
 from pathlib import Path
@@ -43,6 +45,49 @@ def cache_dir() -> Path:
         path = Path(platformdirs.user_cache_dir("babelscope"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextmanager
+def cache_lock(target: Path):
+    """Exclusive lock beside ``target``, so concurrent first uses (test workers, torchrun ranks)
+    build a cache entry once."""
+    import fcntl
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(target.name + ".build-lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def build_cached(target: Path, build, rebuild: bool = False) -> Path:
+    """A cache entry (file or folder) built once: ``build(tmp)`` fills a temporary sibling, which is
+    renamed into place under the lock, then a ``<name>.complete`` marker is written. An entry
+    without its marker (a build that was killed, or an older layout) is removed and rebuilt."""
+    target = Path(target)
+    marker = target.with_name(target.name + ".complete")
+    if marker.exists() and target.exists() and not rebuild:
+        return target
+    with cache_lock(target):
+        if marker.exists() and target.exists() and not rebuild:
+            return target
+        marker.unlink(missing_ok=True)
+        tmp = target.with_name(f".{target.name}.building-{os.getpid()}")
+        _remove_path(tmp)
+        try:
+            build(tmp)
+            _remove_path(target)
+            os.replace(tmp, target)
+        finally:
+            _remove_path(tmp)
+        marker.write_text("", encoding="utf-8")
+    return target
+
+
+def _remove_path(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def _json_default(obj):

@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from babelscope.runs import cache_dir
+from babelscope.runs import build_cached, cache_dir
 
 GRAPH_VERSION = 1  # bump when the schema or the build changes; the cache file name carries it
 
@@ -52,8 +52,11 @@ def default_graph_path() -> Path:
 
 
 def ensure_graph(path: str | Path | None = None, rebuild: bool = False) -> Path:
-    """Return the path of the built graph, building it first when missing (or when `rebuild`)."""
-    path = Path(path) if path else default_graph_path()
+    """Return the path of the built graph: the cached default (built once, atomically, under a lock;
+    a half-built entry is rebuilt) or ``path`` (built there when missing or when ``rebuild``)."""
+    if path is None:
+        return build_cached(default_graph_path(), _build_into, rebuild=rebuild)
+    path = Path(path)
     if rebuild or not path.exists():
         build_graph(path)
     return path
@@ -158,12 +161,23 @@ def _key(table: str) -> str:
 
 def build_graph(path: str | Path) -> Path:
     """Build the graph into `path` (a single Kùzu file), atomically replacing any old one."""
-    import kuzu
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".building-{os.getpid()}")
     _remove(tmp)
+    try:
+        _build_into(tmp)
+        _remove(path)
+        os.replace(tmp, path)
+    finally:
+        _remove(tmp)
+    return path
+
+
+def _build_into(tmp: Path) -> None:
+    """Write the whole graph into the new Kùzu file ``tmp``."""
+    import kuzu
+
     nodes, rels = _collect()
     db = kuzu.Database(str(tmp))
     con = kuzu.Connection(db)
@@ -186,9 +200,6 @@ def build_graph(path: str | Path) -> Path:
         )
     con.close()
     db.close()
-    _remove(path)
-    os.replace(tmp, path)
-    return path
 
 
 def _remove(path: Path) -> None:

@@ -14,12 +14,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from babelscope.errors import ModelLoadError, UsageError
-from babelscope.runs import cache_dir
+from babelscope.runs import build_cached, cache_dir
 
 DEFAULT_MODEL = "default"  # the embedded multilingual model (Gemma 3 270M)
 DEFAULT_DTYPE = "float32"  # exact scoring; bfloat16 halves memory on accelerators
@@ -116,16 +115,14 @@ def _embedded_gguf(spec: Embedded, workdir: Path) -> Path:
     return Path(assemble(str(workdir / spec.gguf)))
 
 
-def _convert_embedded(spec: Embedded, target: Path) -> None:
-    """GGUF -> plain float32 safetensors + tokenizer in ``target`` (once; atomic rename)."""
+def _convert_embedded(spec: Embedded, work: Path) -> None:
+    """GGUF -> plain float32 safetensors + tokenizer in ``work`` (``build_cached`` renames it into place)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    work = target.with_name(target.name + ".partial")
-    shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     gguf = _embedded_gguf(spec, work)
-    print(f"babelscope: converting {spec.description} to safetensors in {target} (once)", flush=True)
+    print(f"babelscope: converting {spec.description} to safetensors in the cache (once)", flush=True)
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     config = model.config
@@ -137,31 +134,20 @@ def _convert_embedded(spec: Embedded, target: Path) -> None:
     tok.save_pretrained(str(work))
     for leftover in work.glob("*.gguf"):
         leftover.unlink()
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(work, target)
-
-
-@contextmanager
-def _cache_lock(target: Path):
-    """Exclusive lock beside ``target``, so concurrent first uses (test workers, torchrun ranks)
-    build a cache entry once."""
-    import fcntl
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.with_name(target.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
 
 
 def embedded_folder(name: str) -> Path:
     """Converted safetensors folder of an embedded model, converting on first use."""
     spec = EMBEDDED[name]
-    target = cache_dir() / "models" / spec.folder
-    if not (target / "config.json").exists():
-        with _cache_lock(target):
-            if not (target / "config.json").exists():
-                _convert_embedded(spec, target)
-    return target
+    return build_cached(cache_dir() / "models" / spec.folder, lambda work: _convert_embedded(spec, work))
+
+
+def _embedded_tokenizer(spec: Embedded, work: Path) -> None:
+    from transformers import AutoTokenizer
+
+    gguf = _embedded_gguf(spec, work / "gguf")
+    AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(str(work))
+    shutil.rmtree(work / "gguf", ignore_errors=True)
 
 
 def _check_weights_format(folder: Path, allow_pickle: bool) -> None:
@@ -203,15 +189,10 @@ def load_tokenizer(pretrained: str, revision: str | None = None, trust_remote_co
 
     if pretrained in EMBEDDED:
         converted = cache_dir() / "models" / EMBEDDED[pretrained].folder
-        if (converted / "tokenizer_config.json").exists():
+        if converted.with_name(converted.name + ".complete").exists():
             return AutoTokenizer.from_pretrained(str(converted))
-        tok_dir = cache_dir() / "tokenizers" / EMBEDDED[pretrained].folder
-        with _cache_lock(tok_dir):
-            if not (tok_dir / "tokenizer_config.json").exists():
-                work = tok_dir.with_name(tok_dir.name + ".gguf-work")
-                gguf = _embedded_gguf(EMBEDDED[pretrained], work)
-                AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(str(tok_dir))
-                shutil.rmtree(work, ignore_errors=True)
+        spec = EMBEDDED[pretrained]
+        tok_dir = build_cached(cache_dir() / "tokenizers" / spec.folder, lambda work: _embedded_tokenizer(spec, work))
         return AutoTokenizer.from_pretrained(str(tok_dir))
     where, extra = _locate(pretrained)
     try:
