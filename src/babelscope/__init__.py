@@ -14,6 +14,8 @@ of the CLI is a function taking the same options as keyword arguments (or a conf
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 __version__ = "0.1.0"
 
@@ -67,3 +69,27 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted([*_LAZY, *_SUBMODULES, *_verb_names(), "__version__"])
+
+
+class _VerbPackage(types.ModuleType):
+    """A subpackage named like a verb (``babelscope.cypher``, ``babelscope.report``): calling it runs the
+    verb, so ``bs.cypher(...)`` works like ``bs.eval(...)`` while ``bs.cypher.graph`` stays the module."""
+
+    def __call__(self, config=None, **options):
+        from babelscope import verbs
+
+        return verbs.call(self.__name__.rsplit(".", 1)[1], config, **options)
+
+
+class _Package(types.ModuleType):
+    """``babelscope`` itself: importing a subpackage binds it as an attribute here (the import system
+    does that, which would hide the verb function of the same name), so those few become callable."""
+
+    def __setattr__(self, name, value):
+        if name in _VERB_PACKAGES and isinstance(value, types.ModuleType):
+            value.__class__ = _VerbPackage
+        super().__setattr__(name, value)
+
+
+_VERB_PACKAGES = ("cypher", "report")  # subpackages that are also verbs
+sys.modules[__name__].__class__ = _Package

@@ -1,0 +1,139 @@
+"""bs.cypher, bs.report and bs.compare on run folders that the real verbs wrote on a tiny model: cypher's
+results.json follows its schema; the report and the comparison read the results envelope and the
+before/after shape, and show the numbers results.json holds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tests.cypher_fixtures import graph_path  # noqa: F401  (pytest fixture)
+
+import babelscope as bs
+from babelscope.errors import UsageError
+from babelscope.report.build import build_report
+from babelscope.report.collect import load_run
+from babelscope.schema import validate
+from measure_fixtures import small_corpus
+from report_fixtures import finetune_run
+
+LANGS = ["eng_Latn", "fra_Latn", "deu_Latn"]
+
+
+@pytest.fixture(scope="module")
+def corpus_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "aligned.jsonl"
+    small_corpus().save(str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def eval_runs(tiny_model_dir, corpus_file, tmp_path_factory):
+    """Two evals of the tiny model on different item counts (A: 3 items, B: 5 items per language)."""
+    out = tmp_path_factory.mktemp("evals")
+    return [bs.eval(model=str(tiny_model_dir), tasks="continuation", languages=LANGS, limit=n, source=corpus_file,
+                    output_path=str(out), run_name=name) for name, n in (("a", 3), ("b", 5))]
+
+
+@pytest.fixture(scope="module")
+def finetuned(tiny_model_dir, corpus_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("finetune")
+    return bs.finetune(model=str(tiny_model_dir), languages="eng_Latn,fra_Latn", data=f"parallel:{corpus_file}",
+                       eval_source=corpus_file, eval_languages="eng_Latn,fra_Latn", layers="0", max_steps=1,
+                       train_batch_size=2, max_length=32, eval_limit=2, no_save=True, output_path=str(out),
+                       run_name="ft")
+
+
+def test_cypher_api_results_follow_the_schema(tiny_model_dir, graph_path, tmp_path):  # noqa: F811
+    r = bs.cypher(model=str(tiny_model_dir), languages="en,es", limit=2, graph=str(graph_path),
+                  output_path=str(tmp_path), run_name="c")
+    on_disk = json.loads((r.path / "results.json").read_text())
+    assert on_disk == r.results
+    validate(on_disk)
+    assert on_disk["verb"] == "cypher" and on_disk["languages"] == ["eng_Latn", "spa_Latn"]
+    assert on_disk["model"]["source"] == "folder" and on_disk["items"] == 2 and on_disk["fewshot"] == 0
+    assert {lang: s["n"] for lang, s in on_disk["per_language"].items()} == {"eng_Latn": 2, "spa_Latn": 2}
+    assert on_disk["database"] == "builtin kuzu" and on_disk["consistency"]["items"] == 2
+    frame = r.to_frame()
+    assert set(frame["language"]) == {"eng_Latn", "spa_Latn"} and "execution_accuracy" in set(frame["metric"])
+    assert "| eng_Latn | 2 |" in r.summary
+    helper = bs.cypher(action="questions")
+    assert helper.path is None and "multi-hop" in helper.summary
+    with pytest.raises(UsageError, match="action 'drop'"):
+        bs.cypher(action="drop")
+    with pytest.raises(UsageError, match="--fewshot must be at least 0"):
+        bs.cypher(fewshot=-1)
+
+
+def test_report_reads_the_envelope_of_real_eval_runs(eval_runs, tmp_path):
+    a = eval_runs[0]
+    out = tmp_path / "r.html"
+    r = bs.report(runs=[str(a.path)], output=str(out), title="tiny")
+    assert out.is_file() and str(out.resolve()) in r.summary and r.path is None
+    run = load_run(a.path)
+    assert not run.legacy and run.verb == "eval" and run.languages == LANGS
+    assert run.model == a.results["model"]["name"].rstrip("/").split("/")[-1]
+    context = build_report([a.path], strict=True)
+    overview = context["across"][0].tables[0]
+    assert overview.rows[0][1].text == "eval" and overview.rows[0][3].text == ", ".join(LANGS)
+    (sec,) = [s for _, secs in context["runs"] for s in secs if s.title == "Per-language results: continuation"]
+    table = sec.figures[0].table
+    col = table.columns.index("acc")
+    acc = {row[0].text: row[col].text for row in table.rows}
+    assert list(acc) == LANGS
+    for lang in LANGS:
+        assert float(acc[lang]) == pytest.approx(a.results["tasks"]["continuation"][lang]["acc"], abs=1e-4)
+    kinds = {s.kind for _, secs in context["runs"] for s in secs}
+    assert {"run", "languages", "consistency"} <= kinds and "error" not in kinds
+    assert not [s for _, secs in context["runs"] for s in secs if "config" in s.title or "environment" in s.title]
+
+
+def test_compare_real_eval_runs(eval_runs, tmp_path):
+    a, b = eval_runs
+    r = bs.compare(run_a=str(a.path), run_b=str(b.path), metrics="acc", output=str(tmp_path / "c.html"))
+    diffs = {d["language"]: d for d in r.results["diffs"] if d["table"] == "tasks / continuation"}
+    assert sorted(diffs) == sorted(LANGS)
+    for lang, d in diffs.items():
+        assert d["a"] == a.results["tasks"]["continuation"][lang]["acc"]
+        assert d["b"] == b.results["tasks"]["continuation"][lang]["acc"]
+        assert d["delta"] == pytest.approx(d["b"] - d["a"])
+    assert "B − A" in r.summary and "macro mean" in r.summary and (tmp_path / "c.html").is_file()
+    assert set(r.to_frame()["metric"]) == {"acc"}
+    with pytest.raises(UsageError, match="none of the metrics nope"):
+        bs.compare(run_a=str(a.path), run_b=str(b.path), metrics="nope")
+
+
+def test_report_before_after_from_a_real_finetune_run(finetuned):
+    validate(finetuned.results)
+    stages, table = finetuned.results["stages"], finetuned.results["before_after"]
+    assert stages == ["before", "after"] and set(table["bpc"]) == {"eng_Latn", "fra_Latn"}
+    context = build_report([finetuned.path], strict=True)
+    secs = {s.title: s for _, ss in context["runs"] for s in ss if s.kind == "before_after"}
+    assert set(secs) == {f"Before and after, per language: {task}" for task in table}
+    for task, by_lang in table.items():
+        tab = secs[f"Before and after, per language: {task}"].figures[0].table
+        assert tab.columns == ["language", *stages, f"{stages[-1]} − {stages[0]}"]
+        for row in tab.rows:
+            cells = by_lang[row[0].text]
+            assert float(row[1].text) == pytest.approx(cells[stages[0]], rel=1e-3)
+            assert float(row[-1].text) == pytest.approx(cells[stages[-1]] - cells[stages[0]], rel=1e-3, abs=1e-6)
+    kinds = {s.kind for _, ss in context["runs"] for s in ss}
+    assert "provenance" in kinds and "error" not in kinds
+    per_language = [s.title for _, ss in context["runs"] for s in ss if s.kind == "languages"]
+    assert not [t for t in per_language if t.split(": ")[-1].split(" / ")[0] in ("before", "after", "delta")]
+
+
+def test_an_old_layout_folder_is_upgraded_when_read(tmp_path):
+    old = load_run(finetune_run(tmp_path).path)  # written as before the envelope: no schema_version
+    assert old.legacy and old.verb == "finetune" and old.results["stages"] == ["before", "after"]
+    assert set(old.results["before_after"]) == {"bpc", "continuation"}
+    assert old.results["before_after"]["bpc"]["eng_Latn"] == {"before": 2.0, "after": 1.8}
+    assert old.languages == ["eng_Latn", "fra_Latn", "deu_Latn", "rus_Cyrl", "zho_Hans"]
+    assert "before_after_tasks" not in old.results
+
+
+def test_report_and_compare_options_are_checked():
+    with pytest.raises(UsageError, match="missing required option --runs"):
+        bs.report()
+    with pytest.raises(UsageError, match="--max_rows must be at least 1"):
+        bs.compare(run_a="a", run_b="b", max_rows=0)
