@@ -37,10 +37,10 @@ def texts(n: int, pool_size: int, language: str = "eng_Latn") -> list[str]:
     """``n`` texts cycling the first ``pool_size`` built-in corpus items (training side); the
     package's sample texts as fallback."""
     try:
-        from babelscope.cli.heads import split_items, texts_of
-        from babelscope.data.corpus import load_corpus
+        from babelscope.measure.tasks.builtin import split_for_eval
+        from babelscope.verbs.heads import texts_of
 
-        train, _ = split_items(load_corpus("builtin"))
+        train, _ = split_for_eval("builtin")
         pool = texts_of(train, [language], pool_size)[language]
     except Exception:  # no built-in corpus in this checkout
         from babelscope.testing import SAMPLE_TEXTS

@@ -1,0 +1,119 @@
+"""Data and scores of the soft head mask (``babelscope mask``, run by ``babelscope.verbs.mask``):
+which heads (``combined_scores``), the training pairs and the held-out QA metric.
+
+Training data (never from the held-out side):
+
+* default: the built-in tasks' formats on the *training* items of the built-in corpus
+  (``split_for_eval``): ``continuation`` (first half of a paragraph -> its true second half)
+  and ``translation`` (``English: ...\\n<Language>:`` -> the true translation);
+* ``--train_data file.jsonl``: question-answer pairs (``language``, ``prompt`` or
+  ``question`` [+ ``context``], ``answer``), 20% held out by a seeded hash of the line.
+
+Evaluation: ``babelscope.measure.evaluate`` on the tasks' held-out items (their headline
+metric, e.g. accuracy; full results in ``eval_before.json`` / ``eval_after.json``), or for a QA
+file the paper's metric: the lowercased gold answer is a substring of a 10-token greedy
+continuation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import torch
+
+from babelscope.data.corpus import load_corpus
+from babelscope.errors import DataError, UsageError
+from babelscope.languages import info, resolve
+from babelscope.measure.tasks.builtin import ENGLISH, Translation, split_for_eval, split_text
+
+TRAIN_LIMIT = 32  # training items per language, each giving one pair per task (official: 200 XQuAD items)
+EVAL_LIMIT = 32  # held-out items per language and task, evaluated before and after
+DEFAULT_TASKS = "continuation,translation"  # built-in tasks used for training pairs and evaluation
+TRAINABLE_TASKS = ("continuation", "translation")  # tasks whose format task_pairs can rebuild on training items
+QA_NEW_TOKENS = 10  # greedy tokens for the QA substring metric (official)
+QA_HELD_OUT = 0.2  # share of a QA file held out for evaluation
+
+
+# --------------------------------------------------------------------------- heads
+
+
+def combined_scores(result, languages: list[str]) -> torch.Tensor:
+    """Mean over ``languages`` of each language's scores divided by its maximum, [L, H]."""
+    missing = [lang for lang in languages if lang not in result.languages]
+    if missing:
+        raise UsageError(
+            f"the LAHIS scores have no {', '.join(missing)} (they cover {', '.join(result.languages)}); "
+            "rerun `babelscope heads` with these languages or drop --scores."
+        )
+    cols = [result.of(lang) / result.of(lang).max().clamp(min=1e-12) for lang in languages]
+    return torch.stack(cols).mean(0)  # [L, H]
+
+
+# --------------------------------------------------------------------------- data
+
+
+def task_pairs(languages: list[str], source: str, limit: int, tasks: list[str]) -> dict[str, list]:
+    """Training (prompt, answer) pairs in the built-in tasks' formats, from training items only."""
+    corpus = load_corpus(source)
+    needed = list(dict.fromkeys([*languages, ENGLISH]))
+    train, _ = split_for_eval(corpus)
+    train = [it for it in train if all(it.texts.get(lang, "").strip() for lang in needed)]
+    out = {lang: [] for lang in languages}
+    for lang in languages:
+        for it in train[:limit]:
+            if "continuation" in tasks:
+                head, tail = split_text(it.texts[lang])
+                if tail.strip():
+                    out[lang].append((head, tail))
+            if "translation" in tasks:
+                src = Translation.source_language(lang, languages)
+                if it.texts.get(src, "").strip():
+                    out[lang].append(
+                        (f"{info(src).name}: {it.texts[src].strip()}\n{info(lang).name}:", " " + it.texts[lang].strip())
+                    )
+    return out
+
+
+def qa_file(path: str, languages: list[str], seed: int) -> tuple[dict, dict]:
+    """(train pairs, held-out (prompt, answer) pairs) per language from a QA JSONL file."""
+    train = {lang: [] for lang in languages}
+    held = {lang: [] for lang in languages}
+    try:
+        lines = open(path, encoding="utf-8").read().splitlines()
+    except OSError as exc:
+        raise UsageError(f"--train_data {path}: {exc.strerror}; give a JSONL file of question-answer pairs.") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            lang = resolve(row["language"])
+            prompt = row.get("prompt") or (
+                f"{row['context']}\n{row['question']}\n" if row.get("context") else f"{row['question']}\n"
+            )
+            answer = str(row["answer"])
+        except (ValueError, KeyError) as exc:
+            raise DataError(f"{path}:{n}: need language, prompt (or question) and answer ({exc}).") from None
+        if lang in train:
+            side = int.from_bytes(hashlib.sha256(f"{seed}:{n}".encode()).digest()[:8], "big") / 2**64
+            (held if side < QA_HELD_OUT else train)[lang].append((prompt, answer))
+    return train, held
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def qa_accuracy(engine, held: dict[str, list]) -> dict[str, float]:
+    """The paper's XQuAD metric: gold (lowercased, trailing '.' removed) inside 10 greedy tokens."""
+    out = {}
+    for lang, rows in held.items():
+        gens = engine.generate_until([(p, {"until": [], "max_gen_toks": QA_NEW_TOKENS}) for p, _ in rows])
+        hits = [a.strip().rstrip(".").lower() in g.lower() for (_, a), g in zip(rows, gens, strict=True)]
+        out[lang] = sum(hits) / max(len(hits), 1)
+    return out
+
+
+def macro(table: dict) -> dict:
+    """{task: mean over languages} of a {task: {language: value}} table."""
+    return {task: sum(v.values()) / len(v) for task, v in table.items() if v}

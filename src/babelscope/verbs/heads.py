@@ -1,0 +1,211 @@
+"""``babelscope heads``: LAHIS head scores per language, specific and general heads, heatmaps, and with
+``--validate`` an ablation matrix and the off-target rate of generation before/after zeroing heads."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from babelscope import distributed
+from babelscope.data.corpus import load_corpus
+from babelscope.errors import DataError, UsageError
+from babelscope.interpret import heads_report as rep
+from babelscope.interpret.lahis import MAX_LENGTH, QUANTILE, classify, lahis
+from babelscope.interpret.lahis_validate import MAX_NEW_TOKENS, ablation_matrix, off_target
+from babelscope.measure.tasks.builtin import split_for_eval
+from babelscope.verbs import VerbSpec
+from babelscope.verbs.common import bind_model, finish, seed_everything, start_run
+from babelscope.verbs.config import LanguageOptions, ModelOptions, OutputOptions, option
+from babelscope.verbs.result import Result
+
+NUM_ITEMS = 64  # scored items per language (official: 1000 Wikipedia articles)
+NUM_EVAL_ITEMS = 8  # held-out items per language for the ablation matrix (scored K + 2 times each)
+NUM_PROMPTS = 8  # held-out prompts per language for the off-target check
+SOURCE_HELP = ("text source: builtin (the built-in aligned corpus), a JSONL/CSV/TSV file in wide (one column per "
+               "language) or long (item_id, language, text) form, or hf:<dataset>[:<config>][@<split>] in FLORES "
+               "layout")
+
+
+@dataclass
+class HeadsConfig(OutputOptions, LanguageOptions, ModelOptions):
+    source: str = option("builtin", SOURCE_HELP)
+    num_items: int = option(NUM_ITEMS, "aligned items scored per language, from the training side of the split",
+                            minimum=1, group="LAHIS")
+    max_length: int = option(MAX_LENGTH, "tokens kept per item (official: 2048)", minimum=2, group="LAHIS")
+    quantile: float = option(QUANTILE, "a language's candidate heads are those above this quantile of its scores",
+                             minimum=0.0, maximum=1.0, group="LAHIS")
+    min_languages: int | None = option(None, "a head in at least this many languages' candidate lists is "
+                                       "language-general (default: 4 from 8 languages on, else half the "
+                                       "languages rounded up, at least 2)", minimum=1, group="LAHIS")
+    reproduce_official: bool = option(False, "follow the official code: batch 1, bf16 mask with an AdamW(lr=1e-2) "
+                                      "step after every sample (scores then depend on sample order; default: "
+                                      "fixed mask at 1)", group="LAHIS")
+    # the flag is --validate (``validate`` would hide Config.validate()); config.yaml may say either name
+    validate_heads: bool = option(False, "zero each language's top heads in turn: loss matrix on held-out text "
+                                  "with a random-heads baseline, and the off-target rate of generation "
+                                  "before/after zeroing its specific heads", short="--validate", group="validation")
+    num_eval_items: int = option(NUM_EVAL_ITEMS, "held-out items per language for the ablation matrix", minimum=1,
+                                 group="validation")
+    num_prompts: int = option(NUM_PROMPTS, "held-out prompts per language for the off-target check; 0 skips it",
+                              minimum=0, group="validation")
+    max_new_tokens: int = option(MAX_NEW_TOKENS, "greedy tokens generated per off-target prompt", minimum=1,
+                                 group="validation")
+
+    @classmethod
+    def from_mapping(cls, values: dict, source: str = "") -> HeadsConfig:
+        values = dict(values)
+        if "validate" in values:  # the flag's name (old config.yaml files, bs.heads(validate=True))
+            values["validate_heads"] = values.pop("validate")
+        return super().from_mapping(values, source)
+
+    def validate(self) -> None:
+        super().validate()
+        if not 0.0 < self.quantile < 1.0:
+            raise UsageError(f"--quantile must be between 0 and 1 (e.g. 0.96), not {self.quantile}.")
+
+
+def texts_of(items, languages: list[str], n: int) -> dict[str, list[str]]:
+    """Up to ``n`` texts per language: items aligned across all ``languages`` first (comparable
+    content), then the items that have this language only."""
+    def has_all(it):
+        return all(it.texts.get(lang, "").strip() for lang in languages)
+
+    ordered = [it for it in items if has_all(it)] + [it for it in items if not has_all(it)]
+    return {lang: [it.texts[lang] for it in ordered if it.texts.get(lang, "").strip()][:n] for lang in languages}
+
+
+def load_texts(source: str, languages) -> tuple[list[str], list, list]:
+    """(languages resolved in the corpus, training items, held-out items) of the project-wide split
+    (``split_for_eval``: a seeded hash of each item_id, so an item is on the same side in every language)."""
+    corpus = load_corpus(source)
+    languages = corpus.resolve_languages(languages)
+    train, held = split_for_eval(corpus)
+    empty = [lang for lang, t in texts_of(train, languages, 1).items() if not t]
+    if empty:
+        raise DataError(f"{source!r} has no training-side text in {', '.join(empty)}; drop it or use another "
+                        "--source.")
+    return languages, train, held
+
+
+def run(config: HeadsConfig) -> Result:
+    import torch
+
+    seed_everything(config.seed)
+    languages, train, held = load_texts(config.source, config.languages)  # errors before any run folder
+    run = start_run(config, "heads")
+    run.languages = languages
+    loaded = config.load()
+    bind_model(run, loaded, config.model_spec().get("revision"))
+    t0, c0 = time.time(), time.process_time()
+    result = lahis(loaded, texts_of(train, languages, config.num_items), config.batch_size, config.max_length,
+                   config.reproduce_official)
+    timings = {"score": time.time() - t0, "cpu_score": time.process_time() - c0}
+    if not distributed.is_main():
+        return Result("heads", {}, run)  # rank 0 writes the run folder and validates
+    result.settings.update(model=loaded.name, source=config.source, seed=config.seed)
+    result.save(run)
+    classes = classify(result, config.quantile, config.min_languages)
+    run.write_json("heads.json", classes)
+    payload, figs = _payload(run, loaded, result, classes, config.quantile)
+    readme = [f"# LAHIS heads: {loaded.name}", "",
+              f"Languages: {', '.join(languages)}; {config.num_items} items each (scored: {result.n_items}).", "",
+              rep.classes_table(classes, result)]
+    if config.validate_heads:
+        readme += _validate(config, run, loaded, classes, languages, held, payload, timings, figs)
+    timings["total"] = time.time() - t0
+    timings["cpu_total"] = time.process_time() - c0  # CPU time of all threads: / threads ~ wall on an idle machine
+    readme.append(f"\nTime: {timings['total']:.0f} s wall, {timings['cpu_total']:.0f} s CPU "
+                  f"({torch.get_num_threads()} threads); scoring {timings['score']:.0f} s wall.")
+    payload.update(timings=timings, torch_threads=torch.get_num_threads(),
+                   figures=[str(f.relative_to(run.path)) for f in figs])
+    run.write_results(payload)
+    run.write_readme("\n".join(readme) + "\n")
+    return finish("heads", run, _summary(config, classes, result, payload, f"{readme[-1].strip()}\n"
+                                         f"babelscope: wrote {run.path}"))
+
+
+def _payload(run, loaded, result, classes: dict, quantile: float) -> tuple[dict, list]:
+    """The results.json payload of the scores and classes, and the figures drawn so far."""
+    a = loaded.adapter
+    figs = rep.plot_language_heatmaps(result, run.path / "figures")
+    figs.append(rep.plot_classes(classes, a.n_layers, a.n_heads, run.path / "figures" / "specific_general.png"))
+    payload = {"method": "lahis", "n_items": result.n_items, "n_layers": a.n_layers, "n_heads": a.n_heads,
+               "settings": result.settings, "general": classes["general"], "specific": classes["specific"],
+               "candidates": classes["candidates"], "min_languages": classes["min_languages"],
+               "quantile": quantile}
+    return payload, figs
+
+
+def _summary(config: HeadsConfig, classes: dict, result, payload: dict, tail: str) -> str:
+    lines = [rep.classes_table(classes, result)]
+    if config.validate_heads:
+        lines += [rep.ablation_table(payload["ablation"]),
+                  "\nSpecific heads alone:\n" + rep.ablation_table(payload["ablation_specific"])]
+    return "\n".join([*lines, tail])
+
+
+def _validate(config: HeadsConfig, run, loaded, classes, languages, held, payload, timings, figs) -> list[str]:
+    """Ablation matrices (top heads, then specific heads alone) and the off-target check; README lines."""
+    t = time.time()
+    lines = _ablations(config, run, loaded, classes, texts_of(held, languages, config.num_eval_items), payload,
+                       figs)
+    timings["ablation"] = time.time() - t
+    if config.num_prompts > 0:
+        t = time.time()
+        lines += _off_target(config, run, loaded, classes, texts_of(held, languages, config.num_prompts), payload)
+        timings["off_target"] = time.time() - t
+    return lines
+
+
+def _ablations(config: HeadsConfig, run, loaded, classes, eval_texts, payload, figs) -> list[str]:
+    from tqdm.auto import tqdm
+
+    n, lines = len(eval_texts), []
+    # the top lists (as the paper ablates them), then the specific heads alone: the top lists share
+    # the general heads, so only the second matrix separates a language's own heads from them
+    for key, heads_of, title in (
+        ("ablation", classes["candidates"], "each language's top heads"),
+        ("ablation_specific", classes["specific"], "each language's specific heads alone (no general heads)"),
+    ):
+        heads = {lang: heads_of[lang] for lang in eval_texts}
+        base = payload["ablation"]["base_loss"] if key != "ablation" else None
+        steps = (n + 1) * sum(1 for h in heads.values() if h) + (n if base is None else 0)
+        with tqdm(total=steps, desc=key.replace("_", " ")) as bar:
+            abl = ablation_matrix(loaded, heads, eval_texts, config.seed, config.batch_size, config.max_length,
+                                  bar, base)
+        payload[key] = abl
+        run.write_json(f"{key}.json", abl)  # kept even if a later step is interrupted
+        figs.append(rep.plot_ablation(abl, run.path / "figures" / f"{key}.png"))
+        lines += ["", f"## Ablation of {title}: loss rise on held-out text", "", rep.ablation_table(abl)]
+    return lines
+
+
+def _off_target(config: HeadsConfig, run, loaded, classes, prompts, payload) -> list[str]:
+    from tqdm.auto import tqdm
+
+    with tqdm(total=2 * len(prompts), desc="off-target") as bar:
+        off = off_target(loaded, prompts, classes["specific"], config.batch_size, config.max_new_tokens, bar)
+    for lang, row in off.items():
+        recs = [dict(s, condition=c, item=i) for c in ("before", "after") if c in row
+                for i, s in enumerate(row[c].pop("samples"))]
+        run.write_samples("off_target", lang, recs)
+    payload["off_target"] = off
+    run.write_json("off_target.json", off)
+    return ["", "## Off-target rate of greedy continuations (py3langid), before/after zeroing the language's "
+            "specific heads", "", rep.off_target_table(off)]
+
+
+def rows(results: dict) -> list[dict]:
+    """language, kind (specific / general / candidate), head (flat id layer * H + head)."""
+    out = [{"language": lang, "kind": kind, "head": h}
+           for kind in ("specific", "candidates") for lang, heads in results[kind].items() for h in heads]
+    return out + [{"language": None, "kind": "general", "head": h} for h in results["general"]]
+
+
+SPEC = VerbSpec(
+    "heads", "interpret", "LAHIS attention-head importance per language; specific vs general", HeadsConfig, run,
+    description="Score every (layer, query head) per language with LAHIS (one forward and backward per batch at "
+    "a fixed mask of ones), split heads into language-specific and language-general, draw heatmaps, and with "
+    "--validate check them by ablation and off-target generation. Runs under torchrun (items sharded, sums "
+    "added).",
+)
