@@ -53,13 +53,14 @@ def bare_forward_backward(loaded, seqs, batch_size: int) -> None:
     """The same per-sample loss, summed, backward to an input-embedding leaf; no hooks, no mask."""
     import torch
 
-    from babelscope.interpret.lahis import batches, frozen, pad_id_of, per_sample_loss
+    from babelscope.interpret.lahis import per_sample_loss
+    from babelscope.models.forward import frozen, length_batches, pad_id_of
 
     emb = loaded.model.get_input_embeddings()
     handle = emb.register_forward_hook(lambda m, a, out: out.detach().requires_grad_(True))
     try:
         with frozen(loaded.model):
-            for batch in batches(seqs, batch_size, pad_id_of(loaded.tokenizer)):
+            for batch in length_batches(seqs, batch_size, pad_id_of(loaded.tokenizer)):
                 loss = per_sample_loss(loaded.model, batch)  # [B]
                 torch.autograd.backward(loss.sum())
     finally:

@@ -18,6 +18,7 @@ from babelscope.interpret.lahis import (
     score_texts,
 )
 from babelscope.interpret.lahis_validate import ablation_matrix, mean_loss, zero_mask
+from babelscope.models.forward import pad_batch
 from babelscope.models.hooks import head_mask_hooks, hooks
 from babelscope.testing import SAMPLE_TEXTS, make_tiny_loaded
 
@@ -26,8 +27,6 @@ A_TOKENS, B_TOKENS = range(10, 200), range(200, 390)
 
 
 def _batch(tok, texts):
-    from babelscope.interpret.lahis import pad_batch
-
     return pad_batch(encode(tok, texts), 0)
 
 

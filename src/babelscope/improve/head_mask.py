@@ -26,8 +26,11 @@ import random
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from babelscope.errors import UsageError
+from babelscope.measure.engine import Engine
+from babelscope.models.forward import frozen, pad_batch
 from babelscope.models.hooks import head_mask_hooks, hooks
 
 TOP_RATE = 0.02  # share of all heads that get a trainable entry (the paper's 2%)
@@ -155,13 +158,10 @@ def encode_pairs(engine, pairs: list[tuple[str, str]], max_length: int = MAX_LEN
 def answer_loss(engine, encoded: list[tuple[list, list]]) -> torch.Tensor:
     """Each pair's mean answer-token cross-entropy, [B]; logits only at answer positions."""
     seqs = [c + a for c, a in encoded]
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), engine.pad_id, dtype=torch.long)  # [B, T] right-padded
-    att = torch.zeros_like(ids)  # [B, T]
+    padded = pad_batch(seqs, engine.pad_id)  # [B, T] right-padded
+    ids, att = padded["input_ids"], padded["attention_mask"]
     rows, pos, tgt = [], [], []
-    for r, ((ctx, ans), s) in enumerate(zip(encoded, seqs, strict=True)):
-        ids[r, : len(s)] = torch.tensor(s)
-        att[r, : len(s)] = 1
+    for r, (ctx, ans) in enumerate(encoded):
         for j, tok in enumerate(ans):
             rows.append(r)
             pos.append(len(ctx) + j - 1)  # the position that predicts answer token j
@@ -169,7 +169,7 @@ def answer_loss(engine, encoded: list[tuple[list, list]]) -> torch.Tensor:
     device = engine.device
     hidden = engine.body(input_ids=ids.to(device), attention_mask=att.to(device)).last_hidden_state  # [B, T, D]
     rows_t, pos_t = torch.tensor(rows, device=device), torch.tensor(pos, device=device)  # [P], [P]
-    logits = engine.head(hidden[rows_t, pos_t])  # [P, V]
+    logits = engine.head(hidden[rows_t, pos_t])  # [P, V] float32 (models.forward.Unembedding)
     ce = torch.nn.functional.cross_entropy(logits, torch.tensor(tgt, device=device), reduction="none")  # [P]
     sums = torch.zeros(len(seqs), device=device).index_add(0, rows_t, ce)  # [B]
     counts = torch.zeros(len(seqs), device=device).index_add(0, rows_t, torch.ones_like(ce))  # [B]
@@ -187,11 +187,6 @@ def train_mask(
     show_progress: bool = True,
 ) -> list[float]:
     """Train ``mask.values`` on answer tokens of ``(prompt, answer)`` pairs; returns the loss per step."""
-    from tqdm.auto import tqdm
-
-    from babelscope.interpret.lahis import frozen
-    from babelscope.measure.engine import Engine
-
     if not pairs:
         raise UsageError("no (prompt, answer) pairs to train the head mask on; give training data.")
     engine = Engine(loaded, progress=False)

@@ -13,8 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from tqdm.auto import tqdm
 
+from babelscope.distributed import all_reduce_sum
 from babelscope.errors import DataError
+from babelscope.models.forward import pad_batch, pad_id_of, unembed
 
 ROW_LEN = 128  # tokens per packed row (short rows keep padding and attention cost low)
 PROMPT_LEN = 32  # answer mode: tokens of each text given as the prompt
@@ -47,13 +50,8 @@ def make_batches(language: str, rows: list[list[int]], batch_size: int, pad_id: 
     """Right-padded batches of consecutive rows."""
     out = []
     for s in range(0, len(rows), batch_size):
-        chunk = rows[s : s + batch_size]
-        width = max(len(r) for r in chunk)
-        ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-        att = torch.zeros((len(chunk), width), dtype=torch.long)
-        for b, row in enumerate(chunk):
-            ids[b, : len(row)] = torch.tensor(row)
-            att[b, : len(row)] = 1
+        padded = pad_batch(rows[s : s + batch_size], pad_id)
+        ids, att = padded["input_ids"], padded["attention_mask"]  # [B, T]
         count = att.bool().clone()
         if has_bos:
             count[:, 0] = False
@@ -65,7 +63,7 @@ def language_batches(
     tokenizer, texts_by_lang: dict[str, list[str]], max_tokens: int, batch_size: int, row_len: int = ROW_LEN
 ) -> list[Batch]:
     """Batches of every language, in language order (one language per batch)."""
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    pad = pad_id_of(tokenizer)
     out = []
     for lang, texts in texts_by_lang.items():
         rows = pack(tokenizer, texts, max_tokens, row_len)
@@ -86,9 +84,7 @@ def answer_batches(
     its input token is a generated one (the language-neurons paper counts the activations of the
     generated answer).
     """
-    from tqdm.auto import tqdm
-
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    pad = pad_id_of(tokenizer)
     out = []
     bar = tqdm(total=max_tokens * len(texts_by_lang), desc="generating answers", unit="tok", disable=not progress)
     for lang, texts in texts_by_lang.items():
@@ -127,12 +123,9 @@ def _answer_rows(model, tokenizer, texts, max_tokens, batch_size, pad, bar) -> l
 def _greedy(model, prompts: list[list[int]], pad_id: int, eos_id: int | None) -> list[list[int]]:
     """Greedy continuations of left-padded token prompts, each cut before its first EOS."""
     device = next(model.parameters()).device
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)  # [B, T] left-padded
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)  # [B, T]
-    for r, p in enumerate(prompts):
-        ids[r, width - len(p) :] = torch.tensor(p)
-        mask[r, width - len(p) :] = 1
+    padded = pad_batch(prompts, pad_id, "left")
+    ids, mask = padded["input_ids"], padded["attention_mask"]  # [B, T] left-padded
+    width = ids.shape[1]
     new = model.generate(
         input_ids=ids.to(device),
         attention_mask=mask.to(device),
@@ -167,13 +160,7 @@ def collect(model, adapter, batches: list[Batch], reducer, progress=None):
     return reducer
 
 
-def logits_of(model, hidden: torch.Tensor) -> torch.Tensor:
-    """The model's output logits for final hidden states ``hidden`` [N, D] -> [N, V] (softcap applied)."""
-    logits = model.get_output_embeddings()(hidden)
-    cap = getattr(model.config, "final_logit_softcapping", None)
-    if cap:
-        logits = torch.tanh(logits / cap) * cap
-    return logits
+logits_of = unembed  # the model's float32 logits for final hidden states (``models.forward.unembed``)
 
 
 @torch.no_grad()
@@ -186,15 +173,13 @@ def batch_nll(model, adapter, batch: Batch) -> tuple[float, int]:
     y = batch.input_ids[:, 1:].to(device)[targets]  # [N]
     total = 0.0
     for s in range(0, h.shape[0], LOSS_CHUNK):
-        logits = logits_of(model, h[s : s + LOSS_CHUNK]).float()  # [n, V]
+        logits = unembed(model, h[s : s + LOSS_CHUNK])  # [n, V] float32
         total += float(torch.nn.functional.cross_entropy(logits, y[s : s + LOSS_CHUNK], reduction="sum"))
     return total, int(targets.sum())
 
 
 def mean_losses(model, adapter, batches: list[Batch], languages: list[str]) -> dict[str, float]:
     """Token-weighted mean NLL per language over ``batches`` (summed across processes)."""
-    from babelscope.distributed import all_reduce_sum
-
     sums = torch.zeros(len(languages), 2, dtype=torch.float64)  # [K, (nll, tokens)]
     for batch in batches:
         nll, n = batch_nll(model, adapter, batch)

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import torch
 
+from babelscope.interpret.activations import mean_losses
+from babelscope.models.hooks import hooks
+
 RANDOM_SEED_OFFSET = 7919  # seed of the random baseline = run seed + this (fixed, reproducible)
 
 
@@ -57,9 +60,6 @@ def run_check(
     progress=None,
 ) -> dict:
     """Losses with no neuron off, with each language's set off, and with matched random sets off."""
-    from babelscope.interpret.activations import mean_losses
-    from babelscope.models.hooks import hooks
-
     gen = torch.Generator().manual_seed(seed + RANDOM_SEED_OFFSET)
     base = mean_losses(model, adapter, batches, languages)
     _tick(progress)

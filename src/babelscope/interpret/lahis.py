@@ -23,15 +23,18 @@ Under ``torchrun`` the items are sharded and the sums are added across processes
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from babelscope import distributed
 from babelscope.errors import DataError, UsageError
+from babelscope.models.adapters import get_adapter
+from babelscope.models.forward import frozen, length_batches, pad_id_of, unembed
 from babelscope.models.hooks import head_mask_hooks, hooks
+from babelscope.runs import RunFolder
 
 SCALE = 1000.0  # the official code multiplies |g|*m by 1000 (cosmetic; ranks are unchanged)
 QUANTILE = 0.96  # per-language candidates: heads strictly above this quantile of its scores
@@ -50,54 +53,18 @@ def encode(tokenizer, texts: list[str], max_length: int = MAX_LENGTH) -> list[li
     return [x for x in ids if len(x) >= 2]
 
 
-def pad_batch(seqs: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-padded ``input_ids`` and ``attention_mask``, [B, T]."""
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)  # [B, T]
-    att = torch.zeros((len(seqs), width), dtype=torch.long)  # [B, T]
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s)
-        att[i, : len(s)] = 1
-    return {"input_ids": ids, "attention_mask": att}
-
-
-def batches(seqs: list[list[int]], batch_size: int, pad_id: int, sort: bool = True) -> Iterator[dict]:
-    """Batches of similar length (sorted longest first, so padding is small and OOM shows early)."""
-    order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i])) if sort else list(range(len(seqs)))
-    for start in range(0, len(order), batch_size):
-        yield pad_batch([seqs[i] for i in order[start : start + batch_size]], pad_id)
-
-
-def pad_id_of(tokenizer) -> int:
-    pad = tokenizer.pad_token_id
-    return pad if pad is not None else (tokenizer.eos_token_id or 0)
-
-
 def per_sample_loss(model, batch: dict, device=None) -> torch.Tensor:
     """Each sample's own mean next-token cross-entropy, [B] (padding never enters the mean)."""
     ids = batch["input_ids"].to(device)  # [B, T]
     att = batch["attention_mask"].to(device)  # [B, T]
     t = ids.shape[1]
     keep = torch.arange(t - 1, device=ids.device)  # logits only where a next token exists
-    logits = model(input_ids=ids, attention_mask=att, logits_to_keep=keep).logits  # [B, T-1, V]
+    hidden = get_adapter(model).body(model)(input_ids=ids, attention_mask=att).last_hidden_state  # [B, T, D]
+    logits = unembed(model, hidden[:, keep])  # [B, T-1, V] float32
     labels = ids[:, 1:].masked_fill(att[:, 1:] == 0, -100)  # [B, T-1]
-    ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), reduction="none")
+    ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none")
     ce = ce.view(labels.shape)  # [B, T-1]
     return ce.sum(1) / (labels != -100).sum(1).clamp(min=1)  # [B]
-
-
-@contextmanager
-def frozen(model):
-    """Parameters without gradients for the body of the block (flags restored after)."""
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        with torch.enable_grad():
-            yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
 
 
 # --------------------------------------------------------------------------- streaming sums
@@ -165,7 +132,7 @@ def score_encoded(
         if reproduce_official:
             _official(loaded, seqs, sums, pad, device, progress)
             return sums
-        for batch in batches(seqs, batch_size, pad):
+        for batch in length_batches(seqs, batch_size, pad):
             b = batch["input_ids"].shape[0]
             mask = torch.ones(b, a.n_layers, a.n_heads, device=device, requires_grad=True)  # [B, L, H]
             with hooks(model, head_mask_hooks(mask, a), adapter=a):
@@ -182,7 +149,7 @@ def _official(loaded, seqs, sums: HeadSums, pad: int, device, progress) -> None:
     a = loaded.adapter
     mask = torch.nn.Parameter(torch.ones(a.n_layers, a.n_heads, dtype=torch.bfloat16, device=device))  # [L, H]
     opt = torch.optim.AdamW([mask], lr=OFFICIAL_LR)
-    for batch in batches(seqs, 1, pad, sort=False):
+    for batch in length_batches(seqs, 1, pad, sort=False):
         opt.zero_grad()
         with hooks(loaded.model, head_mask_hooks(mask, a), adapter=a):
             loss = per_sample_loss(loaded.model, batch, device)  # [1]
@@ -219,10 +186,6 @@ class LahisResult:
     @classmethod
     def load(cls, path) -> LahisResult:
         """From a heads run folder or the safetensors file itself."""
-        from pathlib import Path
-
-        from babelscope.runs import RunFolder
-
         path = Path(path)
         if path.is_dir():
             path = path / "artifacts" / "lahis_scores.safetensors"
@@ -248,8 +211,6 @@ def lahis(
     show_progress: bool = True,
 ) -> LahisResult:
     """LAHIS scores for every language (``{language: [texts]}``); shards items under torchrun."""
-    from tqdm.auto import tqdm
-
     if reproduce_official and distributed.world_size() > 1:
         raise UsageError(
             "--reproduce_official follows a per-sample mask drift that depends on sample order; "

@@ -18,7 +18,11 @@ import random
 
 import torch
 
-from babelscope.interpret.lahis import MAX_LENGTH, batches, encode, pad_id_of, per_sample_loss
+from babelscope.interpret.lahis import MAX_LENGTH, encode, per_sample_loss
+from babelscope.languages import info
+from babelscope.measure.aggregate import detect_language
+from babelscope.measure.engine import Engine
+from babelscope.models.forward import length_batches, pad_id_of
 from babelscope.models.hooks import head_mask_hooks, hooks
 
 MAX_NEW_TOKENS = 16  # generation budget per off-target prompt
@@ -40,7 +44,7 @@ def mean_loss(loaded, encoded: list[list[int]], mask: torch.Tensor | None = None
     sites = head_mask_hooks(mask.to(device), a) if mask is not None else {}
     total, n = 0.0, 0
     with torch.inference_mode(), hooks(model, sites, adapter=a):
-        for batch in batches(encoded, batch_size, pad_id_of(loaded.tokenizer)):
+        for batch in length_batches(encoded, batch_size, pad_id_of(loaded.tokenizer)):
             loss = per_sample_loss(model, batch, device)  # [B]
             total += float(loss.double().sum())
             n += loss.shape[0]
@@ -126,16 +130,12 @@ def ablation_matrix(
 
 def identify(text: str) -> str | None:
     """ISO 639-1 label (the measure harness' py3langid detector); None under MIN_LETTERS letters."""
-    from babelscope.measure.aggregate import detect_language
-
     if sum(ch.isalpha() for ch in text) < MIN_LETTERS:
         return None
     return detect_language(text)
 
 
 def _generate(loaded, prompts: list[str], mask, batch_size: int, max_new_tokens: int) -> list[str]:
-    from babelscope.measure.engine import Engine
-
     engine = Engine(loaded, batch_size=batch_size, progress=False)
     sites = head_mask_hooks(mask, loaded.adapter) if mask is not None else {}
     with hooks(loaded.model, sites, adapter=loaded.adapter):
@@ -151,8 +151,6 @@ def off_target(
     progress=None,
 ) -> dict:
     """Per language: off-target rate of greedy continuations before and after zeroing ``heads[lang]``."""
-    from babelscope.languages import info
-
     out = {}
     for lang, texts in prompts.items():
         target = info(lang).iso1 or lang.split("_")[0]

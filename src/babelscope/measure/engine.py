@@ -22,10 +22,10 @@ from __future__ import annotations
 import copy
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from babelscope.errors import DataError
+from babelscope.models.forward import Unembedding, pad_batch, pad_id_of
 
 DEFAULT_BATCH_SIZE = 8  # contexts (request groups) per forward pass
 HEAD_POSITIONS = 512  # hidden states per unembedding pass
@@ -118,17 +118,14 @@ class Engine:
         self.batch_size = max(1, int(batch_size))
         self.progress = progress
         self.body = loaded.adapter.body(self.model)  # decoder without the unembedding
-        self.lm_head = self.model.get_output_embeddings()
+        self.unembedding = Unembedding(self.model)  # lm_head with logit scale and soft-cap
         config = self.model.config
-        self.softcap = getattr(config, "final_logit_softcapping", None)  # Gemma 2/3
-        self.logit_scale = getattr(self.model, "logit_scale", None)  # Cohere
         self.max_length = max_length or _max_length(self.model, self.tokenizer)
         self.sliding_window = getattr(config, "sliding_window", None)  # cache path only inside it
         tok = self.tokenizer
         self.prefix_token_id = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
         self._prefix_text = tok.decode(self.prefix_token_id) if self.prefix_token_id is not None else None
-        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        self.pad_id = pad if pad is not None else 0
+        self.pad_id = pad_id_of(tok)
 
     @property
     def device(self):
@@ -246,11 +243,8 @@ class Engine:
         dev = self.device
         align = self.align
         lc = _round_up(max(len(c) for c in contexts), align)  # extra left padding is masked
-        ids = torch.full((len(contexts), lc), self.pad_id, dtype=torch.long)  # [G, Lc]
-        mask = torch.zeros((len(contexts), lc), dtype=torch.long)  # [G, Lc]
-        for g, c in enumerate(contexts):
-            ids[g, lc - len(c) :] = torch.tensor(c)
-            mask[g, lc - len(c) :] = 1
+        padded = pad_batch(contexts, self.pad_id, "left", lc)
+        ids, mask = padded["input_ids"], padded["attention_mask"]  # [G, Lc]
         pos = (mask.cumsum(-1) - 1).clamp(min=0)  # [G, Lc] true positions
         out = self.body(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev), use_cache=True)
         states = [out.last_hidden_state[:, -1]]  # [G, D] each predicts its continuations' first token
@@ -259,9 +253,7 @@ class Engine:
         slack = PAD_SLACK if self.on_cpu else ACCELERATOR_PAD_SLACK
         for rows in _length_chunks([len(c) - 1 for c in conts], slack):  # rows of similar length: little padding
             lt = _round_up(len(conts[rows[0]]) - 1, align)  # the longest row comes first; right padding is unseen
-            cids = torch.full((len(rows), lt), self.pad_id, dtype=torch.long)  # [n, Lt] cont[:-1]
-            for r, row in enumerate(rows):
-                cids[r, : len(conts[row]) - 1] = torch.tensor(conts[row][:-1], dtype=torch.long)
+            cids = pad_batch([conts[row][:-1] for row in rows], self.pad_id, "right", lt)["input_ids"]  # [n, Lt]
             # right padding of a continuation only follows its real tokens, so causality keeps it unseen
             full_mask = torch.cat([mask[first[rows]], torch.ones((len(rows), lt), dtype=torch.long)], 1)  # [n, Lc+Lt]
             cpos = ctx_len[first[rows]][:, None] + torch.arange(lt)[None, :]  # [n, Lt]
@@ -283,10 +275,7 @@ class Engine:
     def _score_plain(self, contexts, row_group, conts):
         """Whole (context + continuation[:-1]) rows, right-padded as HFLM does (long inputs)."""
         seqs = [contexts[g] + c for g, c in zip(row_group, conts, strict=True)]
-        width = max(len(s) for s in seqs) - 1
-        ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)  # [N, T]
-        for r, s in enumerate(seqs):
-            ids[r, : len(s) - 1] = torch.tensor(s[:-1])
+        ids = pad_batch([s[:-1] for s in seqs], self.pad_id)["input_ids"]  # [N, T] right-padded
         hidden = self.body(input_ids=ids.to(self.device), use_cache=False).last_hidden_state  # [N, T, D]
         states, entries, n_states = [], [], 0
         for r, (g, c) in enumerate(zip(row_group, conts, strict=True)):
@@ -298,20 +287,9 @@ class Engine:
         return list(zip(sums.tolist(), greedy.tolist(), strict=True))
 
     def head(self, hidden: torch.Tensor, vocab: slice | None = None) -> torch.Tensor:
-        """The model's own unembedding: lm_head plus its logit scale / soft-cap, in float32.
-
-        ``vocab`` restricts it to a block of vocabulary rows (``nn.Linear`` heads only).
-        """
-        if vocab is None:
-            logits = self.lm_head(hidden).float()  # [P, V]
-        else:
-            bias = self.lm_head.bias
-            logits = F.linear(hidden, self.lm_head.weight[vocab], None if bias is None else bias[vocab]).float()
-        if self.logit_scale is not None:
-            logits = logits * self.logit_scale
-        if self.softcap is not None:
-            logits = torch.tanh(logits / self.softcap) * self.softcap
-        return logits
+        """The model's own unembedding (``models.forward.Unembedding``): lm_head plus its logit
+        scale / soft-cap, in float32; ``vocab`` restricts it to a block of vocabulary rows."""
+        return self.unembedding(hidden, vocab)
 
     def _score_positions(self, hidden, entries, n_rows):
         """Sum ``log p(target)`` per row over ``entries`` = (position in hidden, target id, row)."""
@@ -336,9 +314,9 @@ class Engine:
         The ``[P, V]`` logits never exist at once: each block's max and sum of exponentials fold
         into running values (an online logsumexp), which keeps the matmul in cache.
         """
-        n_vocab = self.lm_head.weight.shape[0]
+        n_vocab = self.unembedding.n_vocab
         block = VOCAB_BLOCK if self.on_cpu else ACCELERATOR_VOCAB_BLOCK
-        block = min(block or n_vocab, n_vocab) if type(self.lm_head) is torch.nn.Linear else n_vocab
+        block = min(block or n_vocab, n_vocab) if self.unembedding.blockable else n_vocab
         top = torch.full((hidden.shape[0],), -torch.inf, device=hidden.device)  # [P] running max
         total = torch.zeros(hidden.shape[0], device=hidden.device)  # [P] sum of exp(logit - top)
         greedy = torch.zeros(hidden.shape[0], dtype=torch.long, device=hidden.device)  # [P]
@@ -385,12 +363,9 @@ class Engine:
             until.append(eos_text)
         max_gen = int(kwargs.pop("max_gen_toks", DEFAULT_MAX_GEN_TOKS))
         encoded = [self.tok_encode(c)[-(self.max_length - max_gen) :] for c in contexts]
-        width = max(len(e) for e in encoded)
-        ids = torch.full((len(encoded), width), self.pad_id, dtype=torch.long)  # [B, T] left-padded
-        mask = torch.zeros((len(encoded), width), dtype=torch.long)  # [B, T]
-        for r, e in enumerate(encoded):
-            ids[r, width - len(e) :] = torch.tensor(e, dtype=torch.long)
-            mask[r, width - len(e) :] = 1
+        padded = pad_batch(encoded, self.pad_id, "left")  # [B, T] left-padded
+        ids, mask = padded["input_ids"], padded["attention_mask"]
+        width = ids.shape[1]
         from transformers import StoppingCriteriaList
 
         with torch.inference_mode():

@@ -1,0 +1,111 @@
+"""Forward-pass plumbing shared by every method: padding, the pad id, and the unembedding.
+
+* ``pad_id_of(tokenizer)``: the id that fills padded positions (pad, else EOS, else 0); padded
+  positions are masked or never scored, so the id only has to exist in the vocabulary.
+* ``pad_batch(seqs, pad_id, side)``: ``input_ids`` and ``attention_mask`` [B, T], right-padded
+  (training and statistics: padding only follows real tokens) or left-padded (generation and
+  cached contexts: every row ends at the last column).
+* ``length_batches(seqs, batch_size, pad_id)``: padded batches of similar length.
+* ``Unembedding(model)`` / ``unembed(model, hidden)``: the model's own output projection on
+  hidden states that already went through the final norm (what the decoder body returns), with
+  Cohere's ``logit_scale`` and the Gemma 2/3 final ``final_logit_softcapping`` applied, in
+  float32, exactly as the model's forward computes its logits. ``vocab`` restricts it to a
+  block of vocabulary rows, so a scorer can stream over the vocabulary.
+* ``frozen(model)``: parameters without gradients for a block (gradients flow only to inputs
+  such as a head mask).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+
+SIDES = ("right", "left")
+
+
+def pad_id_of(tokenizer) -> int:
+    """The padding id: the tokenizer's pad token, else its EOS token, else 0."""
+    for tid in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if tid is not None:
+            return tid
+    return 0
+
+
+def pad_batch(seqs, pad_id: int, side: str = "right", width: int | None = None) -> dict[str, torch.Tensor]:
+    """``{"input_ids", "attention_mask"}`` [B, T] for token id sequences, padded on ``side``.
+
+    ``width`` (default: the longest sequence) may exceed the longest sequence, e.g. to align
+    widths for an accelerator kernel; the extra columns are padding as well.
+    """
+    if side not in SIDES:
+        raise ValueError(f"side must be one of {SIDES}, got {side!r}")
+    width = max(len(s) for s in seqs) if width is None else width
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)  # [B, T]
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)  # [B, T] 1 = real token
+    for r, s in enumerate(seqs):
+        cols = slice(0, len(s)) if side == "right" else slice(width - len(s), width)
+        ids[r, cols] = torch.as_tensor(s, dtype=torch.long)
+        mask[r, cols] = 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def length_batches(seqs, batch_size: int, pad_id: int, sort: bool = True) -> Iterator[dict[str, torch.Tensor]]:
+    """Right-padded batches; with ``sort`` longest first (little padding, and OOM shows early)."""
+    order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i])) if sort else list(range(len(seqs)))
+    for start in range(0, len(order), batch_size):
+        yield pad_batch([seqs[i] for i in order[start : start + batch_size]], pad_id)
+
+
+class Unembedding:
+    """A model's output projection with its logit scale and soft-cap: hidden [P, D] -> logits [P, V]."""
+
+    def __init__(self, model):
+        self.lm_head = model.get_output_embeddings()
+        self.softcap = getattr(model.config, "final_logit_softcapping", None)  # Gemma 2/3
+        self.logit_scale = getattr(model, "logit_scale", None)  # Cohere
+        self.n_vocab = self.lm_head.weight.shape[0]
+
+    @property
+    def blockable(self) -> bool:
+        """Whether ``vocab`` blocks are possible (a plain ``nn.Linear`` head)."""
+        return type(self.lm_head) is torch.nn.Linear
+
+    def __call__(self, hidden: torch.Tensor, vocab: slice | None = None) -> torch.Tensor:
+        """Float32 logits of ``hidden`` (post final norm); ``vocab`` selects a block of rows."""
+        if vocab is None:
+            logits = self.lm_head(hidden).float()  # [P, V]
+        else:
+            bias = self.lm_head.bias
+            logits = F.linear(hidden, self.lm_head.weight[vocab], None if bias is None else bias[vocab]).float()
+        if self.logit_scale is not None:
+            logits = logits * self.logit_scale
+        if self.softcap is not None:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        return logits
+
+
+def unembed(model, hidden: torch.Tensor, vocab: slice | None = None) -> torch.Tensor:
+    """The model's logits for final hidden states ``hidden`` [..., D] -> [..., V] (float32).
+
+    ``model``: a ``PreTrainedModel`` or a ``LoadedModel``. ``hidden`` is what the decoder body
+    returns (after the final norm); for a logit lens on an inner layer apply
+    ``adapter.final_norm(model)`` first.
+    """
+    return Unembedding(getattr(model, "model", model) if hasattr(model, "adapter") else model)(hidden, vocab)
+
+
+@contextmanager
+def frozen(model):
+    """Parameters without gradients for the body of the block (flags restored after)."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        with torch.enable_grad():
+            yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
