@@ -42,7 +42,8 @@ def test_layers_auto_emit_and_evaluate(models, tmp_path):
     run = tmp_path / "runs" / "swap" / "r"
     results = json.loads((run / "results.json").read_text())
     assert results["recipe"]["parameters"] == {"bottom": 1, "top": 1}
-    ba = results["before_after"]
+    assert results["stages"] == ["task_expert", "language_expert", "merged"]
+    ba = results["before_after"]["continuation"]  # {task: {language: {stage: value}}}
     assert set(ba) == {"eng_Latn", "deu_Latn"}
     assert set(ba["deu_Latn"]) == {"task_expert", "language_expert", "merged"}
     assert all(isinstance(v, float) for row in ba.values() for v in row.values())

@@ -1,12 +1,10 @@
 """Before/after: the merge's inputs and the merged model measured on the same items and languages.
 
-Each model is evaluated with ``babelscope.measure.evaluate`` (same tasks, languages, ``limit`` and
-source, so the same items) into ``<run>/eval/<label>/``; the comparison of each task's headline
-metric goes to results.json:
+``babelscope merge --evaluate`` evaluates each model (same tasks, languages, ``limit`` and source, so
+the same items); the labels here name them (and are the stages of results.json's before/after
+table), and ``headline_table`` compares each task's headline metric::
 
-    "before_after": {language: {model_label: metric}}          # the first task's headline metric
-    "before_after_metric": "<task>/<metric>"
-    "before_after_by_task": {task: {language: {model_label: metric}}}
+    {task: {language: {model_label: value}}}      # labels e.g. task_expert, language_expert, merged
 """
 
 from __future__ import annotations
@@ -30,36 +28,14 @@ def model_labels(recipe: Recipe, merged: Path) -> dict[str, str]:
     return labels
 
 
-def before_after(recipe: Recipe, merged: Path, args, run_folder) -> dict:
-    """Evaluate every input and the merged model; write per-model evals; return the comparison."""
-    from babelscope.measure.evaluate import evaluate
-    from babelscope.models.load import load_model
-    from babelscope.runs import RunFolder
-
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    by_task: dict[str, dict[str, dict[str, float]]] = {}
-    headline = {}
-    for label, path in model_labels(recipe, merged).items():
-        print(f"babelscope: evaluating {label} ({path})")
-        loaded = load_model(path, device=args.device)
-        sub = RunFolder(run_folder.path / "eval" / label)
-        sub.path.mkdir(parents=True, exist_ok=True)
-        result = evaluate(
-            loaded, tasks, args.languages, limit=args.limit, source=args.source, batch_size=args.batch_size, run=sub
-        )
-        for task, per_lang in result.results["tasks"].items():
-            metric = result.results["task_info"][task]["headline"]
-            headline[task] = metric
-            for lang, metrics in per_lang.items():
-                by_task.setdefault(task, {}).setdefault(lang, {})[label] = metrics.get(metric)
-        del loaded
-    first = next(iter(by_task), None)
-    run_folder.write_json(
-        "before_after.json",
-        {"metric": f"{first}/{headline.get(first)}", "by_task": by_task},
-    )
-    return {
-        "before_after": by_task.get(first, {}),
-        "before_after_metric": f"{first}/{headline.get(first)}",
-        "before_after_by_task": by_task,
-    }
+def headline_table(results: dict[str, dict]) -> tuple[dict, dict]:
+    """Eval results.json documents by model label -> ``{task: {language: {label: headline value}}}`` (the
+    before/after table, labels in the order given) and ``{task: headline metric}``."""
+    table: dict[str, dict[str, dict[str, float | None]]] = {}
+    metrics: dict[str, str] = {}
+    for label, res in results.items():
+        for task, per_lang in res["tasks"].items():
+            metric = metrics.setdefault(task, res["task_info"][task]["headline"])
+            for lang, values in per_lang.items():
+                table.setdefault(task, {}).setdefault(lang, {})[label] = values.get(metric)
+    return table, metrics

@@ -204,10 +204,18 @@ def _lookup(name: str, scopes, tensor_name: str, t: float, default, where: str):
         if scope and name in scope:
             value = evaluate_setting(tensor_name, scope[name], t)
             if value is not None:
-                return value
+                return _checked(name, value, where)
     if default is REQUIRED:
         raise UsageError(f"missing parameter {name!r} for {where}; set it under parameters:")
     return default
+
+
+def _checked(name: str, value, where: str):
+    """``normalize`` is true/false; every other method parameter (weight, density, lambda, scale) a number."""
+    if isinstance(value, (int, float)) and (name == "normalize" or not isinstance(value, bool)):
+        return value
+    kind = "true or false" if name == "normalize" else "a number"
+    raise UsageError(f"parameter {name!r} for {where} must be {kind}, not {value!r}")
 
 
 def resolve(
