@@ -17,19 +17,17 @@ def start_run(config, verb: str, model_name: str | None = None) -> RunFolder:
     fingerprint.json (rank 0 creates; under torchrun every rank gets the same folder). An existing
     ``--run_name`` folder is continued only when its fingerprint is the same."""
     name = model_name or getattr(config, "model_name", verb)
+    if dist.world_size() > 1:
+        path = str(_open_or_create(config, verb, name).path) if dist.is_main() else None
+        return RunFolder(Path(dist.gather_objects([path])[0]), verb=verb, config=config.to_dict())
+    return _open_or_create(config, verb, name)
+
+
+def _open_or_create(config, verb: str, name: str) -> RunFolder:
     if config.run_name:
         existing = Path(config.output_path) / sanitize(name) / check_run_name(config.run_name)
         if (existing / "config.yaml").is_file():
             return reopen_run(existing, config, verb, how="--run_name")
-    if dist.world_size() > 1:
-        path = None
-        if dist.is_main():
-            path = str(_create(config, verb, name).path)
-        return RunFolder(Path(dist.gather_objects([path])[0]), verb=verb, config=config.to_dict())
-    return _create(config, verb, name)
-
-
-def _create(config, verb: str, name: str) -> RunFolder:
     run = RunFolder.create(config.output_path, name, verb, config.to_dict(), run_name=config.run_name)
     write_fingerprint(run, fingerprint(config, verb))
     return run

@@ -37,8 +37,11 @@ class UserTask(Task):
         from babelscope.languages import resolve
 
         self.name, self.spec, self.origin = name, spec, origin
-        self.rows = [row for _, row in rows]
         data = data or origin
+        for n, row in rows:
+            if not isinstance(row, dict) or "item_id" not in row or "language" not in row:
+                raise DataError(f"{data} line {n}: every row is a JSON object with item_id and language.")
+        self.rows = [row for _, row in rows]
         self.kind = spec.get("kind") or ("mc" if spec.get("choices_field", "choices") in self.rows[0] else "generate")
         if self.kind not in ("mc", "generate"):
             raise UsageError(f"{origin}: kind must be mc or generate, not {self.kind!r}.")
@@ -48,14 +51,19 @@ class UserTask(Task):
             raise UsageError(f"{origin}: unknown metric(s) {sorted(unknown)}; known: {', '.join(KNOWN_METRICS)}.")
         self.description = spec.get("description", f"user task from {origin}")
         self.by_lang: dict[str, list[dict]] = {}
+        seen: dict[tuple[str, str], int] = {}
         for n, row in rows:
-            if not isinstance(row, dict) or "item_id" not in row or "language" not in row:
-                raise DataError(f"{data} line {n}: every row is a JSON object with item_id and language.")
             try:
                 self._item(row)  # a malformed item fails here, before any model is loaded
-            except DataError as exc:
+                language = resolve(str(row["language"]))
+            except (DataError, LanguageError) as exc:
                 raise DataError(f"{data} line {n}: {exc}") from None
-            self.by_lang.setdefault(resolve(row["language"]), []).append(row)
+            key = (language, str(row["item_id"]))
+            if key in seen:
+                raise DataError(f"{data} line {n}: item_id {key[1]!r} in {language} repeats line {seen[key]}; "
+                                "every item_id appears once per language.")
+            seen[key] = n
+            self.by_lang.setdefault(language, []).append(row)
 
     def available_languages(self, source="builtin"):
         return sorted(self.by_lang)
@@ -64,10 +72,16 @@ class UserTask(Task):
         template = self.spec.get("context")
         if template:
             try:
-                return template.format(**row)
+                return str(template).format(**row)
             except KeyError as exc:
                 raise DataError(f"item {row['item_id']} has no field {exc} for the context template.") from None
-        return row.get(self.spec.get("context_field", "context"), "")
+            except (IndexError, AttributeError, ValueError) as exc:
+                raise DataError(f"the context template {template!r} cannot be filled ({exc}); write fields by "
+                                "name, e.g. \"Q: {question}\\nA:\".") from None
+        context = row.get(self.spec.get("context_field", "context"), "")
+        if not isinstance(context, str):
+            raise DataError(f"item {row['item_id']}: the context must be a string, not {type(context).__name__}.")
+        return context
 
     def _item(self, row: dict):
         iid = str(row["item_id"])
@@ -84,12 +98,14 @@ class UserTask(Task):
             return GenItem(
                 iid,
                 self._context(row),
-                [refs] if isinstance(refs, str) else list(refs),
-                until=list(row.get("until", self.spec.get("until", ["\n"]))),
-                max_gen_toks=int(row.get("max_gen_toks", self.spec.get("max_gen_toks", 64))),
+                _strings(iid, "references", refs),
+                until=_strings(iid, "until", row.get("until", self.spec.get("until", ["\n"]))),
+                max_gen_toks=_positive(iid, "max_gen_toks", row.get("max_gen_toks", self.spec.get("max_gen_toks", 64))),
             ).check()
         except KeyError as exc:
             raise DataError(f"item {iid} has no field {exc}.") from None
+        except TypeError as exc:
+            raise DataError(f"item {iid}: a field has the wrong type ({exc}).") from None
 
     def load(self, languages, source="builtin", limit=None):
         missing = [lang for lang in languages if lang not in self.by_lang]
@@ -100,34 +116,67 @@ class UserTask(Task):
         return {lang: [self._item(r) for r in self.by_lang[lang][: limit or None]] for lang in languages}
 
 
+def _strings(iid: str, field: str, value) -> list[str]:
+    """A string or a list of strings, as a list."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise DataError(f"item {iid}: {field} must be a string or a list of strings, not {value!r}.")
+
+
+def _positive(iid: str, field: str, value) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise DataError(f"item {iid}: {field} must be a positive whole number, not {value!r}.")
+
+
 def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
-    """(line number, object) for every non-blank line of a JSONL file."""
+    """(line number, object) for every non-blank line of a JSONL file (UTF-8, with or without a BOM)."""
     if not path.is_file():
         raise UsageError(f"task file {path} does not exist.")
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append((n, json.loads(line)))
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path} line {n} is not JSON ({exc.msg}).") from None
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            for n, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        rows.append((n, json.loads(line)))
+                    except json.JSONDecodeError as exc:
+                        raise DataError(f"{path} line {n} is not JSON ({exc.msg}).") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text (a binary file?); task files are JSONL in UTF-8.") from None
     if not rows:
         raise DataError(f"{path} has no items.")
     return rows
+
+
+def _read_spec(p: Path) -> dict:
+    """The YAML description of a task; unreadable or malformed files are one-line errors."""
+    import yaml
+
+    if not p.is_file():
+        raise UsageError(f"task file {p} does not exist.")
+    try:
+        spec = yaml.safe_load(p.read_text(encoding="utf-8-sig")) or {}
+    except UnicodeDecodeError:
+        raise DataError(f"{p} is not UTF-8 text; a task description is YAML in UTF-8.") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise DataError(f"{p}{where}: not valid YAML ({getattr(exc, 'problem', exc)}).") from None
+    if not isinstance(spec, dict):
+        raise DataError(f"{p} must be a YAML mapping (name:, data:, kind:, ...), not a {type(spec).__name__}.")
+    return spec
 
 
 def load_user_task(path: str) -> UserTask:
     """A task from ``items.jsonl`` or from ``task.yaml`` naming its data file."""
     p = Path(path)
     if p.suffix in (".yaml", ".yml"):
-        import yaml
-
-        if not p.is_file():
-            raise UsageError(f"task file {p} does not exist.")
-        spec = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        if "data" not in spec:
+        spec = _read_spec(p)
+        if not isinstance(spec.get("data"), str):
             raise UsageError(f"{p}: name the items file with `data: items.jsonl`.")
         data = (p.parent / spec["data"]) if not Path(spec["data"]).is_absolute() else Path(spec["data"])
-        return UserTask(spec.get("name", p.stem), _read_jsonl(data), spec, str(p), data=str(data))
+        return UserTask(str(spec.get("name", p.stem)), _read_jsonl(data), spec, str(p), data=str(data))
     return UserTask(p.stem, _read_jsonl(p), {}, str(p))
