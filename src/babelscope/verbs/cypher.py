@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from babelscope.cypher.evaluate import evaluate_cypher, markdown_table, public_items
 from babelscope.cypher.execute import SafeExecutor
 from babelscope.cypher.graph import ensure_graph, graph_counts
+from babelscope.cypher.prompts import DEFAULT_SHOTS
 from babelscope.cypher.public import Neo4jExecutor, load_text2cypher
 from babelscope.cypher.questions import load_questions, question_languages, select_items
 from babelscope.cypher.schema import builtin_schema_text
@@ -22,6 +24,7 @@ from babelscope.verbs.result import Result
 
 ACTIONS = ("evaluate", "build-graph", "schema", "questions")
 CYPHER_LANGUAGES = "eng_Latn,spa_Latn,tur_Latn"  # the paper's languages
+FEWSHOT_HELP = "few-shot examples per prompt, taken from other items in the same language"
 GENERATION = "greedy (babelscope.measure.engine.Engine.generate_until)"
 
 
@@ -35,8 +38,7 @@ class CypherConfig(OutputOptions, LanguageOptions, ModelOptions):
                             "(the built-in set has eng, spa, tur, deu, fra)", short="-l")
     limit: int | None = option(None, "at most this many items per language, spread over the five kinds (for "
                                "quick runs)", short="-L", minimum=1)
-    fewshot: int = option(0, "few-shot examples per prompt, taken from other items in the same language "
-                          "(0: zero-shot; 3 is the usual few-shot setting)", minimum=0)
+    fewshot: int = option(0, FEWSHOT_HELP, minimum=0, cli=False)  # `--fewshot` alone means 3 (add_to_parser)
     source: str = option("builtin", "questions: builtin (the built-in multilingual set over the built-in graph), "
                          "or a neo4j/text2cypher-2024v1 style file (.jsonl/.json/.csv/.parquet) or "
                          "hf:<dataset>[:<split>]")
@@ -54,6 +56,12 @@ class CypherConfig(OutputOptions, LanguageOptions, ModelOptions):
     timeout: float = option(5.0, "seconds per query (Kùzu's timeout; the worker is killed 5 s later)",
                             minimum=0.001)
     memory_mb: int = option(1536, "memory limit of the query worker process in MiB (RLIMIT_AS)", minimum=64)
+
+    @classmethod
+    def add_to_parser(cls, parser: argparse.ArgumentParser) -> None:
+        super().add_to_parser(parser)
+        parser.add_argument("--fewshot", type=int, nargs="?", const=DEFAULT_SHOTS, default=argparse.SUPPRESS,
+                            help=f"{FEWSHOT_HELP} (`--fewshot` alone: {DEFAULT_SHOTS}; default: 0, zero-shot)")
 
     def validate(self) -> None:
         super().validate()
@@ -159,6 +167,6 @@ SPEC = VerbSpec(
     "greedily, extract the query, run it read-only in a memory- and time-limited worker on the built-in Kùzu "
     "graph (countries, languages, scripts, currencies from pycountry + CLDR), and score per language. "
     "Examples: babelscope cypher build-graph; babelscope cypher --model_args pretrained=default --languages "
-    "eng_Latn,spa_Latn,tur_Latn --limit 30; babelscope cypher --languages all --fewshot 3; babelscope cypher "
+    "eng_Latn,spa_Latn,tur_Latn --limit 30; babelscope cypher --languages all --fewshot; babelscope cypher "
     "--source test.parquet --database bolt://localhost:7687",
 )
