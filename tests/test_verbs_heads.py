@@ -37,7 +37,7 @@ def test_heads_api_writes_scores_classes_and_a_valid_results_json(heads_run):
     assert res["n_items"] == {lang: 6 for lang in LANGS} and (res["n_layers"], res["n_heads"]) == (2, 4)
     assert set(res["specific"]) == set(res["candidates"]) == set(LANGS) and res["min_languages"] == 2
     assert set(res["ablation"]["delta"]) <= set(LANGS) and set(res["off_target"]) == set(LANGS)
-    assert res["config"]["validate_heads"] is True and res["timings"]["total"] >= res["timings"]["score"]
+    assert res["config"]["check"] is True and res["timings"]["total"] >= res["timings"]["score"]
     assert LahisResult.load(heads_run.path).scores.shape == (2, 4, 3)
     frame = heads_run.to_frame()
     assert set(frame["kind"]) <= {"specific", "candidates", "general"} and len(frame) > 0

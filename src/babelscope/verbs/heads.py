@@ -40,10 +40,10 @@ class HeadsConfig(OutputOptions, LanguageOptions, ModelOptions):
     reproduce_official: bool = option(False, "follow the official code: batch 1, bf16 mask with an AdamW(lr=1e-2) "
                                       "step after every sample (scores then depend on sample order; default: "
                                       "fixed mask at 1)", group="LAHIS")
-    # the flag is --validate (``validate`` would hide Config.validate()); config.yaml may say either name
-    validate_heads: bool = option(False, "zero each language's top heads in turn: loss matrix on held-out text "
-                                  "with a random-heads baseline, and the off-target rate of generation "
-                                  "before/after zeroing its specific heads", short="--validate", group="validation")
+    # the flag is --validate (a field ``validate`` would hide Config.validate()); config.yaml may say either
+    check: bool = option(False, "ablation check (--validate): zero each language's top heads in turn: loss matrix "
+                         "on held-out text with a random-heads baseline, and the off-target rate of generation "
+                         "before/after zeroing its specific heads", short="--validate", group="validation")
     num_eval_items: int = option(NUM_EVAL_ITEMS, "held-out items per language for the ablation matrix", minimum=1,
                                  group="validation")
     num_prompts: int = option(NUM_PROMPTS, "held-out prompts per language for the off-target check; 0 skips it",
@@ -53,10 +53,8 @@ class HeadsConfig(OutputOptions, LanguageOptions, ModelOptions):
 
     @classmethod
     def from_mapping(cls, values: dict, source: str = "") -> HeadsConfig:
-        values = dict(values)
-        if "validate" in values:  # the flag's name (old config.yaml files, bs.heads(validate=True))
-            values["validate_heads"] = values.pop("validate")
-        return super().from_mapping(values, source)
+        # the flag's name (old config.yaml files, bs.heads(validate=True)), as in the neurons verb
+        return super().from_mapping({"check" if k == "validate" else k: v for k, v in dict(values).items()}, source)
 
     def validate(self) -> None:
         super().validate()
@@ -110,7 +108,7 @@ def run(config: HeadsConfig) -> Result:
     readme = [f"# LAHIS heads: {loaded.name}", "",
               f"Languages: {', '.join(languages)}; {config.num_items} items each (scored: {result.n_items}).", "",
               rep.classes_table(classes, result)]
-    if config.validate_heads:
+    if config.check:
         readme += _validate(config, run, loaded, classes, languages, held, payload, timings, figs)
     timings["total"] = time.time() - t0
     timings["cpu_total"] = time.process_time() - c0  # CPU time of all threads: / threads ~ wall on an idle machine
@@ -138,7 +136,7 @@ def _payload(run, loaded, result, classes: dict, quantile: float) -> tuple[dict,
 
 def _summary(config: HeadsConfig, classes: dict, result, payload: dict, tail: str) -> str:
     lines = [rep.classes_table(classes, result)]
-    if config.validate_heads:
+    if config.check:
         lines += [rep.ablation_table(payload["ablation"]),
                   "\nSpecific heads alone:\n" + rep.ablation_table(payload["ablation_specific"])]
     return "\n".join([*lines, tail])
