@@ -66,3 +66,8 @@ def test_bad_config_file_is_one_line(tmp_path, capsys, text, why):
 def test_ls(what, capsys):
     assert main(["ls", what]) == 0
     assert "llama" in capsys.readouterr().out or what == "models"
+
+
+def test_negative_boolean_flags_accept_hyphens():
+    assert _normalise(["--no-dry-run", "--batch-size=4", "--no-verbose"]) == ["--no-dry_run", "--batch_size=4",
+                                                                           "--no-verbose"]

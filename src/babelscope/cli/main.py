@@ -59,12 +59,13 @@ def _common_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _normalise(argv: list[str]) -> list[str]:
-    """Accept hyphen aliases: ``--batch-size 4`` == ``--batch_size 4``."""
+    """Accept hyphen aliases: ``--batch-size 4`` == ``--batch_size 4``, ``--no-dry-run`` == ``--no-dry_run``."""
     out = []
     for tok in argv:
         if tok.startswith("--") and len(tok) > 2:
             name, eq, value = tok.partition("=")
-            tok = name.replace("-", "_").replace("__", "--", 1) + eq + value
+            prefix = "--no-" if name.startswith("--no-") else "--"
+            tok = prefix + name[len(prefix):].replace("-", "_") + eq + value
         out.append(tok)
     return out
 

@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass
 
 from babelscope import distributed as dist
-from babelscope.languages import REFERENCE
+from babelscope.errors import UsageError
+from babelscope.languages import REFERENCE, resolve
 from babelscope.measure.evaluate import ENGINES, evaluate, format_table
 from babelscope.measure.tasks import get_tasks
 from babelscope.measure.tasks.public import TASK_DATA_ENV
@@ -41,6 +42,9 @@ def run(config: EvalConfig):
         os.environ[TASK_DATA_ENV] = config.task_data
     tasks = get_tasks(config.tasks)  # unknown task: one-line error before anything loads
     languages = config.language_list()
+    if resolve(config.reference) not in languages:
+        raise UsageError(f"--reference {config.reference} is not among --languages ({', '.join(languages)}); "
+                         "add it there or pick one of them.")
     for task in tasks:  # languages the task cannot run in fail here, before the model loads
         task.load(languages, source=config.source, limit=1)
     run = reopen_run(config.resume, config, "eval") if config.resume else start_run(config, "eval")
