@@ -322,11 +322,14 @@ def check_read_only(query: str) -> Verdict:
     if len(query) > MAX_QUERY_CHARS:
         return Verdict(False, f"syntax: the query is longer than {MAX_QUERY_CHARS} characters")
     try:
-        statements = split_statements(tokenize(query))
+        tokens = tokenize(query)
+        statements = split_statements(tokens)
         if not statements:
             return Verdict(False, "syntax: empty query")
         if len(statements) > 1:
             return Verdict(False, f"{len(statements)} statements; only one is allowed")
+        if len(statements[0]) < len(tokens) - (tokens[-1].text == ";"):  # Kùzu refuses `; RETURN 1` and `;;`
+            return Verdict(False, "syntax: ';' may only end the statement")
         reason = _check_statement(statements[0])
     except LexError as e:
         return Verdict(False, f"syntax: {e}")
