@@ -60,3 +60,19 @@ def test_ls_returns_its_rows(what, column):
         assert "llama" in set(frame["model_type"])
     if what == "tasks":
         assert {"continuation", "translation"} <= set(frame["task"])
+
+
+def test_demo_runs_the_fertility_and_eval_verbs(tiny_model_dir, tmp_path):
+    model = str(tiny_model_dir)
+    r = bs.demo(model=model, tokenizers=model, languages="eng_Latn,fra_Latn", limit=2,
+                output_path=str(tmp_path / "runs"), run_name="d")
+    validate(r.results)
+    assert r.results["verb"] == "demo" and r.results["languages"] == ["eng_Latn", "fra_Latn"]
+    assert r.results["card"]["layers"] == 2 and r.results["model"]["name"] == model
+    fert, ev = (bs.verbs.result.Result.load(p) for p in r.results["runs"])
+    assert fert.results["verb"] == "fertility" and ev.results["verb"] == "eval"
+    validate(fert.results)
+    validate(ev.results)
+    assert set(ev.results["tasks"]) == {"continuation", "translation"}
+    assert fert.path.parent.parent == r.path == ev.path.parent.parent
+    assert (r.path / "report.html").stat().st_size > 1000 and "demo finished" in r.summary

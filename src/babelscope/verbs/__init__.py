@@ -21,7 +21,7 @@ GROUPS = ("measure", "interpret", "improve", "inspect")  # order of verb groups 
 MODULES = {  # verb name -> module under babelscope.verbs
     "cypher": "cypher", "report": "report", "compare": "compare",
     "eval": "eval", "rescore": "rescore",
-    "fertility": "fertility", "ls": "ls", "merge": "merge",
+    "fertility": "fertility", "ls": "ls", "merge": "merge", "demo": "demo",
     "neurons": "neurons", "compare-neurons": "compare_neurons", "layers": "layers", "finetune": "finetune",
     "heads": "heads", "mask": "mask",
 }
