@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from tests.cypher_fixtures import graph_path  # noqa: F401  (pytest fixture)
 
 import babelscope as bs
@@ -15,6 +16,7 @@ from babelscope.report.build import build_report
 from babelscope.report.collect import load_run
 from babelscope.schema import validate
 from measure_fixtures import small_corpus
+from merge_fixtures import build_models
 from report_fixtures import finetune_run
 
 LANGS = ["eng_Latn", "fra_Latn", "deu_Latn"]
@@ -39,7 +41,7 @@ def eval_runs(tiny_model_dir, corpus_file, tmp_path_factory):
 def finetuned(tiny_model_dir, corpus_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("finetune")
     return bs.finetune(model=str(tiny_model_dir), languages="eng_Latn,fra_Latn", data=f"parallel:{corpus_file}",
-                       eval_source=corpus_file, eval_languages="eng_Latn,fra_Latn", layers="0", max_steps=1,
+                       eval_source=corpus_file, eval_languages="eng_Latn,fra_Latn", layers="0", max_steps=2,
                        train_batch_size=2, max_length=32, eval_limit=2, no_save=True, output_path=str(out),
                        run_name="ft")
 
@@ -137,3 +139,59 @@ def test_report_and_compare_options_are_checked():
         bs.report()
     with pytest.raises(UsageError, match="--max_rows must be at least 1"):
         bs.compare(run_a="a", run_b="b", max_rows=0)
+
+
+@pytest.fixture(scope="module")
+def more_runs(tiny_model_dir, corpus_file, tmp_path_factory):
+    """heads (with its checks), mask on its scores, merge --evaluate, fertility, neurons and layers."""
+    root = tmp_path_factory.mktemp("more")
+    out, model = str(root / "runs"), str(tiny_model_dir)
+    heads = bs.heads(model=model, languages=LANGS, source=corpus_file, num_items=6, batch_size=4, max_length=32,
+                     quantile=0.75, validate=True, num_eval_items=2, num_prompts=1, max_new_tokens=2, output_path=out)
+    mask = bs.mask(model=model, languages="eng_Latn,fra_Latn", scores=str(heads.path), tasks="continuation",
+                   train_limit=2, eval_limit=2, epochs=1, num_heads=2, batch_size=4, output_path=out)
+    models = build_models(root / "models")
+    recipe = {"name": "lin", "merge_method": "linear",
+              "models": [{"model": str(models[m]), "parameters": {"weight": 1}} for m in ("A", "B")]}
+    (root / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    merge = bs.merge(recipe=str(root / "recipe.yaml"), evaluate=True, tasks="continuation",
+                     languages="eng_Latn,fra_Latn", limit=3, source=corpus_file, output_path=out)
+    fertility = bs.fertility(model=model, languages=LANGS, source=corpus_file, limit=10, output_path=out)
+    neurons = bs.neurons(model=model, source=corpus_file, languages=LANGS, max_tokens=160, eval_tokens=48,
+                         top_rate=0.05, batch_size=4, threads=1, output_path=out)
+    layers = bs.layers(model=model, source=corpus_file, languages="fra_Latn,deu_Latn", max_tokens=160,
+                       lens_positions=8, budget=0.5, threads=1, output_path=out)
+    return {r.verb: r for r in (heads, mask, merge, fertility, neurons, layers)}
+
+
+EXPECTED_KINDS = {  # what the tiny runs hold (heads: its 2-token off-target check judges nothing)
+    "eval": {"languages", "consistency"},
+    "finetune": {"provenance", "before_after", "training"},
+    "heads": {"heads", "head_classes"},
+    "mask": {"provenance", "before_after", "head_mask", "training"},
+    "merge": {"provenance", "before_after"},
+    "fertility": {"fertility"},
+    "neurons": {"neuron_sets"},
+    "layers": {"layers"},
+}
+
+
+def test_report_renders_real_runs_of_every_verb(eval_runs, finetuned, more_runs):
+    runs = [eval_runs[0], finetuned, *more_runs.values()]
+    context = build_report([r.path for r in runs], strict=True)
+    kinds: dict[str, set] = {}
+    for run, secs in context["runs"]:
+        assert not run.legacy and run.model and run.languages is not None
+        kinds.setdefault(run.verb, set()).update(s.kind for s in secs)
+    for verb, expected in EXPECTED_KINDS.items():
+        assert expected <= kinds[verb], (verb, kinds[verb])
+        assert "error" not in kinds[verb]
+    merge = more_runs["merge"].results
+    nested = [run for run, _ in context["runs"] if more_runs["merge"].path in run.path.parents]
+    assert {run.path.name for run in nested} == set(merge["stages"])  # each model's eval, a run of its own
+    (sec,) = [s for run, ss in context["runs"] if run.verb == "merge" for s in ss if s.kind == "before_after"]
+    stages = merge["stages"]
+    assert sec.figures[0].table.columns == ["language", *stages, f"{stages[-1]} − {stages[0]}"]
+    mask = [s for run, ss in context["runs"] if run.verb == "mask" for s in ss]
+    assert [s.title for s in mask if s.kind == "before_after"] == ["Before and after, per language: continuation"]
+    assert not [s for s in mask if s.kind == "languages" and s.title.endswith(("before", "after"))]
