@@ -309,7 +309,7 @@ def _check_statement(stmt: list[Token]) -> str:
     if reason:
         return reason
     top = [kw for depth, kw in found if depth == 0]
-    if not top or top[0] not in FIRST_CLAUSES:
+    if not top or top[0] not in FIRST_CLAUSES or stmt[0].upper not in FIRST_CLAUSES:
         return "syntax: a query must start with MATCH, OPTIONAL MATCH, UNWIND, WITH, RETURN or CALL"
     if "RETURN" not in top:
         return "syntax: a read query must end in RETURN"
