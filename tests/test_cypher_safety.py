@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from tests.cypher_fixtures import (  # noqa: F401  (canary_file and graph_path are pytest fixtures)
+from tests.cypher_fixtures import (  # noqa: F401  (canary_file, executor, graph_path are pytest fixtures)
     IN_CLOSE_WRITE,
     IN_CREATE,
     IN_DELETE,
@@ -22,6 +22,7 @@ from tests.cypher_fixtures import (  # noqa: F401  (canary_file and graph_path a
     SECRET,
     FileWatch,
     canary_file,
+    executor,
     graph_path,
     parser_tricks,
 )
@@ -348,9 +349,8 @@ def test_the_worker_runs_only_canonical_checked_text(graph_path, canary_file, mo
     assert canonical.ok
 
 
-def test_the_executor_reports_its_sandbox(graph_path):  # noqa: F811
-    with SafeExecutor(graph_path) as ex:
-        assert ex.sandbox == sandbox.describe()
+def test_the_executor_reports_its_sandbox(executor):  # noqa: F811
+    assert executor.sandbox == sandbox.describe()
     assert sandbox.describe(0).startswith("none (Landlock unavailable)")
     assert "network: denied" in sandbox.describe(4) and "network: not restricted" in sandbox.describe(3)
 
