@@ -132,6 +132,8 @@ def test_an_old_layout_folder_is_upgraded_when_read(tmp_path):
     assert old.results["before_after"]["bpc"]["eng_Latn"] == {"before": 2.0, "after": 1.8}
     assert old.languages == ["eng_Latn", "fra_Latn", "deu_Latn", "rus_Cyrl", "zho_Hans"]
     assert "before_after_tasks" not in old.results
+    (header,) = [s for _, ss in build_report([old.path], strict=True)["runs"] for s in ss if s.kind == "run"]
+    assert "previous results.json layout" in header.blocks[0].text
 
 
 def test_report_and_compare_options_are_checked():

@@ -34,6 +34,9 @@ def run_header(run: Run) -> Section:
     import yaml
 
     sec = Section(f"{run.verb}: {run.path.name}", "run", run.label, intro=f"Model {run.model}. Folder {run.path}.")
+    if run.legacy:
+        sec.add(Note("This folder has the previous results.json layout (no schema_version) and was read "
+                     "best-effort; re-running the verb with --config on its config.yaml writes the current one."))
     if run.config:
         sec.add(
             Note(
