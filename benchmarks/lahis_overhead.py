@@ -37,8 +37,7 @@ def texts(n: int, pool_size: int, language: str = "eng_Latn") -> list[str]:
     """``n`` texts cycling the first ``pool_size`` built-in corpus items (training side); the
     package's sample texts as fallback."""
     try:
-        from babelscope.measure.tasks.builtin import split_for_eval
-        from babelscope.verbs.heads import texts_of
+        from babelscope.data.split import split_for_eval, texts_of
 
         train, _ = split_for_eval("builtin")
         pool = texts_of(train, [language], pool_size)[language]

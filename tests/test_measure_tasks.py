@@ -5,10 +5,11 @@ import sys
 
 import pytest
 
+from babelscope.data.split import EVAL_FRACTION, split_for_eval
 from babelscope.errors import LanguageError, UsageError
 from babelscope.measure import evaluate, format_table, rescore
 from babelscope.measure.tasks import get_task
-from babelscope.measure.tasks.builtin import EVAL_FRACTION, split_for_eval, split_text
+from babelscope.measure.tasks.builtin import split_text
 from babelscope.runs import RunFolder
 from measure_fixtures import small_corpus
 

@@ -22,7 +22,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from babelscope.data.corpus import BUILTIN, load_corpus
+from babelscope.data.split import split_for_eval
 from babelscope.errors import DataError, UsageError
+from babelscope.languages import info
 
 KINDS = ("parallel", "qt", "mono", "cypher")  # the data kinds --data accepts
 DEFAULT_BLOCK_SIZE = 1000  # pairs per direction block, as in Just Go Parallel
@@ -43,8 +46,6 @@ class Doc:
 
 def lang_tag(code: str) -> str:
     """The short tag written before each line (``en`` as in the paper; the code when no ISO 639-1)."""
-    from babelscope.languages import info
-
     try:
         return info(code).iso1 or code
     except Exception:  # a well-formed code the language table does not know
@@ -108,14 +109,9 @@ def exclude_eval(items, eval_items) -> list:
 
 def _items(source: str, languages, eval_items) -> list:
     """Training items of one source: builtin's train split, or a user file / hub dataset."""
-    from babelscope.data.corpus import BUILTIN, load_corpus
-
     corpus = load_corpus(source, languages=[lang for lang in languages])
     if source == BUILTIN:
-        from babelscope.measure.tasks.builtin import split_for_eval
-
-        train, _ = split_for_eval(corpus)
-        items = list(getattr(train, "items", train))
+        items, _ = split_for_eval(corpus)
     else:
         items = list(corpus.items)
     return exclude_eval(items, eval_items)

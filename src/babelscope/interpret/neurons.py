@@ -14,8 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from tqdm.auto import tqdm
 
-from babelscope.errors import DataError, UsageError
+from babelscope.data.split import split_texts
+from babelscope.distributed import is_main, shard
+from babelscope.errors import UsageError
+from babelscope.interpret import lape, ternary
+from babelscope.interpret.activations import ROW_LEN, answer_batches, collect, language_batches
+from babelscope.interpret.deactivation import run_check
+from babelscope.interpret.ternary import classify, layer_counts, phases, plot_layers
+from babelscope.models.reducers import NeuronReducer
 
 METHODS = ("ternary", "lape")
 MAX_TOKENS = 2048  # statistics tokens per language (the must-show run: ~5 min solo, 18.5 min on busy cores)
@@ -59,8 +67,6 @@ class NeuronResult:
 
     def save(self, run) -> None:
         """neurons.json, layer_counts.json, the plot and the tensors in ``run`` (a RunFolder)."""
-        from babelscope.interpret.ternary import plot_layers
-
         run.write_json(
             "neurons.json",
             {
@@ -105,33 +111,6 @@ class NeuronResult:
             run.write_json("deactivation.json", self.validation)
 
 
-def _texts_by_language(items, languages: list[str]) -> dict[str, list[str]]:
-    """Texts per language, items aligned in more of ``languages`` first (corpus order within ties)."""
-    ranked = sorted(items, key=lambda it: -sum(lang in it.texts for lang in languages))
-    return {lang: [it.texts[lang] for it in ranked if it.texts.get(lang, "").strip()] for lang in languages}
-
-
-def split_texts(corpus, languages: list[str]):
-    """``({lang: train texts}, {lang: held-out texts})`` on babelscope's fixed evaluation split.
-
-    The split is ``measure.tasks.builtin.split_for_eval`` (by item id, the same for every verb,
-    so nothing that finetune or mask trains on is evaluated here). Within each side, items
-    aligned across more of ``languages`` come first, so the text is as parallel as the corpus
-    allows; a language's other items follow.
-    """
-    from babelscope.measure.tasks.builtin import split_for_eval
-
-    train, held = split_for_eval(corpus)
-    train_texts, held_texts = _texts_by_language(train, languages), _texts_by_language(held, languages)
-    empty = [lang for lang in languages if not train_texts[lang] or not held_texts[lang]]
-    if empty:
-        raise DataError(
-            f"too little text for {', '.join(empty)} in this source to hold some out; "
-            "choose other languages or another --source."
-        )
-    return train_texts, held_texts
-
-
 def collect_stats(
     loaded,
     texts: dict[str, list[str]],
@@ -146,12 +125,6 @@ def collect_stats(
     ``count``: ``all`` text tokens, or only ``answer`` tokens the model generates after prompts
     cut from the texts (``activations.answer_batches``; each process generates all answers).
     """
-    from tqdm.auto import tqdm
-
-    from babelscope.distributed import is_main, shard
-    from babelscope.interpret.activations import ROW_LEN, answer_batches, collect, language_batches
-    from babelscope.models.reducers import NeuronReducer
-
     a = loaded.adapter
     if count == "answer":
         shown = show_progress and is_main()
@@ -175,8 +148,6 @@ def identify(
     lam: float | None = None,
 ):
     """Neuron sets from probabilities ``p`` [L, F, K] with ``method`` (ternary: lambda swept if None)."""
-    from babelscope.interpret import lape, ternary
-
     top = lape.TOP_RATE if top_rate is None else top_rate
     bar = lape.BAR_RATE if bar_rate is None else bar_rate
     if method == "lape":
@@ -192,8 +163,6 @@ def identify(
 
 def from_stats(reducer, model_name: str, method: str = "ternary", **kwargs) -> NeuronResult:
     """Selection, classes, per-layer counts and phases from collected statistics."""
-    from babelscope.interpret.ternary import classify, layer_counts, phases
-
     p = reducer.probabilities()  # [L, F, K]
     sets = identify(p, reducer.languages, method, **kwargs)
     classes = classify(p, sets)
@@ -221,12 +190,6 @@ def validate(
     show_progress: bool = True,
 ) -> dict:
     """The deactivation check on held-out text (see :mod:`babelscope.interpret.deactivation`)."""
-    from tqdm.auto import tqdm
-
-    from babelscope.distributed import is_main, shard
-    from babelscope.interpret.activations import language_batches
-    from babelscope.interpret.deactivation import run_check
-
     batches = shard(language_batches(loaded.tokenizer, eval_texts, eval_tokens, batch_size))
     langs = result.languages
     exclude = result.sets.members.any(0)  # [L, F]: no random neuron is anybody's language neuron

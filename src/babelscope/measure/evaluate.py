@@ -11,13 +11,22 @@ sharded across processes and the records gathered, so results equal a single-pro
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 
 from babelscope import distributed as dist
+from babelscope.data.corpus import ParallelCorpus
+from babelscope.data.split import split_for_eval
+from babelscope.errors import UsageError
+from babelscope.languages import resolve_many
 from babelscope.measure import metrics as M
 from babelscope.measure.aggregate import compute_results, format_table, rescore_records
 from babelscope.measure.consistency import REFERENCE
+from babelscope.measure.fertility import fertility_table, get_counter
+from babelscope.measure.tasks import get_tasks
+from babelscope.models.load import LoadedModel, load_model
+from babelscope.runs import RunFolder, dumps
 
 DEFAULT_SOURCE = "builtin"  # aligned corpus of the built-in tasks
 CHUNK_ITEMS = 64  # items scored between two writes of a samples file (resume granularity)
@@ -52,8 +61,6 @@ class EvalResult:
     @classmethod
     def load(cls, run_path) -> EvalResult:
         """The result of a finished eval run folder (results.json and samples)."""
-        from babelscope.runs import RunFolder
-
         run = RunFolder.open(run_path)
         res = run.read_json("results.json")
         records = {t: {lang: run.read_samples(t, lang) for lang in per} for t, per in res["tasks"].items()}
@@ -85,8 +92,6 @@ def _scorer(loaded, engine: str, batch_size: int, progress: bool):
         from babelscope.measure.lm_eval_engine import LMEvalScorer
 
         return LMEvalScorer(loaded, batch_size=batch_size, progress=progress)
-    from babelscope.errors import UsageError
-
     raise UsageError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}.")
 
 
@@ -137,10 +142,6 @@ def _score_language(scorer, task, lang, items, run, progress) -> list[dict]:
 
 def _fertility(tokenizer, languages, source) -> dict | None:
     """Tokens per character (and fertility) of the model's tokenizer on held-out aligned text."""
-    from babelscope.data.corpus import ParallelCorpus
-    from babelscope.measure.fertility import fertility_table, get_counter
-    from babelscope.measure.tasks.builtin import split_for_eval
-
     try:
         corpus = ParallelCorpus(split_for_eval(source)[1])
         return fertility_table(get_counter(tokenizer), corpus, languages, limit=FERTILITY_ITEMS, progress=False)
@@ -167,10 +168,6 @@ def evaluate(
     ``loaded``: a LoadedModel or anything ``load_model`` accepts. ``limit``: items per language.
     ``run``: a RunFolder (records are written as they come and reused when present).
     """
-    from babelscope.languages import resolve_many
-    from babelscope.measure.tasks import get_tasks
-    from babelscope.models.load import LoadedModel, load_model
-
     loaded = loaded if isinstance(loaded, LoadedModel) else load_model(loaded)
     task_objs = get_tasks(tasks)
     langs = resolve_many(languages)
@@ -212,10 +209,6 @@ def _card(loaded) -> dict:
 
 def rescore(run_path) -> tuple[EvalResult, bool]:
     """Recompute every metric of a finished run from its samples; also say if results.json agrees."""
-    import json
-
-    from babelscope.runs import RunFolder, dumps
-
     run = RunFolder.open(run_path)
     old = run.read_json("results.json")
     infos, langs = old["task_info"], old["languages"]

@@ -8,8 +8,8 @@
 
 Every item keeps its ``item_id`` in every language, the distractors are the same items in every
 language, and the gold index is the same everywhere, so per-item answers can be compared across
-languages (consistency). ``split_for_eval`` holds items out once for all of babelscope: the
-finetune, mask and merge steps train on ``train_items`` only, so no evaluated item leaks.
+languages (consistency). The items come from the held-out side of ``data.split.split_for_eval``
+(one split for all of babelscope: finetune, mask and merge train on the other side only).
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from __future__ import annotations
 import hashlib
 import random
 
+from babelscope.data.corpus import load_corpus
+from babelscope.data.split import split_for_eval
 from babelscope.errors import LanguageError, UsageError
+from babelscope.languages import info
 from babelscope.measure.tasks import MCItem, Task, TextItem, register
 
-EVAL_FRACTION = 0.2  # share of the corpus' items held out for evaluation
-EVAL_SEED = 0  # seed of the per-item_id hash that decides the held-out side
 N_CHOICES = 4  # options per multiple-choice item
 ENGLISH = "eng_Latn"
 _MIN_SPACES = 3  # texts with fewer spaces are split by characters (CJK, Thai, ...)
@@ -31,23 +32,8 @@ def _hash(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
 
 
-def split_for_eval(corpus="builtin") -> tuple[list, list]:
-    """``(train_items, eval_items)``: a fixed split by item_id (EVAL_FRACTION held out, EVAL_SEED).
-
-    The side of an item depends only on its id, so it is the same in every language and in
-    every subset of the corpus.
-    """
-    from babelscope.data.corpus import ParallelCorpus, load_corpus
-
-    corpus = corpus if isinstance(corpus, ParallelCorpus) else load_corpus(corpus)
-    train, held = corpus.split(held_out_fraction=EVAL_FRACTION, seed=EVAL_SEED)
-    return list(train.items), list(held.items)
-
-
 def _eval_pool(languages: list[str], source) -> list:
     """Held-out items present in every one of ``languages``, in a fixed pseudo-random order."""
-    from babelscope.data.corpus import load_corpus
-
     corpus = load_corpus(source)
     missing = [lang for lang in languages if lang not in corpus.counts()]
     if missing:
@@ -147,8 +133,6 @@ class Translation(Task):
         return others[0] if others else "fra_Latn"
 
     def load(self, languages, source="builtin", limit=None):
-        from babelscope.languages import info
-
         needed = list(
             dict.fromkeys([*languages, ENGLISH, *(self.source_language(lang, languages) for lang in languages)])
         )
