@@ -1,12 +1,13 @@
-"""Synthetic run folders of every kind in the PREVIOUS layout (results.json without the envelope and
-``schema_version``): the report must still read them, through ``report.legacy`` (for the report tests;
-``tests/test_verbs_report.py`` builds current run folders with the real verbs on tiny models).
+"""Synthetic run folders of every kind with planted numbers, for the report tests. ``eval_run`` and
+``cypher_run`` are written in the current layout by the real writer and checked against the schema; the
+others keep the PREVIOUS layout (results.json without the envelope and ``schema_version``), which the
+report must still read through ``report.legacy``. ``tests/test_verbs_report.py`` builds current run
+folders of every verb with the real verbs on tiny models.
 
-Formats follow the verbs' code: fertility (``measure/fertility.py`` via ``cli/fertility.py``), LAHIS
-scores and classification (``interpret/lahis.py``), ternary layer counts and phases and the
-deactivation summary (``interpret/ternary.py``, ``interpret/deactivation.py``), merge results
-(``cli/merge.py``), cypher per-language metrics (``cli/cypher.py``), and before/after as the finetune
-issue states it (``{language: {"before", "after", "delta"}}``).
+The old formats follow what the verbs wrote before the results envelope: fertility, LAHIS scores and
+classification, ternary layer counts and phases and the deactivation summary, merge results, and
+before/after as finetune wrote it (``{language: {"before", "after", "delta"}}``) and mask (separate
+``before`` and ``after`` dicts).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import random
 import torch
 
 from babelscope.runs import RunFolder
+from babelscope.schema import validate
 
 LANGS = ["eng_Latn", "fra_Latn", "deu_Latn", "rus_Cyrl", "zho_Hans"]
 N_LAYERS, N_HEADS = 6, 4
@@ -31,8 +33,9 @@ def _rng(seed: int) -> random.Random:
 
 
 def eval_run(root, name="eval-a", acc=None, seed=0) -> RunFolder:
-    """An eval run as ``measure/aggregate.py`` writes it: per-task per-language metrics with stderr and n,
-    macro/micro means, consistency matrices, the headline per task, fertility and its correlation."""
+    """An eval run in the CURRENT layout, written by ``RunFolder.write_results`` (the writer every verb uses)
+    and checked against the shipped schema: per-task per-language metrics with stderr and n, macro/micro
+    means, consistency matrices, the headline per task, fertility and its correlation (planted numbers)."""
     rng = _rng(seed)
     acc = acc or {lang: 0.3 + 0.1 * i for i, lang in enumerate(LANGS)}
     run = RunFolder.create(
@@ -64,7 +67,8 @@ def eval_run(root, name="eval-a", acc=None, seed=0) -> RunFolder:
         "mean_vs_reference": 0.6,
     }
     fert = {lang: {"fertility": 1.2 + 0.3 * i, "tokens_per_char": 0.3, "unit": "word"} for i, lang in enumerate(LANGS)}
-    write_old_results(run,
+    run.languages = LANGS
+    run.write_results(
         {
             "languages": LANGS,
             "tasks": {"continuation": per, "bpc": bpc},
@@ -83,6 +87,7 @@ def eval_run(root, name="eval-a", acc=None, seed=0) -> RunFolder:
             "fertility_correlation": {"continuation": {"metric": "acc", "fertility": {"n": 5, "pearson": 1.0}}},
         }
     )
+    validate(run.read_json("results.json"))
     run.write_samples("continuation", "eng_Latn", [{"item_id": "x1", "logprobs": [-1.0, -2.0], "gold": 0}])
     run.write_readme("# eval\n\nSynthetic.\n")
     return run
@@ -404,7 +409,11 @@ def cypher_run(root, name="cypher") -> RunFolder:
         for lang in langs
     }
     cons = {"all_languages": 0.33, "matrix": {a: {b: 1.0 if a == b else 0.4 for b in langs} for a in langs}}
-    write_old_results(run, {"verb": "cypher", "per_language": per, "per_kind": kinds, "consistency": cons})
+    run.languages = langs  # the current layout, as `babelscope cypher` writes it
+    run.write_results({"per_language": per, "per_kind": kinds, "consistency": cons, "macro_mean": {},
+                       "item_weighted_mean": {}, "source": "builtin", "items": 30, "fewshot": 0,
+                       "generation": "greedy", "database": "builtin kuzu"})
+    validate(run.read_json("results.json"))
     return run
 
 
