@@ -6,9 +6,9 @@ has `RLIMIT_AS` set (allocation fails inside the worker, not in the evaluator), 
 timeout, and a parent-side wall-clock limit after which the worker is killed. The database is
 opened read-only and every query passes `safety.check_read_only` in the parent; only the
 checker's canonical re-rendering (`Verdict.statement`) is sent, and the worker checks it again
-and runs it only if it re-renders to itself. Once the database is open the worker locks itself
-down with Landlock where the kernel has it (`sandbox.py`: read-only beneath the graph's folder,
-no TCP); `SafeExecutor.sandbox` says which layer is active. A worker that dies or is killed is
+and runs it only if it re-renders to itself. Before it opens the database, the worker locks
+itself down with Landlock where the kernel has it (`sandbox.py`: read-only beneath the graph's
+folder, no TCP); `SafeExecutor.sandbox` says which layer is active. A worker that dies or is killed is
 replaced for the next query; the evaluation goes on. See docs/security.md.
 """
 
