@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 from babelscope import distributed
 from babelscope.data.corpus import load_corpus
+from babelscope.data.split import split_for_eval, texts_of
 from babelscope.errors import DataError, UsageError
 from babelscope.interpret import heads_report as rep
 from babelscope.interpret.lahis import MAX_LENGTH, QUANTILE, classify, lahis
 from babelscope.interpret.lahis_validate import MAX_NEW_TOKENS, ablation_matrix, off_target
-from babelscope.measure.tasks.builtin import split_for_eval
 from babelscope.verbs import VerbSpec
 from babelscope.verbs.common import bind_model, finish, seed_everything, start_run
 from babelscope.verbs.config import LanguageOptions, ModelOptions, OutputOptions, option
@@ -60,16 +60,6 @@ class HeadsConfig(OutputOptions, LanguageOptions, ModelOptions):
         super().validate()
         if not 0.0 < self.quantile < 1.0:
             raise UsageError(f"--quantile must be between 0 and 1 (e.g. 0.96), not {self.quantile}.")
-
-
-def texts_of(items, languages: list[str], n: int) -> dict[str, list[str]]:
-    """Up to ``n`` texts per language: items aligned across all ``languages`` first (comparable
-    content), then the items that have this language only."""
-    def has_all(it):
-        return all(it.texts.get(lang, "").strip() for lang in languages)
-
-    ordered = [it for it in items if has_all(it)] + [it for it in items if not has_all(it)]
-    return {lang: [it.texts[lang] for it in ordered if it.texts.get(lang, "").strip()][:n] for lang in languages}
 
 
 def load_texts(source: str, languages) -> tuple[list[str], list, list]:

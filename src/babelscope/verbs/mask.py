@@ -7,6 +7,7 @@ import random
 from dataclasses import dataclass
 
 from babelscope.data.corpus import load_corpus
+from babelscope.data.split import split_for_eval, texts_of
 from babelscope.errors import DataError, UsageError
 from babelscope.improve.head_mask import (
     EPOCHS,
@@ -35,12 +36,11 @@ from babelscope.interpret.lahis import LahisResult, head_name, lahis, top_heads
 from babelscope.languages import resolve_many
 from babelscope.measure.engine import Engine
 from babelscope.measure.evaluate import evaluate
-from babelscope.measure.tasks.builtin import split_for_eval
 from babelscope.schema import before_after
 from babelscope.verbs import VerbSpec
 from babelscope.verbs.common import bind_model, finish, seed_everything, start_run
 from babelscope.verbs.config import ModelOptions, OutputOptions, option
-from babelscope.verbs.heads import NUM_ITEMS, SOURCE_HELP, texts_of
+from babelscope.verbs.heads import NUM_ITEMS, SOURCE_HELP
 from babelscope.verbs.result import Result
 
 STAGES = ["before", "after"]
