@@ -38,3 +38,24 @@ def test_table_is_consistent():
         assert lang.script == code.split("_")[1] and lang.iso3 == code.split("_")[0]
         if lang.iso1:
             assert resolve(lang.iso1) is not None
+
+
+def test_one_reference_language_and_one_default_set():
+    import importlib
+
+    from babelscope import languages
+    from babelscope.data import parallel
+    from babelscope.interpret import layers
+
+    assert languages.REFERENCE == "eng_Latn" and resolve_many(languages.DEFAULT_LANGUAGES)[0] == languages.REFERENCE
+    for name in ("consistency", "fertility", "aggregate", "evaluate", "tasks.builtin"):
+        assert importlib.import_module(f"babelscope.measure.{name}").REFERENCE is languages.REFERENCE
+    assert parallel.DEFAULT_PIVOT is languages.REFERENCE and layers.ENGLISH is languages.REFERENCE
+
+
+def test_cypher_pairs_resolve_language_names_like_every_verb():
+    from babelscope.cypher.questions import finetune_pairs
+
+    assert finetune_pairs("en,es") == finetune_pairs(["eng_Latn", "spa_Latn"])
+    with pytest.raises(LanguageError):
+        finetune_pairs("xx_Yyyy")

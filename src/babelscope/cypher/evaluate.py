@@ -8,14 +8,18 @@ executed once per item; predictions once per (item, language).
 
 from __future__ import annotations
 
+from tqdm.auto import tqdm
+
 from babelscope.cypher import metrics
+from babelscope.cypher.execute import ExecResult
 from babelscope.cypher.prompts import MAX_GEN_TOKS, STOP, build_prompt, extract_query, fewshot_examples
 from babelscope.cypher.questions import CypherItem
+from babelscope.languages import REFERENCE
 
 ROWS_KEPT = 20  # result rows stored per sample record (the full comparison uses all rows)
 
 
-def public_items(records, language: str = "eng_Latn") -> tuple[list[CypherItem], dict[str, str]]:
+def public_items(records, language: str = REFERENCE) -> tuple[list[CypherItem], dict[str, str]]:
     """Text2CypherRecords as items (one language) plus their per-item schema texts."""
     items, schemas = [], {}
     for rec in records:
@@ -66,8 +70,6 @@ def evaluate_cypher(
     `done`: finished records per language (a resumed run); `on_language(lang, records)` is
     called after each language, so a run folder can save its samples as it goes.
     """
-    from tqdm.auto import tqdm
-
     done = done or {}
 
     def run(query):
@@ -106,8 +108,6 @@ def evaluate_cypher(
 
 
 def _empty():
-    from babelscope.cypher.execute import ExecResult
-
     return ExecResult("rejected", error="syntax: empty query")
 
 

@@ -12,6 +12,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from babelscope.cypher.prompts import build_prompt
+from babelscope.cypher.schema import builtin_schema_text
+from babelscope.languages import resolve_many
+
 DATA_FILE = Path(__file__).parent / "data" / "questions.jsonl"
 KINDS = ("lookup", "filter", "aggregation", "ordering", "multi-hop")
 DEFAULT_HELDOUT_FRACTION = 0.2  # share of item_ids held out from finetuning pairs
@@ -59,29 +63,21 @@ def finetune_pairs(
 ) -> list[dict]:
     """Question-to-query training pairs for the finetune verb.
 
-    `languages`: FLORES codes, a comma string or None (all). `split`: "train", "heldout" or "all";
-    the split is by item_id, so no item leaks across languages. Each pair is a dict with
-    `prompt` (instruction + schema + question, as `prompts.build_prompt` renders it),
-    `completion` (the gold Cypher), `text` (both), `item_id`, `language` and `kind`.
+    `languages`: codes (any form `languages.resolve` accepts), a comma string, or None / "all".
+    `split`: "train", "heldout" or "all"; the split is by item_id, so no item leaks across
+    languages. Each pair is a dict with `prompt` (instruction + schema + question, as
+    `prompts.build_prompt` renders it), `completion` (the gold Cypher), `text` (both), `item_id`,
+    `language` and `kind`.
     """
-    from babelscope.cypher.prompts import build_prompt
-
     if split not in ("train", "heldout", "all"):
         raise ValueError(f"split must be 'train', 'heldout' or 'all', not {split!r}")
     items = load_questions()
     available = question_languages(items)
-    if languages is None or languages == "all":
-        langs = available
-    else:
-        langs = languages.split(",") if isinstance(languages, str) else list(languages)
-        missing = [lang for lang in langs if lang not in available]
-        if missing:
-            raise ValueError(f"no Cypher questions in {', '.join(missing)}; available: {', '.join(available)}")
-    schema = None
-    if with_schema:
-        from babelscope.cypher.schema import builtin_schema_text
-
-        schema = builtin_schema_text()
+    langs = available if languages is None or languages == "all" else resolve_many(languages)
+    missing = [lang for lang in langs if lang not in available]
+    if missing:
+        raise ValueError(f"no Cypher questions in {', '.join(missing)}; available: {', '.join(available)}")
+    schema = builtin_schema_text() if with_schema else None
     pairs = []
     for item in items:
         held = is_heldout(item.item_id, fraction)

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from babelscope.data.corpus import BUILTIN, load_corpus
 from babelscope.data.split import split_for_eval
 from babelscope.errors import DataError, UsageError
-from babelscope.languages import info
+from babelscope.languages import REFERENCE, info
 
 KINDS = ("parallel", "qt", "mono", "cypher")  # the data kinds --data accepts
 DEFAULT_BLOCK_SIZE = 1000  # pairs per direction block, as in Just Go Parallel
-DEFAULT_PIVOT = "eng_Latn"  # the language the others are paired with (PLAST translates into English)
+DEFAULT_PIVOT = REFERENCE  # the language the others are paired with (PLAST translates into English)
 PLACEMENTS = ("end", "start", "interleave")  # where parallel data sits in the schedule
 
 

@@ -38,11 +38,14 @@ from collections import Counter
 import torch
 
 from babelscope.errors import UsageError
+from babelscope.interpret.activations import body_forward
+from babelscope.languages import REFERENCE as ENGLISH  # the activation difference is measured against it
+from babelscope.models.forward import unembed
+from babelscope.models.hooks import hooks
 
 BUDGET = 0.14  # share of decoder layers recommended (PLAST tunes about 14% of parameters)
 MAX_DEPTH = 0.5  # recommend layers from the first half only (PLAST: "shallow layers")
 LENS_POSITIONS = 32  # positions per language for the logit lens (each costs L vocabulary projections)
-ENGLISH = "eng_Latn"
 DOMINANCE = 2.0  # a token belongs to a language when its relative frequency is this times the runner-up
 
 
@@ -79,9 +82,6 @@ def logit_lens(
     english: str = ENGLISH,
 ) -> dict:
     """Per language and layer, the share of top-1 lens tokens of the target language (and of English)."""
-    from babelscope.interpret.activations import body_forward, logits_of
-    from babelscope.models.hooks import hooks
-
     model, a = loaded.model, loaded.adapter
     norm = a.final_norm(model)
     target, eng = {}, {}
@@ -98,7 +98,7 @@ def logit_lens(
             body_forward(model, a, batch, loaded.device)
         t_share, e_share = [], []
         for i in range(a.n_layers):
-            top = logits_of(model, norm(captured[f"blocks.{i}.hook_resid_post"])).argmax(-1).tolist()  # [N]
+            top = unembed(model, norm(captured[f"blocks.{i}.hook_resid_post"])).argmax(-1).tolist()  # [N]
             labels = [tok_lang.get(t) for t in top]
             t_share.append(sum(x == lang for x in labels) / max(len(labels), 1))
             e_share.append(sum(x == english for x in labels) / max(len(labels), 1))

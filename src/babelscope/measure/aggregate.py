@@ -5,8 +5,9 @@ exactly the numbers that ``evaluate`` wrote.
 
 from __future__ import annotations
 
+from babelscope.languages import REFERENCE, info
 from babelscope.measure import metrics as M
-from babelscope.measure.consistency import REFERENCE, consistency, mark_flips
+from babelscope.measure.consistency import consistency, mark_flips
 
 
 def rescore_records(records: list[dict], info: dict) -> list[dict]:
@@ -37,8 +38,6 @@ def detect_language(text: str) -> str | None:
 
 def off_target(records: list[dict], language: str) -> dict:
     """Share of non-empty outputs whose detected language is not ``language`` (py3langid)."""
-    from babelscope.languages import info
-
     want = info(language).iso1
     if not want:
         return {"off_target": None, "off_target_note": f"py3langid has no code for {language}"}
@@ -148,8 +147,6 @@ def compute_results(
 
 def format_table(result, reference: str = REFERENCE) -> str:
     """Plain-text table: one row per language, each task's headline (and acc_norm), consistency vs English."""
-    from babelscope.languages import info
-
     res = result.results if hasattr(result, "results") else result
     cols: list[tuple[str, callable]] = []
     for task in res["tasks"]:

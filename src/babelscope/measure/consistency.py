@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-REFERENCE = "eng_Latn"  # "vs English" columns compare each language with this one
+from babelscope.languages import REFERENCE  # "vs English" columns compare each language with this one
 
 
 def _kappa(a: list[int], b: list[int]) -> float | None:

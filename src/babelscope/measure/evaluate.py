@@ -19,10 +19,9 @@ from babelscope import distributed as dist
 from babelscope.data.corpus import ParallelCorpus
 from babelscope.data.split import split_for_eval
 from babelscope.errors import UsageError
-from babelscope.languages import resolve_many
+from babelscope.languages import REFERENCE, resolve_many
 from babelscope.measure import metrics as M
 from babelscope.measure.aggregate import compute_results, format_table, rescore_records
-from babelscope.measure.consistency import REFERENCE
 from babelscope.measure.fertility import fertility_table, get_counter
 from babelscope.measure.tasks import get_tasks
 from babelscope.models.load import LoadedModel, load_model

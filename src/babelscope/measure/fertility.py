@@ -15,9 +15,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from babelscope.errors import UsageError
+from tqdm.auto import tqdm
 
-REFERENCE = "eng_Latn"  # parity is measured against this language on the same items
+from babelscope.data.corpus import load_corpus
+from babelscope.errors import UsageError
+from babelscope.languages import REFERENCE, info, resolve_many  # parity is measured against REFERENCE
+from babelscope.models.load import load_tokenizer
+
 NO_SPACE_SCRIPTS = {"Hans", "Hant", "Jpan", "Thai", "Khmr", "Laoo", "Mymr", "Tibt"}  # fertility per char
 TOKENIZER_ALIASES = {"tekken": "mistral tekken_240911 (mistral_common)"}
 _BATCH = 256  # texts per tokenizer call
@@ -43,8 +47,6 @@ class HFCounter:
     """Any Hugging Face tokenizer (special tokens not counted)."""
 
     def __init__(self, name: str, tokenizer=None):
-        from babelscope.models.load import load_tokenizer
-
         self.name = name
         self._tok = tokenizer if tokenizer is not None else load_tokenizer(name)
 
@@ -101,8 +103,6 @@ def _count_all(counter, texts: list[str]) -> list[int]:
 def fertility_table(counter, corpus, languages, limit: int | None = None, reference: str = REFERENCE,
                     progress: bool = True) -> dict:
     """``{language: figures}`` for one tokenizer (a counter from ``get_counter`` or a spec)."""
-    from tqdm.auto import tqdm
-
     if not hasattr(counter, "count"):
         counter = get_counter(counter)
     has_ref = reference in corpus.languages
@@ -125,9 +125,6 @@ def fertility_table(counter, corpus, languages, limit: int | None = None, refere
 def fertility(tokenizers, languages="all", source="builtin", limit: int | None = None,
               progress: bool = True) -> dict:
     """``{tokenizer: {language: figures}}`` for several tokenizers side by side on one corpus."""
-    from babelscope.data.corpus import load_corpus
-    from babelscope.languages import resolve_many
-
     corpus = load_corpus(source)  # a source string or a ParallelCorpus
     langs = resolve_many(languages, available=corpus.languages)
     specs = [t for t in (tokenizers.split(",") if isinstance(tokenizers, str) else tokenizers) if t]
@@ -138,8 +135,6 @@ def fertility(tokenizers, languages="all", source="builtin", limit: int | None =
 def format_table(result: dict, max_rows: int | None = None):
     """A rich table: one row per language, fertility and parity per tokenizer."""
     from rich.table import Table
-
-    from babelscope.languages import info
 
     table = Table(title="Tokenizer fertility (tokens per word; * per character) and parity vs English")
     table.add_column("language")

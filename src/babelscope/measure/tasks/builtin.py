@@ -20,11 +20,10 @@ import random
 from babelscope.data.corpus import load_corpus
 from babelscope.data.split import split_for_eval
 from babelscope.errors import LanguageError, UsageError
-from babelscope.languages import info
+from babelscope.languages import REFERENCE, info
 from babelscope.measure.tasks import MCItem, Task, TextItem, register
 
 N_CHOICES = 4  # options per multiple-choice item
-ENGLISH = "eng_Latn"
 _MIN_SPACES = 3  # texts with fewer spaces are split by characters (CJK, Thai, ...)
 
 
@@ -127,14 +126,14 @@ class Translation(Task):
 
     @staticmethod
     def source_language(target: str, languages: list[str]) -> str:
-        if target != ENGLISH:
-            return ENGLISH
-        others = [lang for lang in languages if lang != ENGLISH]
+        if target != REFERENCE:
+            return REFERENCE
+        others = [lang for lang in languages if lang != REFERENCE]
         return others[0] if others else "fra_Latn"
 
     def load(self, languages, source="builtin", limit=None):
         needed = list(
-            dict.fromkeys([*languages, ENGLISH, *(self.source_language(lang, languages) for lang in languages)])
+            dict.fromkeys([*languages, REFERENCE, *(self.source_language(lang, languages) for lang in languages)])
         )
         pool = _eval_pool(needed, source)
         out = {lang: [] for lang in languages}
