@@ -23,10 +23,11 @@ import json
 import torch
 
 from babelscope.data.corpus import load_corpus
+from babelscope.data.split import split_for_eval
 from babelscope.errors import DataError, UsageError
 from babelscope.languages import REFERENCE as ENGLISH
 from babelscope.languages import info, resolve
-from babelscope.measure.tasks.builtin import Translation, split_for_eval, split_text
+from babelscope.measure.tasks.builtin import Translation, split_text
 
 TRAIN_LIMIT = 32  # training items per language, each giving one pair per task (official: 200 XQuAD items)
 EVAL_LIMIT = 32  # held-out items per language and task, evaluated before and after
