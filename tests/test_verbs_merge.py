@@ -81,3 +81,15 @@ def test_option_errors_before_anything_runs(models, tmp_path):
         bs.merge(dry_run=True)
     r = bs.merge(recipe=recipe, dry_run=True, output_path=str(tmp_path / "runs"))
     assert r.path is None and "plan OK" in r.summary and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("params,why", [({"bottom": "two"}, "parameters.bottom must be an integer, not 'two'"),
+                                        ({"bottom": 1, "transition_weight": "heavy"},
+                                         "parameters.transition_weight must be a number, not 'heavy'")])
+def test_a_word_for_a_layer_swap_parameter_is_one_line(models, tmp_path, params, why):
+    recipe = {"merge_method": "layer_swap", "task_expert": str(models["A"]), "language_expert": str(models["B"]),
+              "parameters": params}
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    with pytest.raises(UsageError, match=why):
+        bs.merge(recipe=str(path), dry_run=True)

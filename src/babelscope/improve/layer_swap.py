@@ -38,16 +38,26 @@ REVERT_KEYS = ("layers", "modules", "embeddings", "head")
 SIDE_WEIGHT = {"language": 1.0, "task": 0.0, "average": 0.5}  # language share per choice
 
 
+def _number(p: dict, key: str, kind: type, default=0):
+    """``p[key]`` as an int (layer counts) or a float (weights); anything else is a one-line error."""
+    value = p.get(key, default)
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                         and (kind is float or float(value).is_integer())):
+        return value if value is None else kind(value)
+    raise UsageError(f"layer_swap: parameters.{key} must be {'an integer' if kind is int else 'a number'}, "
+                     f"not {value!r}")
+
+
 def language_shares(n_layers: int, p: dict) -> list[float]:
     """The language expert's weight for each layer (1 = language, 0 = task)."""
-    b, u = int(p.get("bottom", 0)), int(p.get("top", 0))
-    tb = int(p.get("transition_bottom", p.get("transition", 0)))
-    tu = int(p.get("transition_top", p.get("transition", 0)))
+    b, u = _number(p, "bottom", int), _number(p, "top", int)
+    tb = _number(p, "transition_bottom", int, _number(p, "transition", int))
+    tu = _number(p, "transition_top", int, _number(p, "transition", int))
     if min(b, u, tb, tu) < 0 or b + u + tb + tu > n_layers:
         raise UsageError(
             f"layer_swap: bottom {b} + top {u} + transitions {tb}+{tu} must be >= 0 and fit in the {n_layers} layers"
         )
-    fixed = p.get("transition_weight")
+    fixed = _number(p, "transition_weight", float, None)
     shares = [0.0] * n_layers
     for layer in range(n_layers):
         if layer < b or layer >= n_layers - u:
