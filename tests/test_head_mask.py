@@ -10,14 +10,9 @@ import pytest
 import torch
 
 from babelscope.errors import UsageError
-from babelscope.improve.head_mask import (
-    SoftHeadMask,
-    apply_head_mask,
-    n_trainable,
-    remove_head_mask,
-    train_mask,
-)
-from babelscope.models.hooks import head_mask_hooks, hooks
+from babelscope.improve.head_mask import n_trainable, train_mask
+from babelscope.models.head_mask import SoftHeadMask, apply_head_mask, head_mask_hooks, masked_heads, remove_head_mask
+from babelscope.models.hooks import hooks
 from babelscope.testing import SAMPLE_TEXTS
 
 PAIRS = [(t.split(" ", 1)[0], " " + t.split(" ", 1)[1]) for t in SAMPLE_TEXTS[:4]]  # (first word, rest)
@@ -95,6 +90,23 @@ def test_save_load_round_trip_and_load_model_applies_it(tiny_model_dir, tmp_path
     apply_head_mask(masked, path)
     apply_head_mask(masked, path)  # applying twice replaces, never stacks
     assert torch.allclose(_logits(masked), expected, atol=1e-6)
+
+
+def test_scoped_and_persistent_application_are_the_same_hooks_and_the_handle_removes(tiny_loaded):
+    loaded = tiny_loaded("qwen2", seed=3)
+    mask = SoftHeadMask(2, 4, [1, 6], torch.tensor([0.0, 3.0]))
+    ref = _logits(loaded)
+    with masked_heads(loaded, mask.full().detach()):
+        scoped = _logits(loaded)
+    assert torch.equal(_logits(loaded), ref)  # the with-block leaves the model clean
+    handle = apply_head_mask(loaded, mask)
+    assert handle.active and loaded.extras["head_mask_handle"] is handle
+    assert torch.equal(_logits(loaded), scoped) and not torch.allclose(scoped, ref)
+    handle.remove()
+    handle.remove()  # a second remove is a no-op
+    assert torch.equal(_logits(loaded), ref)
+    remove_head_mask(loaded)  # so is removing a mask that is gone
+    assert "head_mask" not in loaded.extras and torch.equal(_logits(loaded), ref)
 
 
 def test_mask_for_another_geometry_is_refused(tiny_loaded, tmp_path):

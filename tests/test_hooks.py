@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from babelscope.errors import UsageError
-from babelscope.models.hooks import get_act_name, head_mask_hooks, hooks
+from babelscope.models.head_mask import head_mask_hooks
+from babelscope.models.hooks import get_act_name, hooks
 from babelscope.testing import SAMPLE_TEXTS
 
 

@@ -19,7 +19,8 @@ from babelscope.interpret.lahis import (
 )
 from babelscope.interpret.lahis_validate import ablation_matrix, mean_loss, zero_mask
 from babelscope.models.forward import pad_batch
-from babelscope.models.hooks import head_mask_hooks, hooks
+from babelscope.models.head_mask import head_mask_hooks
+from babelscope.models.hooks import hooks
 from babelscope.testing import SAMPLE_TEXTS, make_tiny_loaded
 
 PLANTED = (1, 2)  # (layer, query head) made to matter only for synthetic language A

@@ -14,16 +14,14 @@ scalars, one per selected attention head, multiplied into that head's slice of t
 * File: a tiny safetensors with ``heads`` (flat ids, layer * H + head) and ``values``; the
   metadata holds the model geometry, languages and training settings.
 
-``apply_head_mask(loaded, path)`` (used by ``load_model(..., head_mask=path)``) registers
-persistent o_proj forward pre-hooks; ``remove_head_mask(loaded)`` removes them (their handles are
-kept in ``loaded.extras["head_mask_handles"]``).
+This module trains the mask. The mask itself (``SoftHeadMask``, its file) and applying it at run
+time (``masked_heads``, ``apply_head_mask`` / ``remove_head_mask``, used by ``load_model(...,
+head_mask=path)``) live in ``babelscope.models.head_mask``; they stay importable from here.
 """
 
 from __future__ import annotations
 
-import json
 import random
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -31,7 +29,12 @@ from tqdm.auto import tqdm
 from babelscope.errors import UsageError
 from babelscope.measure.engine import Engine
 from babelscope.models.forward import frozen, pad_batch
-from babelscope.models.hooks import head_mask_hooks, hooks
+from babelscope.models.head_mask import (  # noqa: F401 (apply_head_mask, remove_head_mask: re-exported)
+    SoftHeadMask,
+    apply_head_mask,
+    masked_heads,
+    remove_head_mask,
+)
 
 TOP_RATE = 0.02  # share of all heads that get a trainable entry (the paper's 2%)
 MIN_HEADS = 2  # at least this many trainable heads on small models (see module docstring)
@@ -52,92 +55,6 @@ def n_trainable(n_layers: int, n_heads: int, top_rate: float = TOP_RATE, num_hea
     if not 0.0 < top_rate <= 1.0:
         raise UsageError(f"--top_rate must be in (0, 1], got {top_rate}.")
     return min(total, max(MIN_HEADS, int(top_rate * total)))
-
-
-class SoftHeadMask(torch.nn.Module):
-    """``n`` trainable scalars for the flat head ids ``heads``; every other head stays at 1."""
-
-    def __init__(self, n_layers: int, n_heads: int, heads: list[int], values: torch.Tensor | None = None):
-        super().__init__()
-        self.n_layers, self.n_heads = n_layers, n_heads
-        if len(set(heads)) != len(heads) or any(not 0 <= h < n_layers * n_heads for h in heads):
-            raise UsageError(f"head ids must be distinct and within 0..{n_layers * n_heads - 1}, got {heads}.")
-        self.register_buffer("heads", torch.tensor(heads, dtype=torch.long))  # [n]
-        init = torch.ones(len(heads)) if values is None else values.float().clone()  # [n]
-        self.values = torch.nn.Parameter(init)
-
-    def full(self) -> torch.Tensor:
-        """The [L, H] mask: ones with the trainable values scattered in (differentiable)."""
-        ones = torch.ones(self.n_layers * self.n_heads, device=self.values.device)  # [L*H]
-        return ones.scatter(0, self.heads, self.values).view(self.n_layers, self.n_heads)  # [L, H]
-
-    def save(self, path, metadata: dict | None = None) -> Path:
-        from safetensors.torch import save_file
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"method": "lahis_soft_head_mask", "n_layers": str(self.n_layers), "n_heads": str(self.n_heads)}
-        meta.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()})
-        tmp = path.with_name(f".{path.name}.tmp")
-        save_file({"heads": self.heads.cpu(), "values": self.values.detach().float().cpu()}, str(tmp), metadata=meta)
-        tmp.replace(path)
-        return path
-
-    @classmethod
-    def load(cls, path) -> tuple[SoftHeadMask, dict]:
-        from safetensors import safe_open
-
-        path = Path(path)
-        if not path.is_file():
-            raise UsageError(f"head mask file {path} does not exist; `babelscope mask` writes head_mask.safetensors.")
-        wrong = UsageError(f"{path} is not a babelscope soft head mask (written by `babelscope mask`).")
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                meta = dict(f.metadata() or {})
-                if meta.get("method") != "lahis_soft_head_mask":
-                    raise wrong
-                heads, values = f.get_tensor("heads"), f.get_tensor("values")
-        except UsageError:
-            raise
-        except Exception:  # safetensors raises its own error type on a file that is not safetensors
-            raise wrong from None
-        mask = cls(int(meta["n_layers"]), int(meta["n_heads"]), heads.tolist(), values)
-        return mask, meta
-
-
-# --------------------------------------------------------------------------- persistent application
-
-
-def apply_head_mask(loaded, path_or_mask) -> list:
-    """Multiply the model's heads by a saved soft mask from now on (persistent o_proj pre-hooks).
-
-    Remove with ``remove_head_mask(loaded)``. Raises if the mask was made for another geometry.
-    """
-    mask = path_or_mask if isinstance(path_or_mask, SoftHeadMask) else SoftHeadMask.load(path_or_mask)[0]
-    a = loaded.adapter
-    if (mask.n_layers, mask.n_heads) != (a.n_layers, a.n_heads):
-        raise UsageError(
-            f"head mask is for {mask.n_layers} layers x {mask.n_heads} heads, but the model has "
-            f"{a.n_layers} x {a.n_heads}; train a mask for this model with `babelscope mask`."
-        )
-    remove_head_mask(loaded)
-    full = mask.full().detach().to(loaded.device)  # [L, H]
-    fns = head_mask_hooks(full, a)
-    handles = []
-    for layer in sorted({int(h) // a.n_heads for h in mask.heads}):
-        fn = fns[f"blocks.{layer}.attn.hook_z"]
-        module = a.o_proj(a.layer(loaded.model, layer))
-        handles.append(module.register_forward_pre_hook(lambda m, args, fn=fn: (fn(args[0], None), *args[1:])))
-    loaded.extras["head_mask_handles"] = handles
-    loaded.extras["head_mask"] = full
-    return handles
-
-
-def remove_head_mask(loaded) -> None:
-    """Remove the hooks ``apply_head_mask`` registered (no-op when none)."""
-    for h in loaded.extras.pop("head_mask_handles", []):
-        h.remove()
-    loaded.extras.pop("head_mask", None)
 
 
 # --------------------------------------------------------------------------- training on answer tokens
@@ -203,7 +120,7 @@ def train_mask(
             rng.shuffle(order)
             for start in range(0, len(order), batch_size):
                 chunk = [encoded[i] for i in order[start : start + batch_size]]
-                with hooks(loaded.model, head_mask_hooks(mask.full(), loaded.adapter), adapter=loaded.adapter):
+                with masked_heads(loaded, mask.full()):
                     loss = answer_loss(engine, chunk).mean()
                 opt.zero_grad()
                 loss.backward()

@@ -33,7 +33,8 @@ from babelscope import distributed
 from babelscope.errors import DataError, UsageError
 from babelscope.models.adapters import get_adapter
 from babelscope.models.forward import frozen, length_batches, pad_id_of, unembed
-from babelscope.models.hooks import head_mask_hooks, hooks
+from babelscope.models.head_mask import head_mask_hooks
+from babelscope.models.hooks import hooks
 from babelscope.runs import RunFolder
 
 SCALE = 1000.0  # the official code multiplies |g|*m by 1000 (cosmetic; ranks are unchanged)

@@ -23,7 +23,8 @@ from babelscope.languages import info
 from babelscope.measure.aggregate import detect_language
 from babelscope.measure.engine import Engine
 from babelscope.models.forward import length_batches, pad_id_of
-from babelscope.models.hooks import head_mask_hooks, hooks
+from babelscope.models.head_mask import head_mask_hooks
+from babelscope.models.hooks import hooks
 
 MAX_NEW_TOKENS = 16  # generation budget per off-target prompt
 MIN_LETTERS = 3  # continuations with fewer letters are not language-identified

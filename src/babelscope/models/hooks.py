@@ -16,6 +16,8 @@ Sites (per decoder layer ``i``):
 
 A hook function is ``fn(tensor, site) -> tensor | None``; returning a tensor replaces the
 activation. Hooks are plain PyTorch hooks registered on entry and always removed on exit.
+``add_hooks`` registers the same hooks until its handle's ``.remove()`` (an explicit, persistent
+intervention such as a trained head mask; ``models.head_mask`` builds head masks on it).
 """
 
 from __future__ import annotations
@@ -108,41 +110,50 @@ def _register(adapter: Adapter, model, site: str, fn: HookFn):
     return layer.register_forward_hook(_replace_output(fn, site))  # hook_resid_post
 
 
+class HookHandle:
+    """Hooks registered by ``add_hooks``; ``.remove()`` takes them all off (calling it again is a no-op)."""
+
+    def __init__(self, handles: list):
+        self._handles = list(handles)
+
+    @property
+    def active(self) -> bool:
+        return bool(self._handles)
+
+    def remove(self) -> None:
+        while self._handles:
+            self._handles.pop().remove()
+
+
+def add_hooks(model, fns: dict[str, HookFn | list[HookFn]], adapter: Adapter | None = None) -> HookHandle:
+    """Register ``{site: fn or [fns]}`` until the returned handle's ``.remove()``.
+
+    Every site is resolved before any hook is registered, so a bad name leaves the model clean.
+    Prefer ``with hooks(...)`` for anything scoped; this is for explicit, persistent interventions.
+    """
+    model = getattr(model, "model", model) if hasattr(model, "adapter") else model  # LoadedModel
+    adapter = adapter or get_adapter(model)
+    for site in fns:
+        parse_site(site, adapter)
+    handle = HookHandle([])
+    try:
+        for site, fn in fns.items():
+            for f in fn if isinstance(fn, (list, tuple)) else [fn]:
+                handle._handles.append(_register(adapter, model, site, f))
+    except BaseException:
+        handle.remove()
+        raise
+    return handle
+
+
 @contextmanager
 def hooks(model, fns: dict[str, HookFn | list[HookFn]], adapter: Adapter | None = None) -> Iterator[None]:
     """Register ``{site: fn or [fns]}`` for the body of the ``with`` block; always removed.
 
     Every site is resolved before any hook is registered, so a bad name leaves the model clean.
     """
-    model = getattr(model, "model", model) if hasattr(model, "adapter") else model  # LoadedModel
-    adapter = adapter or get_adapter(model)
-    for site in fns:
-        parse_site(site, adapter)
-    handles = []
+    handle = add_hooks(model, fns, adapter)
     try:
-        for site, fn in fns.items():
-            for f in fn if isinstance(fn, (list, tuple)) else [fn]:
-                handles.append(_register(adapter, model, site, f))
         yield
     finally:
-        for h in handles:
-            h.remove()
-
-
-def head_mask_hooks(mask, adapter: Adapter) -> dict[str, HookFn]:
-    """Hooks that multiply query head h of layer l by ``mask[l, h]`` on the o_proj input.
-
-    ``mask``: [n_layers, n_heads] or [B, n_layers, n_heads] (a per-sample mask, e.g. for
-    per-sample gradients). Gradients flow to ``mask`` when it requires grad.
-    """
-
-    def make(layer: int):
-        def fn(z, site):  # z: [B, T, H * d]
-            b, t, _ = z.shape
-            m = mask[layer] if mask.dim() == 2 else mask[:, layer]  # [H] or [B, H]
-            m = m.to(z.dtype).reshape(1 if mask.dim() == 2 else b, 1, adapter.n_heads, 1)
-            return (z.view(b, t, adapter.n_heads, adapter.head_dim) * m).view(b, t, -1)
-
-        return fn
-
-    return {get_act_name("z", i): make(i) for i in range(adapter.n_layers)}
+        handle.remove()

@@ -248,7 +248,7 @@ def load_model(pretrained=DEFAULT_MODEL, *, dtype=DEFAULT_DTYPE, device: str | N
         loaded.model.to(device)
     loaded.model.eval()
     if head_mask:
-        from babelscope.improve.head_mask import apply_head_mask
+        from babelscope.models.head_mask import apply_head_mask  # imports torch: only when a mask is asked for
 
         apply_head_mask(loaded, head_mask)
     return loaded
