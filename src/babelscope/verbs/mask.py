@@ -4,23 +4,13 @@ on held-out items, and write everything into the run folder (the mask as a tiny 
 from __future__ import annotations
 
 import random
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from babelscope.data.corpus import load_corpus
 from babelscope.data.split import split_for_eval, texts_of
 from babelscope.errors import DataError, UsageError
-from babelscope.improve.head_mask import (
-    EPOCHS,
-    LR,
-    MIN_HEADS,
-    TOP_RATE,
-    TRAIN_BATCH_SIZE,
-    SoftHeadMask,
-    apply_head_mask,
-    n_trainable,
-    remove_head_mask,
-    train_mask,
-)
+from babelscope.improve.head_mask import EPOCHS, LR, MIN_HEADS, TOP_RATE, TRAIN_BATCH_SIZE, n_trainable, train_mask
 from babelscope.improve.head_mask_data import (
     DEFAULT_TASKS,
     EVAL_LIMIT,
@@ -36,6 +26,7 @@ from babelscope.interpret.lahis import LahisResult, head_name, lahis, top_heads
 from babelscope.languages import resolve_many
 from babelscope.measure.engine import Engine
 from babelscope.measure.evaluate import evaluate
+from babelscope.models.head_mask import SoftHeadMask, masked_heads
 from babelscope.schema import before_after
 from babelscope.verbs import VerbSpec
 from babelscope.verbs.common import bind_model, finish, seed_everything, start_run
@@ -125,21 +116,17 @@ def training_data(config: MaskConfig, languages: list[str]) -> tuple[list, dict 
 
 
 def evaluate_mask(config: MaskConfig, loaded, languages, held_qa, mask=None) -> tuple[dict, dict]:
-    """({task: {language: headline metric}}, the full measure results) with ``mask`` applied or not."""
-    if mask is not None:
-        apply_head_mask(loaded, mask)
-    try:
+    """({task: {language: headline metric}}, the full measure results) with ``mask`` applied (scoped) or not."""
+    with masked_heads(loaded, mask.full().detach().to(loaded.device)) if mask is not None else nullcontext():
         if held_qa is not None:
             table = {"qa_substring": qa_accuracy(Engine(loaded, batch_size=config.batch_size, progress=False),
                                                  held_qa)}
             return table, {"tasks": table}
         res = evaluate(loaded, ",".join(config.task_list()), languages, limit=config.eval_limit,
                        source=config.source, batch_size=config.batch_size, progress=False, fertility=False).results
-        table = {task: {lang: m[res["headline"][task]["metric"]] for lang, m in per.items()}
-                 for task, per in res["tasks"].items()}
-        return table, res
-    finally:
-        remove_head_mask(loaded)
+    table = {task: {lang: m[res["headline"][task]["metric"]] for lang, m in per.items()}
+             for task, per in res["tasks"].items()}
+    return table, res
 
 
 def run(config: MaskConfig) -> Result:
