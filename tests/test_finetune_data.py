@@ -87,3 +87,14 @@ def test_bad_specs():
             parse_spec(bad)
     with pytest.raises(UsageError, match="besides the pivot"):
         build_docs(["parallel:builtin"], ["eng_Latn"])
+
+
+def test_cypher_pairs_come_from_the_function_the_caller_passes():
+    from babelscope.cypher.questions import finetune_pairs
+
+    docs = build_docs(["cypher:builtin"], ["eng_Latn", "spa_Latn"], cypher_pairs=finetune_pairs)
+    assert docs and {d.kind for d in docs} == {"cypher"} and {d.direction for d in docs} == {"eng_Latn", "spa_Latn"}
+    pairs = finetune_pairs(["eng_Latn", "spa_Latn"], split="train")
+    assert sorted((d.prompt, d.completion) for d in docs) == sorted((p["prompt"], p["completion"]) for p in pairs)
+    with pytest.raises(UsageError, match="cypher_pairs"):
+        build_docs(["cypher:builtin"], ["eng_Latn", "spa_Latn"])

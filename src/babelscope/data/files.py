@@ -1,4 +1,4 @@
-"""Read and write aligned corpora as JSONL, CSV or TSV files.
+"""Read aligned corpora from JSONL, CSV or TSV files (``data.formats`` writes them: ``write_corpus``).
 
 Layouts (detected from the columns/keys):
 
@@ -21,36 +21,20 @@ language". Every error names the file and the line of the offending row.
 from __future__ import annotations
 
 import csv
-import gzip
-import io
 import json
-import lzma
 import os
 
-from babelscope.data.corpus import Item, ParallelCorpus
-from babelscope.errors import DataError, LanguageError, UsageError
+from babelscope.data.aligned import Item, ParallelCorpus
+from babelscope.data.formats import (  # noqa: F401 (write_corpus: the writer of the same formats, re-exported)
+    ID_COLUMN,
+    LONG_COLUMNS,
+    SOURCE_COLUMN,
+    file_kind,
+    open_text,
+    write_corpus,
+)
+from babelscope.errors import DataError, LanguageError
 from babelscope.languages import resolve
-
-ID_COLUMN = "item_id"
-SOURCE_COLUMN = "source"
-LONG_COLUMNS = ("language", "text")  # with item_id: the long layout
-
-
-def _open(path: str, mode: str = "rt", named: str | None = None):
-    """Open text, decompressing by the extension of ``named`` (default ``path``)."""
-    opener = {".gz": gzip.open, ".xz": lzma.open}.get(os.path.splitext(named or path)[1], open)
-    return opener(path, mode, encoding="utf-8", newline="")
-
-
-def _kind(path: str) -> str:
-    base = path[: -len(os.path.splitext(path)[1])] if path.endswith((".gz", ".xz")) else path
-    ext = os.path.splitext(base)[1].lower()
-    kinds = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}
-    if ext not in kinds:
-        raise UsageError(
-            f"{path}: unknown corpus file type {ext!r}; use .jsonl, .csv or .tsv (optionally compressed as .gz or .xz)."
-        )
-    return kinds[ext]
 
 
 def _language(name: str, where: str) -> str:
@@ -133,7 +117,7 @@ def _add_long(b: _Builder, row: dict, where: str) -> None:
 
 def _read_jsonl(path: str) -> ParallelCorpus:
     b = _Builder(path)
-    with _open(path) as f:
+    with open_text(path) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -157,7 +141,7 @@ def _read_jsonl(path: str) -> ParallelCorpus:
 
 def _read_delimited(path: str, delimiter: str) -> ParallelCorpus:
     b = _Builder(path)
-    with _open(path) as f:
+    with open_text(path) as f:
         reader = csv.reader(f, delimiter=delimiter)
         header = next(reader, None)
         if not header:
@@ -193,37 +177,7 @@ def _read_delimited(path: str, delimiter: str) -> ParallelCorpus:
 
 def read_corpus(path: str) -> ParallelCorpus:
     """Read a user corpus file (layout detected; see the module docstring)."""
-    kind = _kind(path)
+    kind = file_kind(path)
     if kind == "jsonl":
         return _read_jsonl(path)
     return _read_delimited(path, "," if kind == "csv" else "\t")
-
-
-def write_corpus(corpus: ParallelCorpus, path: str, layout: str = "wide") -> None:
-    """Write ``corpus`` so that ``read_corpus(path)`` gives it back (atomically)."""
-    if layout not in ("wide", "long"):
-        raise UsageError(f"layout must be 'wide' or 'long', got {layout!r}.")
-    kind = _kind(path)
-    langs = corpus.languages
-    if layout == "wide":
-        header = [ID_COLUMN, SOURCE_COLUMN, *langs]
-        rows = [{ID_COLUMN: it.item_id, SOURCE_COLUMN: it.source, **it.texts} for it in corpus.items]
-    else:
-        header = [ID_COLUMN, SOURCE_COLUMN, *LONG_COLUMNS]
-        rows = [
-            {ID_COLUMN: it.item_id, SOURCE_COLUMN: it.source, "language": lang, "text": text}
-            for it in corpus.items
-            for lang, text in it.texts.items()
-        ]
-    buf = io.StringIO()
-    if kind == "jsonl":
-        for row in rows:
-            buf.write(json.dumps(row, ensure_ascii=False) + "\n")
-    else:
-        writer = csv.DictWriter(buf, header, delimiter="," if kind == "csv" else "\t", restval="", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with _open(tmp, "wt", named=path) as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, path)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from babelscope.data.corpus import Item, ParallelCorpus
+from babelscope.data.aligned import Item, ParallelCorpus
 from babelscope.errors import DataError, LanguageError, UsageError
 from babelscope.languages import resolve
 

@@ -14,18 +14,22 @@ Formats follow the papers the verb implements:
 
 Data specs are ``<kind>:<source>`` with source ``builtin`` (train split only: held-out evaluation
 items are excluded by item id *and* by text), a file that ``load_corpus`` reads, or
-``hf:<dataset>``. ``cypher:builtin`` uses ``babelscope.cypher.questions.finetune_pairs``.
+``hf:<dataset>``. ``cypher:builtin`` takes its pairs from the ``cypher_pairs`` function the caller
+passes to ``build_docs`` (the finetune verb passes ``babelscope.cypher.questions.finetune_pairs``;
+the data layer does not import the cypher package).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from babelscope.data.corpus import BUILTIN, load_corpus
 from babelscope.data.split import split_for_eval
 from babelscope.errors import DataError, UsageError
 from babelscope.languages import REFERENCE, info
+from babelscope.models.forward import pad_id_of
 
 KINDS = ("parallel", "qt", "mono", "cypher")  # the data kinds --data accepts
 DEFAULT_BLOCK_SIZE = 1000  # pairs per direction block, as in Just Go Parallel
@@ -86,12 +90,11 @@ def mono_docs(items, languages) -> list[Doc]:
     return [Doc("", it.texts[lang], "mono", it.item_id, lang) for lang in languages for it in items if lang in it.texts]
 
 
-def cypher_docs(languages, split: str = "train") -> list[Doc]:
-    """Text2Cypher prompt -> query pairs (the cypher module's own held-out split is excluded)."""
-    from babelscope.cypher.questions import finetune_pairs
-
+def cypher_docs(cypher_pairs: Callable, languages, split: str = "train") -> list[Doc]:
+    """Text2Cypher prompt -> query pairs from ``cypher_pairs(languages, split=...)`` (the question
+    set's own held-out split is excluded)."""
     try:
-        pairs = finetune_pairs(languages, split=split)
+        pairs = cypher_pairs(languages, split=split)
     except ValueError as exc:
         raise DataError(f"cypher:builtin: {exc}") from None
     return [Doc(p["prompt"], p["completion"], "cypher", p["item_id"], p["language"]) for p in pairs]
@@ -138,12 +141,15 @@ def build_docs(
     block_size: int = DEFAULT_BLOCK_SIZE,
     placement: str = "end",
     seed: int = 0,
+    cypher_pairs: Callable | None = None,
 ) -> list[Doc]:
     """All ``--data`` specs -> one ordered schedule of documents.
 
     ``languages``: the training languages (codes); those other than ``pivot`` are the targets.
     Non-parallel documents are shuffled with ``seed``; parallel documents keep their block order
     and sit at the ``placement`` of the schedule (end = "Parallel Last", the paper's best).
+    ``cypher_pairs``: the source of ``cypher:builtin`` pairs, ``(languages, split) -> [dict]``
+    (``babelscope.cypher.questions.finetune_pairs``).
     """
     if placement not in PLACEMENTS:
         raise UsageError(f"--parallel_location {placement!r}: choose from {', '.join(PLACEMENTS)}.")
@@ -155,7 +161,12 @@ def build_docs(
     for spec in specs:
         kind, source = parse_spec(spec)
         if kind == "cypher":
-            other += cypher_docs(languages)
+            if cypher_pairs is None:
+                raise UsageError(
+                    f"--data {spec!r}: build_docs needs cypher_pairs=babelscope.cypher.questions.finetune_pairs "
+                    "for Text2Cypher data."
+                )
+            other += cypher_docs(cypher_pairs, languages)
             continue
         wanted = languages if kind == "mono" else [pivot, *targets]
         items = _items(source, wanted, eval_items)
@@ -204,7 +215,7 @@ def pack(docs, tokenizer, max_length: int) -> list[tuple[list[int], list[int], l
     if max_length < 8:
         raise UsageError(f"--max_length must be at least 8 tokens, got {max_length}.")
     bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else bos
+    pad = pad_id_of(tokenizer)  # padding is masked and unlabelled: the id never reaches the loss
     ids, labels = [], []
     for doc in docs:
         p = tokenizer(doc.prompt, add_special_tokens=False)["input_ids"] if doc.prompt else []
