@@ -111,7 +111,7 @@ def measure(tool: str, recipe_file: Path, out: Path) -> dict:
 
 
 def max_abs_diff(a: Path, b: Path) -> float:
-    from babelscope.improve.merge_io import ModelFiles
+    from babelscope.improve.merge.io import ModelFiles
 
     ma, mb = ModelFiles(a), ModelFiles(b)
     if sorted(ma.names) != sorted(mb.names):
@@ -122,8 +122,8 @@ def max_abs_diff(a: Path, b: Path) -> float:
 def setup(root: Path, names: list[str]) -> None:
     """Runs in a subprocess (the parent never imports torch, so its RSS cannot leak into children's
     ru_maxrss through fork): builds the models if needed and writes each recipe for both tools."""
-    from babelscope.improve.layer_swap import to_mergekit_yaml
     from babelscope.improve.merge import prepare
+    from babelscope.improve.merge.layer_swap import to_mergekit_yaml
 
     needed = ["A", "B"] + (["base"] if "ties" in names else [])
     if not all((root / n / "config.json").is_file() for n in needed):

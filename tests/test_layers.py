@@ -75,7 +75,7 @@ def test_layers_verb_writes_layers_json(tiny_model_dir, tmp_path):
     assert all(len(v) == n and all(0 <= x <= 1 for x in v) for v in lens["target_share"].values())
     assert sorted(doc["ranking"]) == list(range(n))
     from babelscope.improve.layer_finetune import read_layers_json  # the finetune verb reads it
-    from babelscope.improve.layer_swap import layers_from_json  # the merge verb reads bottom / top
+    from babelscope.improve.merge.layer_swap import layers_from_json  # the merge verb reads bottom / top
 
     folder = next((tmp_path / "out").rglob("L"))
     assert read_layers_json(folder) == rec["layers"]

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from babelscope.errors import BabelscopeError, UnsupportedArchitectureError
-from babelscope.improve.layer_swap import language_shares, layers_from_json
 from babelscope.improve.merge import merge
+from babelscope.improve.merge.layer_swap import language_shares, layers_from_json
 from merge_fixtures import N_LAYERS, build_models, read_all
 
 
@@ -240,3 +240,15 @@ def test_gemma3_reordered_slices_keep_layer_types_and_tied_head(tmp_path):
     assert torch.equal(out[q.format(3)], before[q.format(1)])
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
     assert merged.config.layer_types == config["layer_types"]
+
+
+def test_method_specs_are_built_by_keyword():
+    from babelscope.improve.merge.methods import METHODS, REQUIRED, MethodSpec
+
+    with pytest.raises(TypeError):
+        MethodSpec("linear", lambda *a: None)  # positional fields are refused: every spec names its settings
+    assert set(METHODS) == {"passthrough", "linear", "task_arithmetic", "ties"}
+    assert METHODS["passthrough"].max_inputs == 1 and not METHODS["linear"].needs_base
+    assert METHODS["linear"].input_params == {"weight": REQUIRED} and METHODS["linear"].base_gets_input_params
+    assert METHODS["ties"].needs_base and not METHODS["ties"].base_gets_input_params
+    assert METHODS["ties"].shared_params == {"normalize": True, "lambda": 1.0}

@@ -12,8 +12,8 @@ import pytest
 import torch
 import yaml
 
-from babelscope.improve.layer_swap import to_mergekit_yaml
 from babelscope.improve.merge import merge, prepare
+from babelscope.improve.merge.layer_swap import to_mergekit_yaml
 from merge_fixtures import N_LAYERS, build_models, read_all
 
 pytest.importorskip("mergekit")
@@ -122,7 +122,7 @@ def test_matches_mergekit(models, tmp_path, name):
 
 
 def test_ties_in_chunks_matches_mergekit(models, tmp_path, monkeypatch):
-    from babelscope.improve import merge_methods
+    from babelscope.improve.merge import methods as merge_methods
 
     monkeypatch.setattr(merge_methods, "TIES_CHUNK", 97)  # many chunks per tensor, ragged last chunk
     raw = _recipes(models)["ties"]

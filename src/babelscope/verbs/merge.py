@@ -18,10 +18,10 @@ from pathlib import Path
 
 from babelscope import schema
 from babelscope.errors import UsageError
-from babelscope.improve.layer_swap import layers_from_json, to_mergekit_yaml
 from babelscope.improve.merge import merge, plan_merge, prepare
-from babelscope.improve.merge_eval import headline_table, model_labels
-from babelscope.improve.merge_recipe import load_recipe
+from babelscope.improve.merge.before_after import headline_table, model_labels
+from babelscope.improve.merge.layer_swap import layers_from_json, to_mergekit_yaml
+from babelscope.improve.merge.recipe import load_recipe
 from babelscope.languages import resolve_many
 from babelscope.measure.evaluate import evaluate
 from babelscope.measure.tasks import get_tasks

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from babelscope.improve.merge_recipe import Recipe
+from babelscope.improve.merge.recipe import Recipe
 
 
 def model_labels(recipe: Recipe, merged: Path) -> dict[str, str]:

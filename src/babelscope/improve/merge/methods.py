@@ -1,7 +1,7 @@
 """Tensor-level merge methods: one output tensor from k input tensors.
 
 Each function takes the already-loaded input tensors of one output tensor (all the same shape)
-and the parameters resolved for that tensor (see ``merge_recipe.resolve``), and returns the merged
+and the parameters resolved for that tensor (see ``recipe.resolve``), and returns the merged
 tensor. Arithmetic runs in float32 (float64 stays float64) and the result is cast back to the
 input dtype, so fp32 merges agree with mergekit 0.1.5 to rounding.
 
@@ -17,30 +17,30 @@ Formulas (θ_i inputs, θ_b base, δ_i = θ_i − θ_b, w_i weights, λ = ``lamb
   (``normalize: true``, the default) times λ to θ_b.
 
 ``layer_swap`` and ``revert`` are layer/module selections, not tensor arithmetic: they are
-expanded into ``linear`` slices by ``babelscope.improve.layer_swap``.
+expanded into ``linear`` slices by ``babelscope.improve.merge.layer_swap``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from babelscope.errors import UsageError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MethodSpec:
-    """What a method needs: its per-input and shared parameters with their defaults."""
+    """What a method needs: its per-input and shared parameters with their defaults (built by keyword)."""
 
     name: str
-    fn: Callable
-    needs_base: bool  # the base model must be one of the inputs of every slice
-    max_inputs: int | None  # passthrough takes exactly one
-    input_params: dict  # name -> default (REQUIRED: no default); resolved per input tensor
-    shared_params: dict  # name -> default; resolved per output tensor
-    base_gets_input_params: bool  # linear weights the base like any input; task methods do not
+    fn: Callable  # fn(tensors, base_index, per-input params, shared params) -> merged tensor
+    input_params: dict = field(default_factory=dict)  # name -> default (REQUIRED: none); per input tensor
+    shared_params: dict = field(default_factory=dict)  # name -> default; per output tensor
+    needs_base: bool = False  # the base model must be one of the inputs of every slice
+    max_inputs: int | None = None  # passthrough takes exactly one
+    base_gets_input_params: bool = True  # linear weights the base like any input; task methods do not
 
 
 REQUIRED = object()  # marks a per-input parameter without a default (mergekit raises too)
@@ -134,26 +134,27 @@ def ties(tensors, base_index, inputs, shared) -> torch.Tensor:
 
 
 METHODS = {
-    "passthrough": MethodSpec("passthrough", passthrough, False, 1, {"scale": None}, {}, True),
-    "linear": MethodSpec("linear", linear, False, None, {"weight": REQUIRED}, {"normalize": True}, True),
-    "task_arithmetic": MethodSpec(
-        "task_arithmetic",
-        task_arithmetic,
-        True,
-        None,
-        {"weight": REQUIRED},
-        {"normalize": False, "lambda": 1.0},
-        False,
-    ),
-    "ties": MethodSpec(
-        "ties",
-        ties,
-        True,
-        None,
-        {"weight": REQUIRED, "density": 1.0},
-        {"normalize": True, "lambda": 1.0},
-        False,
-    ),
+    spec.name: spec
+    for spec in (
+        MethodSpec(name="passthrough", fn=passthrough, input_params={"scale": None}, max_inputs=1),
+        MethodSpec(name="linear", fn=linear, input_params={"weight": REQUIRED}, shared_params={"normalize": True}),
+        MethodSpec(
+            name="task_arithmetic",
+            fn=task_arithmetic,
+            input_params={"weight": REQUIRED},
+            shared_params={"normalize": False, "lambda": 1.0},
+            needs_base=True,
+            base_gets_input_params=False,
+        ),
+        MethodSpec(
+            name="ties",
+            fn=ties,
+            input_params={"weight": REQUIRED, "density": 1.0},
+            shared_params={"normalize": True, "lambda": 1.0},
+            needs_base=True,
+            base_gets_input_params=False,
+        ),
+    )
 }
 RECIPE_METHODS = ("layer_swap", "revert")  # expanded into linear slices before execution
 

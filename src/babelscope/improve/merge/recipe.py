@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 
 from babelscope.errors import UsageError
-from babelscope.improve.merge_methods import REQUIRED, MethodSpec, get_method
+from babelscope.improve.merge.methods import REQUIRED, MethodSpec, get_method
 
 TOP_KEYS = {
     "merge_method",
@@ -78,7 +78,7 @@ class Recipe:
     tokenizer_source: str | None = None
     name: str | None = None
     raw: dict = field(default_factory=dict)  # the recipe as written (after --layers auto)
-    config_source: str | None = None  # model whose config.json is copied (default: see merge.py)
+    config_source: str | None = None  # model whose config.json is copied (default: see plan.py)
     notes: list[str] = field(default_factory=list)  # lines for the README card
 
     def referenced_models(self) -> list[str]:

@@ -29,8 +29,8 @@ from pathlib import Path
 import yaml
 
 from babelscope.errors import DataError, UsageError
-from babelscope.improve.merge_io import ModelFiles, resolve_layers
-from babelscope.improve.merge_recipe import Recipe, Slice, Source
+from babelscope.improve.merge.io import ModelFiles, resolve_layers
+from babelscope.improve.merge.recipe import Recipe, Slice, Source
 
 SWAP_KEYS = ("bottom", "top", "transition", "transition_bottom", "transition_top")
 SWAP_KEYS += ("transition_weight", "embeddings", "head")

@@ -163,7 +163,7 @@ def resolve_layers(model: ModelFiles) -> LayerLayout:
         raise UnsupportedArchitectureError(
             f"cannot find the decoder layers of {model.path} (model_type "
             f"{model.config.get('model_type')!r}); add its prefix to LAYER_PREFIX in "
-            "babelscope/improve/merge_io.py"
+            "babelscope/improve/merge/io.py"
         )
     layout = LayerLayout(prefix, [], [])
     indices = set()
