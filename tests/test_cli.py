@@ -50,7 +50,7 @@ def test_unknown_config_key(tmp_path, capsys):
     assert len(err) == 1 and "unknown option(s) langs" in err[0]
 
 
-@pytest.mark.parametrize("text,why", [("- a\n- b\n", "must be a mapping"), ("a: [\n", "not valid YAML"),
+@pytest.mark.parametrize("text,why", [("- a\n- b\n", "must be a YAML mapping"), ("a: [\n", "not valid YAML"),
                                       ("limit: lots\n", "--limit must be a number"),
                                       ("limit: 0\n", "--limit must be at least 1")])
 def test_bad_config_file_is_one_line(tmp_path, capsys, text, why):

@@ -90,6 +90,29 @@ def _remove_path(path: Path) -> None:
         path.unlink()
 
 
+def read_yaml_mapping(path, what: str, hint: str = "key: value") -> dict:
+    """The YAML mapping in ``path`` (UTF-8, a BOM allowed); a missing, binary, malformed or
+    non-mapping file is a one-line UsageError that starts with ``what`` (e.g. "--config")."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            values = yaml.safe_load(f)
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{what} {path} is not UTF-8 text; pass a YAML file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UsageError(f"{what} {path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise UsageError(f"{what} {path} must be a YAML mapping ({hint}), not a {type(values).__name__}")
+    return values
+
+
 def _json_default(obj):
     if hasattr(obj, "tolist"):
         return obj.tolist()

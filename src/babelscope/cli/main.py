@@ -30,10 +30,17 @@ def _epilog(entries: list) -> str:
     return "\n".join(lines) + EPILOG
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block): what was wrong, and where the flags are listed."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     specs = verbs.all_specs()
     old = [v for v in legacy.discover() if v.name not in verbs.MODULES]
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="babelscope", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_epilog([*specs, *old]),
         description="Measure, explain and improve what a causal language model can do in each language.")
     parser.add_argument("--version", action="version", version=f"babelscope {__version__}")

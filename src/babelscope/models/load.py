@@ -87,6 +87,21 @@ def parse_model_args(text: str | None) -> dict:
     return out
 
 
+MODEL_ARGS = ("pretrained", "dtype", "device", "revision", "trust_remote_code", "allow_pickle", "parallelize",
+              "attn_implementation", "head_mask")  # the keys --model_args takes
+DTYPES = ("float32", "fp32", "bfloat16", "bf16", "float16", "fp16", "auto")
+
+
+def check_model_args(args: dict) -> dict:
+    """Unknown keys or dtypes are one-line errors before anything is loaded."""
+    unknown = sorted(set(args) - set(MODEL_ARGS))
+    if unknown:
+        raise UsageError(f"unknown model argument(s) {', '.join(unknown)}; known: {', '.join(MODEL_ARGS)}.")
+    if "dtype" in args and str(args["dtype"]) not in DTYPES:
+        raise UsageError(f"unknown dtype {args['dtype']!r}; use float32, bfloat16, float16 or auto.")
+    return args
+
+
 def _torch_dtype(dtype):
     import torch
 

@@ -35,6 +35,7 @@ class VerbSpec:
     config: type  # a Config dataclass
     run: Callable  # run(config) -> Result
     description: str = ""  # longer text for `babelscope VERB --help`
+    writes_results: bool = True  # False: the verb writes no run folder (report, compare, ls)
 
 
 def spec(name: str) -> VerbSpec:

@@ -14,8 +14,6 @@ from babelscope.verbs import VerbSpec
 from babelscope.verbs.config import Config, option
 from babelscope.verbs.result import Result
 
-WRITES_RESULTS = False  # prints a table (and writes an HTML report with -o); no run folder, no results.json
-
 
 @dataclass
 class CompareConfig(Config):
@@ -63,4 +61,5 @@ SPEC = VerbSpec(
     description="Matches every per-language figure the two runs share (same task/metric) and prints A, B and "
     "B − A per language with macro means. Example: babelscope compare runs/default/eval-A runs/default/eval-B "
     "-o compare.html",
+    writes_results=False,
 )

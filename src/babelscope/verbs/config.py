@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from babelscope.languages import DEFAULT_LANGUAGES
 from babelscope.runs import DEFAULT_OUTPUT, check_run_name
 
 _MISSING = dataclasses.MISSING
+_DEVICE = re.compile(r"(cpu|cuda|mps|xpu|hpu|npu|meta)(:\d+)?")
 
 
 def option(default=_MISSING, help: str = "", *, short: str | None = None, choices=None, minimum=None,
@@ -210,6 +212,11 @@ class ModelOptions(Config):
 
     def validate(self) -> None:
         super().validate()
+        from babelscope.models.load import check_model_args
+
+        check_model_args(self.model_spec())
+        if self.device is not None and not _DEVICE.fullmatch(self.device):
+            raise UsageError(f"--device {self.device!r} is not a device; use cpu, cuda, cuda:N, mps or xpu.")
         pretrained = self.model_spec()["pretrained"]
         if isinstance(pretrained, str) and (pretrained.startswith(("/", ".", "~")) or pretrained.endswith(".gguf")):
             if not os.path.exists(os.path.expanduser(pretrained)):

@@ -14,17 +14,29 @@ import argparse
 import re
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
+from babelscope.cypher.questions import finetune_pairs
 from babelscope.data.corpus import load_corpus
-from babelscope.data.parallel import DEFAULT_BLOCK_SIZE, DEFAULT_PIVOT, KINDS, PLACEMENTS, build_docs, pack, summary
+from babelscope.data.parallel import (
+    DEFAULT_BLOCK_SIZE,
+    DEFAULT_PIVOT,
+    KINDS,
+    PLACEMENTS,
+    build_docs,
+    pack,
+    parse_spec,
+    summary,
+)
+from babelscope.data.split import held_out_items
 from babelscope.errors import UsageError
 from babelscope.improve import layer_finetune as lf
 from babelscope.improve.train_loop import TrainConfig, train
 from babelscope.languages import resolve, resolve_many
 from babelscope.measure.evaluate import evaluate
-from babelscope.measure.tasks.builtin import split_for_eval
+from babelscope.measure.tasks import get_tasks
 from babelscope.schema import before_after
 from babelscope.verbs import VerbSpec
 from babelscope.verbs import layers as layers_verb
@@ -43,6 +55,7 @@ STAGES = ["before", "after"]
 QUICK_LAYER_TOKENS = 1024  # statistics tokens per language when --layers auto must run the layer analysis
 _D = TrainConfig()
 
+LAYER_SPEC = re.compile(r"auto|all|\d+(-\d+)?([,\s]+\d+(-\d+)?)*")  # --layers syntax
 
 @dataclass
 class _TrainingLanguages(Config):
@@ -102,6 +115,23 @@ class FinetuneConfig(OutputOptions, ModelOptions, _TrainingLanguages):
         for action in parser._actions:  # --data a b (several specs, as before)
             if action.dest == "data":
                 action.nargs = "+"
+
+    def validate(self) -> None:
+        """What can be checked before the model loads: layer syntax, files, task names, languages."""
+        super().validate()
+        if not LAYER_SPEC.fullmatch(self.layers.strip()):
+            raise UsageError(f"--layers {self.layers!r} is not auto, all, or indices and ranges like 0-3,16.")
+        for spec in self.data_specs():
+            kind, source = parse_spec(spec)
+            if source != "builtin" and not source.startswith("hf:") and not Path(source).expanduser().is_file():
+                raise UsageError(f"--data {spec}: {source} does not exist; pass a corpus file, builtin or "
+                                 "hf:<dataset>.")
+        if self.layers_json and not Path(self.layers_json).expanduser().exists():
+            raise UsageError(f"--layers_json {self.layers_json} does not exist; pass a `babelscope layers` run "
+                             "folder or its layers.json.")
+        get_tasks(self.eval_tasks)
+        resolve(self.pivot)
+        resolve_many(self.languages)
 
     def data_specs(self) -> list[str]:
         return [s for s in re.split(r"[,\s]+", self.data) if s]
@@ -164,12 +194,6 @@ def eval_languages(config: FinetuneConfig, training: list[str]) -> list[str]:
         return resolve_many(config.eval_languages, available=available)
     others = [lang for lang in OTHER_LANGUAGES if lang in available and lang not in training][:MIN_OTHERS]
     return [lang for lang in training if lang in available] + others
-
-
-def held_out_items(source, languages) -> list:
-    """The evaluation items of the ``--eval_source`` corpus (never trained on)."""
-    _, held = split_for_eval(load_corpus(source, languages=languages))
-    return list(getattr(held, "items", held))
 
 
 def measure(loaded, tasks, languages, limit: int, batch_size: int, source, run=None, tag="") -> dict:
@@ -252,7 +276,7 @@ def run(config: FinetuneConfig):
           file=sys.stderr, flush=True)
     before = _measure_before(config, loaded, tasks, evl, run)
     docs = build_docs(config.data_specs(), training, pivot=pivot, eval_items=held, block_size=config.block_size,
-                      placement=config.parallel_location, seed=config.seed)
+                      placement=config.parallel_location, seed=config.seed, cypher_pairs=finetune_pairs)
     chunks = pack(docs, loaded.tokenizer, config.max_length)
     outcome = _train(config, loaded, layers, revert, chunks, run)
     with torch.no_grad():

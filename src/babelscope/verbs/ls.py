@@ -90,4 +90,4 @@ SPEC = VerbSpec("ls", "inspect", "list languages, built-in sources, architecture
                 LsConfig, run,
                 description="Prints a table of the languages in the built-in corpus (--all: every known code), "
                 "the built-in aligned sources, the supported architectures, the embedded models or the tasks. "
-                "Python: bs.ls(what='languages').to_frame().")
+                "Python: bs.ls(what='languages').to_frame().", writes_results=False)

@@ -13,7 +13,6 @@ from babelscope.verbs.config import Config, option
 from babelscope.verbs.result import Result
 
 DEFAULT_REPORT = "report.html"  # where `report` writes when -o is not given
-WRITES_RESULTS = False  # writes an HTML file, no run folder and no results.json
 RUNS_HELP = ("run folders written by babelscope verbs (a folder holding several runs, such as a demo run, is "
              "searched for the runs inside it)")
 
@@ -53,4 +52,5 @@ SPEC = VerbSpec(
     "finetune/merge provenance with before/after per language. Every figure has alt text and its numbers in a "
     "table. Run folders of the previous layout (no schema_version in results.json) are read best-effort. "
     "Example: babelscope report runs/default/eval-* runs/default/heads-* -o report.html",
+    writes_results=False,
 )

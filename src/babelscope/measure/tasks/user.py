@@ -26,6 +26,7 @@ from pathlib import Path
 
 from babelscope.errors import DataError, LanguageError, UsageError
 from babelscope.measure.tasks import GenItem, MCItem, Task
+from babelscope.runs import read_yaml_mapping
 
 GEN_METRICS = ("exact_match", "f1", "gold_in")  # default metrics of a user generation task
 KNOWN_METRICS = ("exact_match", "f1", "gold_in", "number_match", "chrf", "bleu")
@@ -153,21 +154,9 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
 
 def _read_spec(p: Path) -> dict:
     """The YAML description of a task; unreadable or malformed files are one-line errors."""
-    import yaml
-
     if not p.is_file():
         raise UsageError(f"task file {p} does not exist.")
-    try:
-        spec = yaml.safe_load(p.read_text(encoding="utf-8-sig")) or {}
-    except UnicodeDecodeError:
-        raise DataError(f"{p} is not UTF-8 text; a task description is YAML in UTF-8.") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise DataError(f"{p}{where}: not valid YAML ({getattr(exc, 'problem', exc)}).") from None
-    if not isinstance(spec, dict):
-        raise DataError(f"{p} must be a YAML mapping (name:, data:, kind:, ...), not a {type(spec).__name__}.")
-    return spec
+    return read_yaml_mapping(p, "task file", "name:, data:, kind:, ...")
 
 
 def load_user_task(path: str) -> UserTask:
