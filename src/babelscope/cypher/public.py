@@ -52,20 +52,31 @@ def _read_rows(source: str) -> list[dict]:
     path = Path(source)
     if not path.exists():
         raise DataError(f"{source} does not exist; pass a .jsonl, .json, .csv or .parquet file in text2cypher layout")
+    try:
+        rows = _read_file(path)
+    except (UnicodeDecodeError, ValueError, OSError) as exc:  # json, pandas and pyarrow parse errors
+        raise DataError(f"{source} cannot be read as {path.suffix or 'a data file'} ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}); pass a text2cypher file") from None
+    if not all(isinstance(row, dict) for row in rows):
+        raise DataError(f"{source}: every row must be an object with {', '.join(REQUIRED)}")
+    return rows
+
+
+def _read_file(path: Path) -> list:
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             return [json.loads(line) for line in f if line.strip()]
     if suffix == ".json":
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             data = json.load(f)
         return data if isinstance(data, list) else data.get("data", [])
     if suffix in (".csv", ".parquet"):
         import pandas as pd
 
-        frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        frame = pd.read_csv(path, encoding="utf-8-sig") if suffix == ".csv" else pd.read_parquet(path)
         return frame.astype(object).where(frame.notna(), None).to_dict("records")
-    raise DataError(f"{source}: unknown file type {suffix!r}; use .jsonl, .json, .csv or .parquet")
+    raise DataError(f"{path}: unknown file type {suffix!r}; use .jsonl, .json, .csv or .parquet")
 
 
 def load_text2cypher(source: str, question_column: str = "question", limit: int | None = None):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from babelscope.cypher.prompts import build_prompt
 from babelscope.cypher.schema import builtin_schema_text
+from babelscope.errors import DataError, UsageError
 from babelscope.languages import resolve_many
 
 DATA_FILE = Path(__file__).parent / "data" / "questions.jsonl"
@@ -32,13 +33,30 @@ class CypherItem:
 def load_questions(path: str | Path | None = None) -> list[CypherItem]:
     """Read the question set (the built-in one unless `path` names another JSONL file)."""
     path = Path(path) if path else DATA_FILE
+    if not path.is_file():
+        raise UsageError(f"question file {path} does not exist; pass a JSONL file (see docs/cypher.md).")
     items = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                rec = json.loads(line)
-                items.append(CypherItem(rec["item_id"], rec["kind"], rec["cypher"], rec["questions"]))
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            for n, line in enumerate(f, 1):
+                if line.strip():
+                    items.append(_question(line, f"{path} line {n}"))
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text (a binary file?); questions are JSONL in UTF-8.") from None
     return items
+
+
+def _question(line: str, where: str) -> CypherItem:
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{where} is not JSON ({exc.msg}).") from None
+    if not isinstance(rec, dict) or not isinstance(rec.get("questions"), dict):
+        raise DataError(f"{where}: every row is an object with item_id, kind, cypher and questions {{language: text}}.")
+    try:
+        return CypherItem(str(rec["item_id"]), str(rec["kind"]), str(rec["cypher"]), rec["questions"])
+    except KeyError as exc:
+        raise DataError(f"{where}: no field {exc}.") from None
 
 
 def question_languages(items: list[CypherItem]) -> list[str]:

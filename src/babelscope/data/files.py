@@ -21,7 +21,9 @@ language". Every error names the file and the line of the offending row.
 from __future__ import annotations
 
 import csv
+import gzip
 import json
+import lzma
 import os
 
 from babelscope.data.aligned import Item, ParallelCorpus
@@ -178,6 +180,12 @@ def _read_delimited(path: str, delimiter: str) -> ParallelCorpus:
 def read_corpus(path: str) -> ParallelCorpus:
     """Read a user corpus file (layout detected; see the module docstring)."""
     kind = file_kind(path)
-    if kind == "jsonl":
-        return _read_jsonl(path)
-    return _read_delimited(path, "," if kind == "csv" else "\t")
+    try:
+        if kind == "jsonl":
+            return _read_jsonl(path)
+        return _read_delimited(path, "," if kind == "csv" else "\t")
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text (a binary file?); corpus files are UTF-8 JSONL, CSV or "
+                        "TSV.") from None
+    except (EOFError, lzma.LZMAError, gzip.BadGzipFile) as exc:
+        raise DataError(f"{path} cannot be decompressed ({exc}); is it compressed as its name says?") from None

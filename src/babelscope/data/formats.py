@@ -19,9 +19,10 @@ LONG_COLUMNS = ("language", "text")  # with item_id: the long layout
 
 
 def open_text(path: str, mode: str = "rt", named: str | None = None):
-    """Open text, decompressing by the extension of ``named`` (default ``path``)."""
+    """Open text, decompressing by the extension of ``named`` (default ``path``); reading skips a
+    UTF-8 byte-order mark."""
     opener = {".gz": gzip.open, ".xz": lzma.open}.get(os.path.splitext(named or path)[1], open)
-    return opener(path, mode, encoding="utf-8", newline="")
+    return opener(path, mode, encoding="utf-8-sig" if "r" in mode else "utf-8", newline="")
 
 
 def file_kind(path: str) -> str:

@@ -82,7 +82,10 @@ def qa_file(path: str, languages: list[str], seed: int) -> tuple[dict, dict]:
     train = {lang: [] for lang in languages}
     held = {lang: [] for lang in languages}
     try:
-        lines = open(path, encoding="utf-8").read().splitlines()
+        lines = open(path, encoding="utf-8-sig").read().splitlines()
+    except UnicodeDecodeError:
+        raise UsageError(f"--train_data {path} is not UTF-8 text (a binary file?); give a JSONL file of "
+                         "question-answer pairs.") from None
     except OSError as exc:
         raise UsageError(f"--train_data {path}: {exc.strerror}; give a JSONL file of question-answer pairs.") from None
     for n, line in enumerate(lines, 1):

@@ -33,15 +33,16 @@ _DEVICE = re.compile(r"(cpu|cuda|mps|xpu|hpu|npu|meta)(:\d+)?")
 
 def option(default=_MISSING, help: str = "", *, short: str | None = None, choices=None, minimum=None,
            maximum=None, metavar: str | None = None, positional: bool = False, group: str | None = None,
-           cli: bool = True):
+           cli: bool = True, existing: bool = False):
     """A config field: ``default`` (omit for a required field), help text and checks.
 
     ``minimum``/``maximum`` bound numbers (inclusive), ``choices`` lists allowed values,
     ``positional`` makes the CLI take it without a flag, ``cli=False`` keeps it out of the CLI
-    (Python API only).
+    (Python API only), ``existing`` requires a path that exists (checked before anything runs).
     """
     meta = {"help": help, "short": short, "choices": tuple(choices) if choices else None, "minimum": minimum,
-            "maximum": maximum, "metavar": metavar, "positional": positional, "group": group, "cli": cli}
+            "maximum": maximum, "metavar": metavar, "positional": positional, "group": group, "cli": cli,
+            "existing": existing}
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -134,6 +135,8 @@ class Config:
                 raise UsageError(f"--{f.name} must be at least {meta['minimum']}, not {value}.")
             if meta.get("maximum") is not None and value > meta["maximum"]:
                 raise UsageError(f"--{f.name} must be at most {meta['maximum']}, not {value}.")
+            if meta.get("existing") and not os.path.exists(os.path.expanduser(str(value))):
+                raise UsageError(f"--{f.name} {value} does not exist; {meta['help'].split(';')[0]}.")
 
     def to_dict(self) -> dict:
         """Plain values keyed by long flag name (what config.yaml holds; re-runnable)."""
@@ -180,7 +183,7 @@ def _argparse_kwargs(f: dataclasses.Field, tp) -> dict:
         return kw
     if base in (int, float, str):
         kw["type"] = base
-    if f.metadata.get("choices"):
+    if f.metadata.get("choices") and not f.metadata.get("positional"):  # positional: checked by validate()
         kw["choices"] = f.metadata["choices"]
     if f.metadata.get("metavar"):
         kw["metavar"] = f.metadata["metavar"]
@@ -188,6 +191,14 @@ def _argparse_kwargs(f: dataclasses.Field, tp) -> dict:
 
 
 # Options shared by several verbs: each verb config inherits the groups it needs. ---------------
+
+
+def check_model_path(pretrained, flag: str = "model") -> None:
+    """A model given as a path (``/…``, ``./…``, ``~/…`` or ``*.gguf``) must exist."""
+    if isinstance(pretrained, str) and (pretrained.startswith(("/", ".", "~")) or pretrained.endswith(".gguf")):
+        if not os.path.exists(os.path.expanduser(pretrained)):
+            raise UsageError(f"{flag} {pretrained} does not exist; pass a model folder, a .gguf file, a hub id or "
+                             "`default`.")
 
 
 @dataclass
@@ -217,11 +228,7 @@ class ModelOptions(Config):
         check_model_args(self.model_spec())
         if self.device is not None and not _DEVICE.fullmatch(self.device):
             raise UsageError(f"--device {self.device!r} is not a device; use cpu, cuda, cuda:N, mps or xpu.")
-        pretrained = self.model_spec()["pretrained"]
-        if isinstance(pretrained, str) and (pretrained.startswith(("/", ".", "~")) or pretrained.endswith(".gguf")):
-            if not os.path.exists(os.path.expanduser(pretrained)):
-                raise UsageError(f"model {pretrained} does not exist; pass a model folder, a .gguf file, a hub id "
-                                 "or `default`.")
+        check_model_path(self.model_spec()["pretrained"])
 
     @property
     def model_name(self) -> str:

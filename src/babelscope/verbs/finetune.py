@@ -123,9 +123,11 @@ class FinetuneConfig(OutputOptions, ModelOptions, _TrainingLanguages):
             raise UsageError(f"--layers {self.layers!r} is not auto, all, or indices and ranges like 0-3,16.")
         for spec in self.data_specs():
             kind, source = parse_spec(spec)
-            if source != "builtin" and not source.startswith("hf:") and not Path(source).expanduser().is_file():
-                raise UsageError(f"--data {spec}: {source} does not exist; pass a corpus file, builtin or "
-                                 "hf:<dataset>.")
+            if source != "builtin" and not source.startswith("hf:"):
+                if not Path(source).expanduser().is_file():
+                    raise UsageError(f"--data {spec}: {source} does not exist; pass a corpus file, builtin or "
+                                     "hf:<dataset>.")
+                load_corpus(source)  # an unreadable corpus stops here, before the model loads
         if self.layers_json and not Path(self.layers_json).expanduser().exists():
             raise UsageError(f"--layers_json {self.layers_json} does not exist; pass a `babelscope layers` run "
                              "folder or its layers.json.")

@@ -22,7 +22,8 @@ from babelscope.verbs.neurons import TextOptions
 @dataclass
 class LayersConfig(OutputOptions, TextOptions, LanguageOptions, ModelOptions):
     neurons_run: str | None = option(None, "reuse the neuron classes of a `babelscope neurons` run folder (same "
-                                     "model) instead of computing ternary neurons here", group="selection")
+                                     "model) instead of computing ternary neurons here", group="selection",
+                                     existing=True)
     budget: float = option(ly.BUDGET, "share of decoder layers to finetune (PLAST tunes ~14% of parameters)",
                            minimum=0.0, maximum=1.0, group="selection")
     max_depth: float = option(ly.MAX_DEPTH, "recommend only layers in this leading share of the stack (PLAST: "

@@ -43,7 +43,7 @@ class MaskConfig(OutputOptions, ModelOptions):
                             "are ranked by their mean normalised LAHIS score over these languages", short="-l")
     scores: str | None = option(None, "a `babelscope heads` run folder (or its artifacts/lahis_scores.safetensors) "
                                 "covering --languages; default: score the heads now on --num_items built-in "
-                                "aligned items", group="heads")
+                                "aligned items", group="heads", existing=True)
     num_items: int = option(NUM_ITEMS, "items per language to score when --scores is not given", minimum=1,
                             group="heads")
     top_rate: float = option(TOP_RATE, f"share of all heads that get a trainable entry: n = max({MIN_HEADS}, "
@@ -59,7 +59,8 @@ class MaskConfig(OutputOptions, ModelOptions):
                                f"(default: {DEFAULT_TASKS})", group="training")
     train_data: str | None = option(None, "instead of --tasks: a JSONL file of question-answer pairs, one object "
                                     "per line with language, prompt (or question, optional context) and answer; "
-                                    "20%% is held out for the substring-accuracy evaluation", group="training")
+                                    "20%% is held out for the substring-accuracy evaluation", group="training",
+                                    existing=True)
     train_limit: int = option(TRAIN_LIMIT, "training items per language: each gives one (prompt, answer) pair per "
                               "task, or one question-answer pair with --train_data (official: 200)", minimum=1,
                               group="training")
@@ -132,13 +133,13 @@ def evaluate_mask(config: MaskConfig, loaded, languages, held_qa, mask=None) -> 
 def run(config: MaskConfig) -> Result:
     seed_everything(config.seed)
     languages = resolve_many(config.languages)
+    pairs, held = training_data(config, languages)  # bad data stops here, before any folder or model
     run = start_run(config, "mask")
     run.languages = languages
     loaded = config.load()
     bind_model(run, loaded, config.model_spec().get("revision"))
     a = loaded.adapter
     heads, how = choose_heads(config, loaded, languages)
-    pairs, held = training_data(config, languages)
     before, before_full = evaluate_mask(config, loaded, languages, held)
     run.write_json("eval_before.json", before_full)
     mask = SoftHeadMask(a.n_layers, a.n_heads, heads)

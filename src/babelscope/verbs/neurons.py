@@ -19,7 +19,7 @@ from babelscope.models.load import DEFAULT_MODEL, load_from_args, parse_model_ar
 from babelscope.models.reducers import NeuronReducer
 from babelscope.verbs import VerbSpec
 from babelscope.verbs.common import bind_model, finish, seed_everything, start_run
-from babelscope.verbs.config import Config, LanguageOptions, ModelOptions, OutputOptions, option
+from babelscope.verbs.config import Config, LanguageOptions, ModelOptions, OutputOptions, check_model_path, option
 
 COUNTS = ("all", "answer")
 RENAMED = {"validate": "check", "lambda": "lam"}  # flag spellings whose config key differs
@@ -75,6 +75,12 @@ class NeuronsConfig(OutputOptions, TextOptions, LanguageOptions, ModelOptions):
     @classmethod
     def from_mapping(cls, values: dict, source: str = "") -> NeuronsConfig:
         return super().from_mapping({RENAMED.get(k, k): v for k, v in dict(values).items()}, source)
+
+    def validate(self) -> None:
+        super().validate()
+        if self.compare:
+            compare = parse_model_args(self.compare) if "=" in self.compare else {"pretrained": self.compare}
+            check_model_path(compare.get("pretrained"), "--compare")
 
     def selection(self) -> dict:
         """Keyword arguments of ``interpret.neurons.from_stats`` for the chosen method."""

@@ -25,10 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from babelscope.errors import UsageError
 from babelscope.improve.merge.methods import REQUIRED, MethodSpec, get_method
+from babelscope.runs import read_yaml_mapping
 
 TOP_KEYS = {
     "merge_method",
@@ -94,13 +93,7 @@ def load_recipe(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"recipe {path} not found; pass a YAML file (see docs/merge.md)")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise UsageError(f"recipe {path} is not valid YAML: {str(e).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise UsageError(f"recipe {path} must be a mapping with merge_method and models/slices")
-    return raw
+    return read_yaml_mapping(path, "recipe", "merge_method: ..., models: [...] or slices: [...]")
 
 
 def _params(obj, where: str) -> dict:
