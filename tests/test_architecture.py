@@ -95,3 +95,26 @@ def test_the_rule_catches_an_upward_import(tmp_path, library_module):
     target = copy / library_module
     target.write_text(target.read_text(encoding="utf-8") + "\nfrom babelscope.cli.main import main\n")
     assert any("-> cli" in v for v in violations(copy))
+
+
+def test_no_function_in_cli_or_verbs_is_longer_than_60_lines():
+    long = []
+    for folder in ("cli", "verbs"):
+        for path in sorted((SRC / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    length = node.end_lineno - node.lineno + 1
+                    if length > 60:
+                        long.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name} ({length} lines)")
+    assert long == []
+
+
+def test_no_cli_module_is_over_120_lines():
+    sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in (SRC / "cli").glob("*.py")}
+    assert {name: n for name, n in sizes.items() if n > 120} == {}
+
+
+def test_library_code_never_sees_argparse():
+    users = [str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
+             if "argparse" in p.read_text(encoding="utf-8") and p.parts[len(SRC.parts)] not in ("cli", "verbs")]
+    assert users == []

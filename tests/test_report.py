@@ -256,15 +256,10 @@ def test_nested_runs_are_found(tmp_path):
 
 
 @pytest.fixture
-def main(monkeypatch):
-    """``babelscope`` with only the report verbs (other verbs' modules may be mid-edit)."""
-    from babelscope import verbs
-    from babelscope.cli import legacy
-    from babelscope.cli import main as cli_main
+def main():
+    from babelscope.cli.main import main
 
-    monkeypatch.setattr(verbs, "MODULES", {"report": "report", "compare": "compare"})
-    monkeypatch.setattr(legacy, "discover", lambda: [])
-    return cli_main.main
+    return main
 
 
 def test_cli_report_and_errors(all_runs, tmp_path, capsys, main):

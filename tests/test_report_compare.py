@@ -20,14 +20,10 @@ def two_runs(tmp_path):
 
 
 @pytest.fixture
-def main(monkeypatch):
-    from babelscope import verbs
-    from babelscope.cli import legacy
-    from babelscope.cli import main as cli_main
+def main():
+    from babelscope.cli.main import main
 
-    monkeypatch.setattr(verbs, "MODULES", {"report": "report", "compare": "compare"})
-    monkeypatch.setattr(legacy, "discover", lambda: [])
-    return cli_main.main
+    return main
 
 
 def test_differences_are_b_minus_a(two_runs):

@@ -6,6 +6,8 @@ Every family of ``babelscope.models.adapters`` gets a 2-layer model with 4 query
 
 from __future__ import annotations
 
+from babelscope.models.load import LoadedModel
+
 SAMPLE_TEXTS = [  # a few scripts, so tokenizer statistics cover more than Latin
     "The cat sat on the mat and looked out of the window.",
     "Le chat était assis sur le tapis et regardait par la fenêtre.",
@@ -68,8 +70,6 @@ def make_tiny_model(model_type: str = "llama", vocab_size: int = 400, seed: int 
 
 def make_tiny_loaded(model_type: str = "llama", tokenizer=None, seed: int = 0, **overrides):
     """A ``LoadedModel`` around a tiny model and tokenizer."""
-    from babelscope.models.load import LoadedModel
-
     tokenizer = tokenizer or train_tiny_tokenizer()
     model = make_tiny_model(model_type, len(tokenizer), seed, **overrides)
     return LoadedModel(model, tokenizer, f"tiny-{model_type}", source="testing")

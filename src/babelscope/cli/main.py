@@ -2,6 +2,7 @@
 
 Each verb's flags are its config fields; ``--config run.yaml`` gives the same keys (CLI > YAML >
 defaults). Errors a user can fix print one line and exit 2; ``--verbose`` shows the traceback.
+Only the chosen verb's module is imported, so ``babelscope VERB ...`` starts fast.
 """
 
 from __future__ import annotations
@@ -11,23 +12,12 @@ import os
 import sys
 
 from babelscope import __version__, verbs
-from babelscope.cli import legacy
 from babelscope.cli.config_file import read_config_file
 from babelscope.errors import BabelscopeError
 
 EPILOG = ("\nRun `babelscope VERB --help` for the flags of a verb. Flags are spelled as in lm-eval "
           "(--model_args, --tasks, --batch_size, --limit, --output_path); hyphen forms are accepted. "
           "`--config run.yaml` takes the same keys (CLI > YAML > defaults).")
-
-
-def _epilog(entries: list) -> str:
-    lines = []
-    for group in verbs.GROUPS:
-        members = sorted((e for e in entries if e.group == group), key=lambda e: e.name)
-        if members:
-            lines.append(f"{group}:")
-            lines += [f"  {e.name:<16} {e.help}" for e in members]
-    return "\n".join(lines) + EPILOG
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,32 +27,32 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    specs = verbs.all_specs()
-    old = [v for v in legacy.discover() if v.name not in verbs.MODULES]
-    parser = _Parser(
-        prog="babelscope", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_epilog([*specs, *old]),
-        description="Measure, explain and improve what a causal language model can do in each language.")
+def _epilog(specs: list) -> str:
+    lines = []
+    for group in verbs.GROUPS:
+        members = [s for s in specs if s.group == group]
+        if members:
+            lines.append(f"{group}:")
+            lines += [f"  {s.name:<16} {s.help}" for s in members]
+    return "\n".join(lines) + EPILOG
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or (``only``) the top level plus one verb's sub-parser."""
+    specs = [verbs.spec(only)] if only in verbs.MODULES else verbs.all_specs()
+    parser = _Parser(prog="babelscope", formatter_class=argparse.RawDescriptionHelpFormatter,
+                     epilog=_epilog(specs) if only is None else EPILOG,
+                     description="Measure, explain and improve what a causal language model can do in each language.")
     parser.add_argument("--version", action="version", version=f"babelscope {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for spec in specs:
         p = sub.add_parser(spec.name, description=spec.description or spec.help, help=spec.help)
         spec.config.add_to_parser(p)
-        _common_flags(p)
+        p.add_argument("--config", "-C", default=None,
+                       help="YAML file whose keys equal the long flags (a run's config.yaml re-runs it)")
+        p.add_argument("--verbose", action="store_true", help="show full tracebacks and library logs")
         p.set_defaults(_spec=spec)
-    for verb in old:
-        p = sub.add_parser(verb.name, description=verb.description or verb.help, help=verb.help,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
-        verb.add_arguments(p)
-        _common_flags(p)
-        p.set_defaults(func=verb.run, _spec=None)
     return parser
-
-
-def _common_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", "-C", default=None,
-                   help="YAML file whose keys equal the long flags (a run's config.yaml re-runs it)")
-    p.add_argument("--verbose", action="store_true", help="show full tracebacks and library logs")
 
 
 def _normalise(argv: list[str]) -> list[str]:
@@ -84,25 +74,17 @@ def config_of(args: argparse.Namespace):
     return args._spec.config.from_mapping(values, source=f"--config {args.config}" if args.config else "")
 
 
-def _run(args: argparse.Namespace, parser, argv) -> int:
-    if args._spec is None:  # a verb not yet moved to babelscope.verbs
-        if args.config:
-            args = legacy.apply_config(parser, argv, args)
-        return int(args.func(args) or 0)
-    result = verbs.execute(args._spec, config_of(args))
-    if result.summary:
-        print(result.summary)
-    return result.exit_code
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = _normalise(list(sys.argv[1:] if argv is None else argv))
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(only=first).parse_args(argv)
     if not args.verbose:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:
-        return _run(args, parser, argv)
+        result = verbs.execute(args._spec, config_of(args))
+        if result.summary:
+            print(result.summary)
+        return result.exit_code
     except BabelscopeError as exc:
         if args.verbose:
             raise

@@ -28,6 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from babelscope.cypher import sandbox
 from babelscope.cypher.safety import check_read_only
 
 DEFAULT_TIMEOUT_S = 5.0  # Kùzu query timeout; the wall-clock limit adds WALL_SLACK_S
@@ -82,8 +83,6 @@ def _serve(db_path: str, memory_bytes: int, timeout_ms: int, max_rows: int) -> N
     out = sys.stdout
     sys.stdout = sys.stderr  # nothing but answers goes to the parent's pipe
     import kuzu
-
-    from babelscope.cypher import sandbox
 
     # Landlock binds the calling thread and the threads it starts later, so it goes on before
     # kuzu.Database starts its worker threads; opening the graph needs nothing outside its folder

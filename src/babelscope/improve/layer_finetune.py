@@ -23,6 +23,7 @@ import re
 from pathlib import Path
 
 from babelscope.errors import UsageError
+from babelscope.runs import sanitize
 
 METHODS = ("full", "lora")  # full: selected layers trainable; lora: PEFT adapters on selected layers
 DEFAULT_LORA_R = 16  # LoRA rank
@@ -90,8 +91,6 @@ def read_layers_json(path) -> list[int]:
 
 def find_layers_run(output_path, model_name: str) -> Path | None:
     """The newest ``layers-*`` run folder of this model under ``output_path`` with a layers.json."""
-    from babelscope.runs import sanitize
-
     root = Path(output_path) / sanitize(model_name)
     found = sorted(p for p in root.glob("layers-*/layers.json")) if root.is_dir() else []
     return found[-1].parent if found else None

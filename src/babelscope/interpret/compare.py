@@ -12,7 +12,9 @@ from __future__ import annotations
 import torch
 
 from babelscope.errors import UsageError
+from babelscope.interpret.neurons import NEURONS_FILE
 from babelscope.interpret.ternary import CLASSES
+from babelscope.runs import RunFolder
 
 
 def compare_tensors(
@@ -83,9 +85,6 @@ def compare_results(result_a, result_b) -> dict:
 
 def load_run(path) -> tuple[dict, dict]:
     """(tensors, metadata) of a ``babelscope neurons`` run folder."""
-    from babelscope.interpret.neurons import NEURONS_FILE
-    from babelscope.runs import RunFolder
-
     run = RunFolder.open(path)
     if not (run.path / NEURONS_FILE).exists():
         raise UsageError(f"{path} has no {NEURONS_FILE}; pass run folders written by `babelscope neurons`.")

@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+from babelscope.models.load import EMBEDDED
 from babelscope.runs import atomic_write_json, cache_dir
 
 _HASHED = ("*.safetensors", "*.gguf", "*.bin", "*.json", "*.model")  # weights, configs, tokenizers
@@ -51,8 +52,6 @@ def file_hash(source: str | os.PathLike) -> str | None:
 
 def source_kind(name: str, source: str) -> str:
     """embedded | gguf | peft | folder | hub | object."""
-    from babelscope.models.load import EMBEDDED
-
     if name in EMBEDDED:
         return "embedded"
     if source == "object":

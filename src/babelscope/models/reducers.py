@@ -32,7 +32,9 @@ from contextlib import contextmanager
 
 import torch
 
+from babelscope.distributed import all_reduce_sum
 from babelscope.errors import DataError, UsageError
+from babelscope.models.hooks import hooks
 
 SITE = "mlp.hook_pre"  # gate output: positive <=> act(gate) > 0 for SiLU / GELU / ReLU gates
 
@@ -122,8 +124,6 @@ class NeuronReducer:
     @contextmanager
     def attach(self, model):
         """Register the counting hooks on ``model`` for the body of the ``with`` block."""
-        from babelscope.models.hooks import hooks
-
         with hooks(model, self.hook_fns()):
             yield self
         self.flush()
@@ -159,8 +159,6 @@ class NeuronReducer:
 
     def all_reduce(self) -> NeuronReducer:
         """Sum the state over all processes (torchrun / accelerate); identity on one process."""
-        from babelscope.distributed import all_reduce_sum
-
         summed = all_reduce_sum(self.state())
         self.over_zero, self.act_sum, self.tokens = summed["over_zero"], summed["act_sum"], summed["tokens"]
         return self

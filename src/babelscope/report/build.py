@@ -14,11 +14,14 @@ import datetime as dt
 import sys
 from pathlib import Path
 
+from babelscope import __version__
 from babelscope.errors import UsageError
 from babelscope.report import sections as measure
 from babelscope.report import sections_fertility, sections_improve, sections_interpret, sections_runs
 from babelscope.report.collect import Run, load_runs
+from babelscope.report.compare import compare_sections
 from babelscope.report.model import Note, Section
+from babelscope.runs import atomic_write_text
 
 MAX_NESTING = 5  # how deep to look for run folders inside a given folder (the demo nests its runs)
 
@@ -111,12 +114,8 @@ def build_report(run_paths, compare: bool = False, strict: bool = False, title: 
     if compare:
         if len(runs) != 2:
             raise UsageError(f"--compare needs exactly two run folders, got {len(runs)}.")
-        from babelscope.report.compare import compare_sections
-
         across += compare_sections(*runs)  # a comparison the user asked for must not fail silently
     per_run = [(run, run_sections(run, strict)) for run in runs]
-    from babelscope import __version__
-
     return {
         "title": title or ("babelscope report: " + ", ".join(sorted({r.model for r in runs}))),
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -142,7 +141,5 @@ def write_report(
     run_paths, out_path="report.html", compare: bool = False, strict: bool = False, title: str | None = None
 ) -> Path:
     """Write one self-contained HTML report of ``run_paths`` to ``out_path``; returns its path."""
-    from babelscope.runs import atomic_write_text
-
     html = render(build_report(run_paths, compare=compare, strict=strict, title=title))
     return atomic_write_text(Path(out_path), html)

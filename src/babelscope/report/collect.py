@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from babelscope.errors import UsageError
+from babelscope.languages import info
 from babelscope.report import legacy
 
 LANG_RE = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")  # FLORES-200 style code, e.g. deu_Latn
@@ -38,8 +39,6 @@ def is_number(v) -> bool:
 def lang_name(code: str) -> str:
     """The English name of a language code, empty when unknown."""
     try:
-        from babelscope.languages import info
-
         return info(code).name
     except Exception:  # an unknown code still renders
         return ""

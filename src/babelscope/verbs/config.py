@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from babelscope.errors import UsageError
-from babelscope.languages import DEFAULT_LANGUAGES
+from babelscope.languages import DEFAULT_LANGUAGES, resolve_many
+from babelscope.models.load import DEFAULT_MODEL, check_model_args, load_from_args, parse_model_args
 from babelscope.runs import DEFAULT_OUTPUT, check_run_name
 
 _MISSING = dataclasses.MISSING
@@ -213,8 +214,6 @@ class ModelOptions(Config):
 
     def model_spec(self) -> dict:
         """The model arguments as one dict (``model`` wins over pretrained= in ``model_args``)."""
-        from babelscope.models.load import DEFAULT_MODEL, parse_model_args
-
         spec = parse_model_args(self.model_args)
         if self.model:
             spec["pretrained"] = self.model
@@ -223,8 +222,6 @@ class ModelOptions(Config):
 
     def validate(self) -> None:
         super().validate()
-        from babelscope.models.load import check_model_args
-
         check_model_args(self.model_spec())
         if self.device is not None and not _DEVICE.fullmatch(self.device):
             raise UsageError(f"--device {self.device!r} is not a device; use cpu, cuda, cuda:N, mps or xpu.")
@@ -236,8 +233,6 @@ class ModelOptions(Config):
 
     def load(self):
         """The model these options name, on ``device``."""
-        from babelscope.models.load import load_from_args
-
         return load_from_args(self.model_spec(), device=self.device)
 
 
@@ -247,8 +242,6 @@ class LanguageOptions(Config):
                             "German), or `all`", short="-l")
 
     def language_list(self) -> list[str]:
-        from babelscope.languages import resolve_many
-
         return resolve_many(self.languages)
 
 

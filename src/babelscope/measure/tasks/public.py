@@ -14,8 +14,11 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from babelscope.data.corpus import load_corpus
 from babelscope.errors import DataError, LanguageError
+from babelscope.languages import info
 from babelscope.measure.tasks import GenItem, MCItem, Task, register
+from babelscope.measure.tasks.builtin import Translation
 
 TASK_DATA_ENV = "BABELSCOPE_TASK_DATA"  # folder of local copies: <task>/<config>.jsonl
 
@@ -252,9 +255,6 @@ class Flores(PublicTask):
         return language
 
     def load(self, languages, source="builtin", limit=None):
-        from babelscope.data.corpus import load_corpus
-        from babelscope.languages import info
-        from babelscope.measure.tasks.builtin import Translation
 
         local = os.environ.get(TASK_DATA_ENV)
         folder = Path(local) / "flores" if local else None

@@ -25,6 +25,7 @@ import json
 from pathlib import Path
 
 from babelscope.errors import DataError, LanguageError, UsageError
+from babelscope.languages import resolve
 from babelscope.measure.tasks import GenItem, MCItem, Task
 from babelscope.runs import read_yaml_mapping
 
@@ -35,8 +36,6 @@ KNOWN_METRICS = ("exact_match", "f1", "gold_in", "number_match", "chrf", "bleu")
 class UserTask(Task):
     def __init__(self, name: str, rows: list[tuple[int, dict]], spec: dict, origin: str, data: str | None = None):
         """``rows``: (line number, item) pairs read from the items file ``data`` (default: ``origin``)."""
-        from babelscope.languages import resolve
-
         self.name, self.spec, self.origin = name, spec, origin
         data = data or origin
         for n, row in rows:
