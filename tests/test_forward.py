@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from babelscope.interpret.activations import batch_nll, logits_of, make_batches
+from babelscope.interpret.activations import batch_nll, make_batches
 from babelscope.models.forward import Unembedding, length_batches, pad_batch, pad_id_of, unembed
 from babelscope.testing import FAMILIES
 
@@ -53,7 +53,7 @@ def test_unembed_equals_the_models_own_logits(tiny_loaded, family):
 
 
 def _softcap_only(model, hidden):
-    """The unembedding `interpret.activations.logits_of` used to apply: lm_head and the soft-cap only."""
+    """The unembedding the old `interpret.activations.logits_of` applied: lm_head and the soft-cap only."""
     logits = model.get_output_embeddings()(hidden)
     cap = getattr(model.config, "final_logit_softcapping", None)
     return torch.tanh(logits / cap) * cap if cap else logits
@@ -71,7 +71,7 @@ def test_cohere_logit_scale_is_applied(tiny_loaded):
         new = unembed(loaded.model, hidden)
     assert not torch.allclose(old, full, atol=1e-3)  # the old rule misses the scale
     torch.testing.assert_close(new, full, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(logits_of(loaded.model, hidden), full, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(unembed(loaded.model, hidden), full, atol=1e-5, rtol=1e-5)
     # the loss the deactivation check measures equals the model's own loss
     rows = [ids[0].tolist(), ids[0, :6].tolist()]
     batch = make_batches("x", rows, 2, pad_id=0, has_bos=True)[0]

@@ -44,13 +44,10 @@ def test_one_reference_language_and_one_default_set():
     import importlib
 
     from babelscope import languages
-    from babelscope.data import parallel
-    from babelscope.interpret import layers
 
     assert languages.REFERENCE == "eng_Latn" and resolve_many(languages.DEFAULT_LANGUAGES)[0] == languages.REFERENCE
     for name in ("consistency", "fertility", "aggregate", "evaluate", "tasks.builtin"):
         assert importlib.import_module(f"babelscope.measure.{name}").REFERENCE is languages.REFERENCE
-    assert parallel.DEFAULT_PIVOT is languages.REFERENCE and layers.ENGLISH is languages.REFERENCE
 
 
 def test_cypher_pairs_resolve_language_names_like_every_verb():

@@ -120,4 +120,7 @@ def test_home_paths_and_url_credentials_are_not_written(tiny_model_dir, tmp_path
         text = (run / name).read_text()
         assert str(tmp_path) not in text, name
     assert "~/" in (run / "config.yaml").read_text()
+    report = tmp_path / "out" / "report.html"
+    assert main(["report", str(run), "-o", str(report)]) == 0
+    assert str(tmp_path) not in report.read_text()
     assert runs.redact("bolt://neo:s3cret@db.example:7687") == "bolt://***@db.example:7687"

@@ -6,8 +6,8 @@ import pytest
 
 import babelscope as bs
 from babelscope.errors import UsageError
-from babelscope.improve.head_mask import SoftHeadMask
 from babelscope.interpret.lahis import LahisResult
+from babelscope.models.head_mask import SoftHeadMask
 from babelscope.schema import validate
 from measure_fixtures import small_corpus
 

@@ -9,7 +9,6 @@ The graph is built once into an embedded Kùzu database under the babelscope cac
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -161,17 +160,7 @@ def _key(table: str) -> str:
 
 def build_graph(path: str | Path) -> Path:
     """Build the graph into `path` (a single Kùzu file), atomically replacing any old one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".building-{os.getpid()}")
-    _remove(tmp)
-    try:
-        _build_into(tmp)
-        _remove(path)
-        os.replace(tmp, path)
-    finally:
-        _remove(tmp)
-    return path
+    return build_cached(Path(path), _build_into, rebuild=True)
 
 
 def _build_into(tmp: Path) -> None:
@@ -200,6 +189,7 @@ def _build_into(tmp: Path) -> None:
         )
     con.close()
     db.close()
+    Path(str(tmp) + ".wal").unlink(missing_ok=True)  # Kùzu's write-ahead log of the new file, if one is left
 
 
 def _remove(path: Path) -> None:

@@ -33,7 +33,6 @@ from babelscope.models.forward import pad_id_of
 
 KINDS = ("parallel", "qt", "mono", "cypher")  # the data kinds --data accepts
 DEFAULT_BLOCK_SIZE = 1000  # pairs per direction block, as in Just Go Parallel
-DEFAULT_PIVOT = REFERENCE  # the language the others are paired with (PLAST translates into English)
 PLACEMENTS = ("end", "start", "interleave")  # where parallel data sits in the schedule
 
 
@@ -136,7 +135,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
 def build_docs(
     specs,
     languages,
-    pivot: str = DEFAULT_PIVOT,
+    pivot: str = REFERENCE,  # the language the others are paired with (PLAST translates into English)
     eval_items=(),
     block_size: int = DEFAULT_BLOCK_SIZE,
     placement: str = "end",

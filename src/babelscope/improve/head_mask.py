@@ -16,7 +16,7 @@ scalars, one per selected attention head, multiplied into that head's slice of t
 
 This module trains the mask. The mask itself (``SoftHeadMask``, its file) and applying it at run
 time (``masked_heads``, ``apply_head_mask`` / ``remove_head_mask``, used by ``load_model(...,
-head_mask=path)``) live in ``babelscope.models.head_mask``; they stay importable from here.
+head_mask=path)``) live in ``babelscope.models.head_mask``.
 """
 
 from __future__ import annotations
@@ -29,12 +29,7 @@ from tqdm.auto import tqdm
 from babelscope.errors import UsageError
 from babelscope.measure.engine import Engine
 from babelscope.models.forward import frozen, pad_batch
-from babelscope.models.head_mask import (  # noqa: F401 (apply_head_mask, remove_head_mask: re-exported)
-    SoftHeadMask,
-    apply_head_mask,
-    masked_heads,
-    remove_head_mask,
-)
+from babelscope.models.head_mask import SoftHeadMask, masked_heads
 
 TOP_RATE = 0.02  # share of all heads that get a trainable entry (the paper's 2%)
 MIN_HEADS = 2  # at least this many trainable heads on small models (see module docstring)

@@ -25,8 +25,7 @@ import torch
 from babelscope.data.corpus import load_corpus
 from babelscope.data.split import split_for_eval
 from babelscope.errors import DataError, UsageError
-from babelscope.languages import REFERENCE as ENGLISH
-from babelscope.languages import info, resolve
+from babelscope.languages import REFERENCE, info, resolve
 from babelscope.measure.tasks.builtin import Translation, split_text
 
 TRAIN_LIMIT = 32  # training items per language, each giving one pair per task (official: 200 XQuAD items)
@@ -58,7 +57,7 @@ def combined_scores(result, languages: list[str]) -> torch.Tensor:
 def task_pairs(languages: list[str], source: str, limit: int, tasks: list[str]) -> dict[str, list]:
     """Training (prompt, answer) pairs in the built-in tasks' formats, from training items only."""
     corpus = load_corpus(source)
-    needed = list(dict.fromkeys([*languages, ENGLISH]))
+    needed = list(dict.fromkeys([*languages, REFERENCE]))
     train, _ = split_for_eval(corpus)
     train = [it for it in train if all(it.texts.get(lang, "").strip() for lang in needed)]
     out = {lang: [] for lang in languages}

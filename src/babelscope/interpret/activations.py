@@ -160,7 +160,6 @@ def collect(model, adapter, batches: list[Batch], reducer, progress=None):
     return reducer
 
 
-logits_of = unembed  # the model's float32 logits for final hidden states (``models.forward.unembed``)
 
 
 @torch.no_grad()

@@ -39,7 +39,7 @@ import torch
 
 from babelscope.errors import UsageError
 from babelscope.interpret.activations import body_forward
-from babelscope.languages import REFERENCE as ENGLISH  # the activation difference is measured against it
+from babelscope.languages import REFERENCE  # the activation difference is measured against it
 from babelscope.models.forward import unembed
 from babelscope.models.hooks import hooks
 
@@ -49,7 +49,7 @@ LENS_POSITIONS = 32  # positions per language for the logit lens (each costs L v
 DOMINANCE = 2.0  # a token belongs to a language when its relative frequency is this times the runner-up
 
 
-def activation_difference(p: torch.Tensor, languages: list[str], english: str = ENGLISH) -> dict:
+def activation_difference(p: torch.Tensor, languages: list[str], english: str = REFERENCE) -> dict:
     """Per layer, mean over neurons of |P_X - P_eng| for every non-English X, and their mean."""
     e = languages.index(english)
     per = {lang: (p[:, :, k] - p[:, :, e]).abs().mean(1).tolist() for k, lang in enumerate(languages) if k != e}
@@ -79,7 +79,7 @@ def logit_lens(
     languages: list[str],
     tok_lang: dict[int, str],
     positions: int = LENS_POSITIONS,
-    english: str = ENGLISH,
+    english: str = REFERENCE,
 ) -> dict:
     """Per language and layer, the share of top-1 lens tokens of the target language (and of English)."""
     model, a = loaded.model, loaded.adapter
@@ -151,7 +151,7 @@ def layer_report(
     neurons_source: dict,
     budget: float = BUDGET,
     max_depth: float = MAX_DEPTH,
-    english: str = ENGLISH,
+    english: str = REFERENCE,
 ) -> dict:
     """The layers.json document (schema in the module doc)."""
     d_mlp = classes.shape[1]

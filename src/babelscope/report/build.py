@@ -21,7 +21,7 @@ from babelscope.report import sections_fertility, sections_improve, sections_int
 from babelscope.report.collect import Run, load_runs
 from babelscope.report.compare import compare_sections
 from babelscope.report.model import Note, Section
-from babelscope.runs import atomic_write_text
+from babelscope.runs import atomic_write_text, redact
 
 MAX_NESTING = 5  # how deep to look for run folders inside a given folder (the demo nests its runs)
 
@@ -142,4 +142,4 @@ def write_report(
 ) -> Path:
     """Write one self-contained HTML report of ``run_paths`` to ``out_path``; returns its path."""
     html = render(build_report(run_paths, compare=compare, strict=strict, title=title))
-    return atomic_write_text(Path(out_path), html)
+    return atomic_write_text(Path(out_path), redact(html))  # no home folder or URL credentials in the file

@@ -22,7 +22,6 @@ from babelscope.cypher.questions import finetune_pairs
 from babelscope.data.corpus import load_corpus
 from babelscope.data.parallel import (
     DEFAULT_BLOCK_SIZE,
-    DEFAULT_PIVOT,
     KINDS,
     PLACEMENTS,
     build_docs,
@@ -34,7 +33,7 @@ from babelscope.data.split import held_out_items
 from babelscope.errors import UsageError
 from babelscope.improve import layer_finetune as lf
 from babelscope.improve.train_loop import TrainConfig, train
-from babelscope.languages import resolve, resolve_many
+from babelscope.languages import REFERENCE, resolve, resolve_many
 from babelscope.measure.evaluate import evaluate
 from babelscope.measure.tasks import get_tasks
 from babelscope.schema import before_after
@@ -65,7 +64,7 @@ class _TrainingLanguages(Config):
 
 @dataclass
 class FinetuneConfig(OutputOptions, ModelOptions, _TrainingLanguages):
-    pivot: str = option(DEFAULT_PIVOT, "language every target is paired with")
+    pivot: str = option(REFERENCE, "language every target is paired with")
     data: str = option(DEFAULT_DATA, f"one or more <kind>:<source> (space- or comma-separated), kind in "
                        f"{', '.join(KINDS)}; source builtin (train split only), a corpus file (JSONL/CSV/TSV), or "
                        "hf:<dataset>; cypher:builtin for Text2Cypher pairs", group="data")

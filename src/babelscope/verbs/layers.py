@@ -7,12 +7,14 @@ import sys
 from dataclasses import dataclass
 
 from babelscope import distributed as dist
+from babelscope.data.split import split_texts
 from babelscope.errors import UsageError
 from babelscope.interpret import layers as ly
 from babelscope.interpret import neurons as nr
 from babelscope.interpret.activations import language_batches
 from babelscope.interpret.compare import load_run
 from babelscope.interpret.ternary import classify
+from babelscope.languages import REFERENCE
 from babelscope.verbs import VerbSpec
 from babelscope.verbs.common import bind_model, finish, seed_everything, start_run
 from babelscope.verbs.config import LanguageOptions, ModelOptions, OutputOptions, option
@@ -70,16 +72,16 @@ def _write(config: LayersConfig, run, doc: dict) -> str:
 
 def run(config: LayersConfig):
     corpus, languages = config.text_setup()
-    if ly.ENGLISH not in languages:
-        languages = [ly.ENGLISH, *languages]
-        print(f"babelscope: added {ly.ENGLISH} (the activation difference is measured against English)",
+    if REFERENCE not in languages:
+        languages = [REFERENCE, *languages]
+        print(f"babelscope: added {REFERENCE} (the activation difference is measured against English)",
               file=sys.stderr)
     run = start_run(config, "layers")
     run.languages = languages
     seed_everything(config.seed)
     loaded = config.load()
     bind_model(run, loaded, config.model_spec().get("revision"))
-    train, held = nr.split_texts(corpus, languages)
+    train, held = split_texts(corpus, languages)
     classes, p, source = _classes(config, loaded, train, languages)
     if not dist.is_main():  # other processes only add their share of the statistics; rank 0 does the rest
         return finish("layers", run)

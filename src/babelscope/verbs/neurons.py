@@ -11,6 +11,7 @@ import torch
 
 from babelscope import distributed as dist
 from babelscope.data.corpus import load_corpus
+from babelscope.data.split import split_texts
 from babelscope.interpret import neurons as nr
 from babelscope.interpret.compare import compare_results
 from babelscope.interpret.deactivation import matrix_text
@@ -112,7 +113,7 @@ def analyse(config: NeuronsConfig, spec: dict, corpus, languages: list[str]):
     run.languages = languages
     loaded = load_from_args(spec, device=config.device)
     bind_model(run, loaded, spec.get("revision"))
-    train, held = nr.split_texts(corpus, languages)
+    train, held = split_texts(corpus, languages)
     stats = _statistics(config, run, loaded, train, name)
     result = nr.from_stats(stats, name, config.method, **config.selection())
     if config.check:
