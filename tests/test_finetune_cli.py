@@ -6,25 +6,11 @@ import torch
 
 from babelscope.cli.main import main
 from babelscope.models.load import load_model
-
-SENTENCES = {
-    "eng_Latn": "The cat number {k} sat on the mat and looked out of the window.",
-    "fra_Latn": "Le chat numéro {k} était assis sur le tapis et regardait par la fenêtre.",
-    "deu_Latn": "Die Katze Nummer {k} saß auf der Matte und schaute aus dem Fenster.",
-    "spa_Latn": "El gato número {k} se sentó en la alfombra y miró por la ventana.",
-    "rus_Cyrl": "Кошка номер {k} сидела на коврике и смотрела в окно.",
-}
-
-
-def _corpus(tmp_path):
-    path = tmp_path / "corpus.jsonl"
-    rows = [{"item_id": f"c{k}", **{lang: s.format(k=k) for lang, s in SENTENCES.items()}} for k in range(60)]
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return path
+from finetune_fixtures import write_corpus
 
 
 def _run(tmp_path, model_dir, *extra):
-    corpus = _corpus(tmp_path)
+    corpus = write_corpus(tmp_path)
     argv = [
         "finetune",
         "--model_args",

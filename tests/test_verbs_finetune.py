@@ -8,22 +8,12 @@ import pytest
 import babelscope as bs
 from babelscope.errors import UsageError
 from babelscope.schema import validate
-
-SENTENCES = {
-    "eng_Latn": "The cat number {k} sat on the mat and looked out of the window.",
-    "fra_Latn": "Le chat numéro {k} était assis sur le tapis et regardait par la fenêtre.",
-    "deu_Latn": "Die Katze Nummer {k} saß auf der Matte und schaute aus dem Fenster.",
-    "spa_Latn": "El gato número {k} se sentó en la alfombra y miró por la ventana.",
-    "rus_Cyrl": "Кошка номер {k} сидела на коврике и смотрела в окно.",
-}
+from finetune_fixtures import write_corpus
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    path = tmp_path_factory.mktemp("corpus") / "corpus.jsonl"
-    rows = [{"item_id": f"c{k}", **{lang: s.format(k=k) for lang, s in SENTENCES.items()}} for k in range(60)]
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return str(path)
+    return str(write_corpus(tmp_path_factory.mktemp("corpus")))
 
 
 def test_finetune_api_before_after_and_quick_layers(tiny_model_dir, corpus, tmp_path, monkeypatch):
