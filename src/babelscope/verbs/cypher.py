@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections import Counter
 from dataclasses import dataclass
 
@@ -107,6 +108,15 @@ def _executor(config: CypherConfig, builtin: bool):
     return None
 
 
+def _sandbox(executor) -> str:
+    """Which operating-system layer guards query execution (docs/security.md)."""
+    if isinstance(executor, SafeExecutor):
+        return f"local worker, {executor.sandbox}"
+    if executor is not None:
+        return "Neo4j server: read-only session; lock the server down as docs/security.md says"
+    return "not executed (no database for this source)"
+
+
 def _load_items(config: CypherConfig):
     """(items, schema text or {item_id: schema}, languages, builtin?); unknown languages fail here."""
     if config.source == "builtin":
@@ -123,6 +133,8 @@ def _evaluate(config: CypherConfig) -> Result:
     run = start_run(config, "cypher")
     run.languages = languages
     executor = _executor(config, builtin)
+    sandbox = _sandbox(executor)
+    print(f"babelscope: generated queries: {sandbox}", file=sys.stderr)
     done = {lang: run.read_samples("cypher", lang) for lang in languages}  # resume a named run
     loaded = config.load()
     bind_model(run, loaded, config.model_spec().get("revision"))
@@ -135,7 +147,7 @@ def _evaluate(config: CypherConfig) -> Result:
             executor.close()
     records = result.pop("records")
     result.update(source=config.source, items=len(items), fewshot=config.fewshot, generation=GENERATION,
-                  database=config.database or "builtin kuzu")
+                  database=config.database or "builtin kuzu", sandbox=sandbox)
     run.write_results(result)
     table = markdown_table(result["per_language"])
     run.write_readme(_readme(config, loaded.name, len(items), languages, table, result.get("consistency") or {}))
