@@ -71,7 +71,8 @@ def config_of(args: argparse.Namespace):
     """The verb config from the parsed flags over the ``--config`` YAML over the defaults."""
     given = {k: v for k, v in vars(args).items() if k not in ("verb", "config", "verbose", "_spec")}
     values = {**(read_config_file(args.config) if args.config else {}), **given}
-    return args._spec.config.from_mapping(values, source=f"--config {args.config}" if args.config else "")
+    return args._spec.config.from_mapping(values, source=f"--config {args.config}" if args.config else "",
+                                          verb=args._spec.name)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,7 +64,7 @@ def call(name: str, config=None, **options):
     """Run verb ``name`` from a config object or keyword options (the Python API)."""
     verb = spec(name)
     if config is None:
-        config = verb.config.from_mapping(options, source=f"bs.{name}()")
+        config = verb.config.from_mapping(options, source=f"bs.{name}()", verb=name)
     elif options:
         raise UsageError(f"bs.{name}(): pass either a config object or keyword options, not both.")
     else:

@@ -21,8 +21,9 @@ import re
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+from babelscope import protocols
 from babelscope.errors import UsageError
 from babelscope.languages import DEFAULT_LANGUAGES, resolve_many
 from babelscope.models.load import DEFAULT_MODEL, check_model_args, load_from_args, parse_model_args
@@ -98,6 +99,12 @@ def _coerce(name: str, value, tp):
 class Config:
     """Base of every verb config; subclasses are dataclasses of ``option`` fields."""
 
+    RENAMED: ClassVar[dict] = {}  # keys accepted under another name (old config.yaml files, flag spellings)
+    protocol: str | None = dataclasses.field(default=None, kw_only=True, metadata={
+        "help": "a paper's protocol: a named preset of this verb's options (babelscope ls protocols); "
+                "options you give still win", "short": None, "choices": None, "minimum": None, "maximum": None,
+        "metavar": "NAME", "positional": False, "group": None, "cli": True, "existing": False})
+
     @classmethod
     def fields(cls) -> list[dataclasses.Field]:
         return list(dataclasses.fields(cls))
@@ -107,9 +114,14 @@ class Config:
         return typing.get_type_hints(cls)
 
     @classmethod
-    def from_mapping(cls, values: dict, source: str = "") -> Config:
-        """A config from flag-named keys (YAML, the Python API); unknown keys are a one-line error."""
-        values = {k.replace("-", "_"): v for k, v in dict(values).items() if k != "verb"}
+    def from_mapping(cls, values: dict, source: str = "", verb: str | None = None) -> Config:
+        """A config from flag-named keys (YAML, the Python API); unknown keys are a one-line error.
+        A ``protocol`` key applies that preset under the given values (``verb`` checks it fits)."""
+        values = {cls.RENAMED.get(k, k): v for k, v in ((k.replace("-", "_"), v) for k, v in dict(values).items())
+                  if k != "verb"}
+        if values.get("protocol"):
+            preset = protocols.for_verb(values["protocol"], verb) if verb else protocols.load(values["protocol"])
+            values = {**preset.values, **values}
         known = {f.name for f in cls.fields()}
         unknown = sorted(set(values) - known)
         if unknown:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 
 from babelscope import distributed
 from babelscope.data.corpus import load_corpus
@@ -51,10 +52,7 @@ class HeadsConfig(OutputOptions, LanguageOptions, ModelOptions):
     max_new_tokens: int = option(MAX_NEW_TOKENS, "greedy tokens generated per off-target prompt", minimum=1,
                                  group="validation")
 
-    @classmethod
-    def from_mapping(cls, values: dict, source: str = "") -> HeadsConfig:
-        # the flag's name (old config.yaml files, bs.heads(validate=True)), as in the neurons verb
-        return super().from_mapping({"check" if k == "validate" else k: v for k, v in dict(values).items()}, source)
+    RENAMED: ClassVar[dict] = {"validate": "check"}  # the flag's name (old config.yaml files, bs.heads(validate=True))
 
     def validate(self) -> None:
         super().validate()

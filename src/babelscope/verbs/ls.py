@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from rich.table import Table
 
+from babelscope import protocols
 from babelscope.data.corpus import list_sources, load_corpus
 from babelscope.languages import all_codes, info
 from babelscope.measure.tasks import available_tasks, get_task
@@ -19,7 +20,7 @@ from babelscope.verbs.config import Config, option
 from babelscope.verbs.result import Result
 from babelscope.verbs.text import as_text
 
-WHAT = ("languages", "sources", "architectures", "models", "tasks")
+WHAT = ("languages", "sources", "architectures", "models", "tasks", "protocols")
 
 
 @dataclass
@@ -62,8 +63,14 @@ def _tasks(show_all: bool) -> tuple[str, list[dict]]:
     return "tasks (--tasks)", rows
 
 
+def _protocols(show_all: bool) -> tuple[str, list[dict], str]:
+    rows = [{"protocol": p.name, "verb": p.verb, "description": p.description, "paper": p.paper}
+            for p in map(protocols.load, protocols.available())]
+    return "paper protocols (babelscope VERB --protocol NAME)", rows, "each one's card: docs/protocols.md"
+
+
 LISTS = {"languages": _languages, "sources": _sources, "architectures": _architectures, "models": _models,
-         "tasks": _tasks}
+         "tasks": _tasks, "protocols": _protocols}
 
 
 def table(title: str, rows: list[dict], caption: str | None = None) -> Table:
@@ -86,8 +93,9 @@ def rows(results: dict) -> list[dict]:
     return results["rows"]
 
 
-SPEC = VerbSpec("ls", "inspect", "list languages, built-in sources, architectures, embedded models or tasks",
+SPEC = VerbSpec("ls", "inspect", "list languages, sources, architectures, embedded models, tasks or protocols",
                 LsConfig, run,
                 description="Prints a table of the languages in the built-in corpus (--all: every known code), "
-                "the built-in aligned sources, the supported architectures, the embedded models or the tasks. "
+                "the built-in aligned sources, the supported architectures, the embedded models, the tasks or the "
+                "paper protocols (--protocol NAME of a verb). "
                 "Python: bs.ls(what='languages').to_frame().", writes_results=False)

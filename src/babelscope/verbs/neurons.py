@@ -73,9 +73,7 @@ class NeuronsConfig(OutputOptions, TextOptions, LanguageOptions, ModelOptions):
     RERUN_IN_PLACE: ClassVar[tuple] = ("method", "top_rate", "bar_rate", "filter_rate", "lam", "check",
                                        "eval_tokens", "compare", "count", "threads")
 
-    @classmethod
-    def from_mapping(cls, values: dict, source: str = "") -> NeuronsConfig:
-        return super().from_mapping({RENAMED.get(k, k): v for k, v in dict(values).items()}, source)
+    RENAMED: ClassVar[dict] = RENAMED
 
     def validate(self) -> None:
         super().validate()
