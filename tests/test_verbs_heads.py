@@ -72,3 +72,39 @@ def test_mask_options_are_checked_before_anything_runs(tmp_path):
     with pytest.raises(UsageError, match="--quantile"):
         bs.heads(quantile=1.0)
     assert not list(tmp_path.iterdir())
+
+
+def test_mask_per_language_trains_one_mask_per_language_on_its_own_raw_top_heads(heads_run, tiny_model_dir,
+                                                                                   tmp_path):
+    """The lahis-paper protocol's shape, shrunk: a QA file with the paper's template and pool split, one mask
+    per language on that language's own top-n raw LAHIS heads, each language evaluated with its own mask."""
+    import yaml
+
+    from babelscope.interpret.lahis import head_name, top_heads
+    from babelscope.testing import SAMPLE_TEXTS
+
+    data = tmp_path / "qa.jsonl"
+    with open(data, "w", encoding="utf-8") as f:
+        for i in range(16):
+            lang = ["eng_Latn", "fra_Latn"][i % 2]
+            f.write(json.dumps({"language": lang, "context": SAMPLE_TEXTS[i % 4], "question": f"What {i}?",
+                                "answer": SAMPLE_TEXTS[i % 4].split()[1] + "."}) + "\n")
+    preset = yaml.safe_load(open("src/babelscope/protocols/lahis-paper.yaml", encoding="utf-8"))
+    assert preset["verb"] == "mask" and preset["values"]["per_language"] is True
+    shrunk = {**preset["values"], "train_limit": 3, "train_pool": 4, "epochs": 1}
+    r = bs.mask(model=str(tiny_model_dir), languages="eng_Latn,fra_Latn", scores=str(heads_run.path),
+                train_data=str(data), batch_size=4, output_path=str(tmp_path / "out"), run_name="pl", **shrunk)
+    res = r.results
+    validate(res)
+    assert res["mode"] == "per_language" and set(res["heads"]) == {"eng_Latn", "fra_Latn"}
+    scores = LahisResult.load(heads_run.path)
+    for lang in ("eng_Latn", "fra_Latn"):  # n = max(2, int(0.02 * 8)) = 2 on the 2 x 4 tiny model
+        assert res["heads"][lang] == [head_name(h, 4) for h in top_heads(scores.of(lang), 2)]
+        assert res["train_pairs"][lang] == 3 and len(res["losses"][lang]) == 3
+        back, meta = SoftHeadMask.load(r.path / res["mask_files"][lang])
+        assert back.values.tolist() == pytest.approx(res["values"][lang])
+        assert json.loads(meta["languages"]) == [lang]
+    cells = res["before_after"]["qa_substring"]
+    assert set(cells) == {"eng_Latn", "fra_Latn"} and all(set(c) == {"before", "after"} for c in cells.values())
+    assert res["n_trainable_parameters"] == 4 and set(r.extras["masks"]) == {"eng_Latn", "fra_Latn"}
+    assert "one per language" in (r.path / "README.md").read_text()

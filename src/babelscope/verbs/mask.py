@@ -1,5 +1,10 @@
 """``babelscope mask``: pick the top LAHIS heads, train a soft mask on answer tokens, evaluate before and after
-on held-out items, and write everything into the run folder (the mask as a tiny safetensors file)."""
+on held-out items, and write everything into the run folder (the mask as a tiny safetensors file).
+
+Two modes: one mask shared by all languages (default: heads ranked by the mean normalised score over the
+languages, all languages' pairs pooled), or ``per_language`` as the LAHIS paper trains them
+(``Linuxin-xxx/LAHIS:src/lan_head_mask.py``): one mask per language on that language's own top-n raw scores and
+its own pairs, each language evaluated after training with its own mask (``head_mask_<language>.safetensors``)."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from babelscope.improve.head_mask import EPOCHS, LR, MIN_HEADS, TOP_RATE, TRAIN_
 from babelscope.improve.head_mask_data import (
     DEFAULT_TASKS,
     EVAL_LIMIT,
+    QA_TEMPLATES,
     TRAIN_LIMIT,
     TRAINABLE_TASKS,
     combined_scores,
@@ -53,6 +59,10 @@ class MaskConfig(OutputOptions, ModelOptions):
                                    group="heads")
     random_heads: bool = option(False, "train on randomly chosen heads instead (the paper's control)",
                                 group="heads")
+    per_language: bool = option(False, "train one mask per language on that language's own top-n raw LAHIS heads "
+                                "and its own training pairs, and evaluate each language with its own mask (the "
+                                "paper); default: one mask shared by all languages, on the heads with the best mean "
+                                "normalised score, trained on all languages' pairs", group="heads")
     source: str = option("builtin", SOURCE_HELP, group="training")
     tasks: str | None = option(None, "built-in tasks (continuation, translation) whose formats build the training "
                                "pairs from training items and whose held-out items are evaluated before/after "
@@ -61,6 +71,14 @@ class MaskConfig(OutputOptions, ModelOptions):
                                     "per line with language, prompt (or question, optional context) and answer; "
                                     "20%% is held out for the substring-accuracy evaluation", group="training",
                                     existing=True)
+    qa_template: str = option("plain", "prompt of a --train_data row without its own prompt: plain "
+                              "(context\\nquestion\\n) or lahis (the paper's per-language XQuAD template; English "
+                              "for languages it has none for; the answer follows it directly, dots stripped)",
+                              choices=QA_TEMPLATES, group="training")
+    train_pool: int | None = option(None, "with --train_data: each language's first N rows are the training pool "
+                                    "(--train_limit of them drawn with the seed) and the rest is held out (the "
+                                    "paper: 390, i.e. XQuAD train[:390] / train[390:1190]); default: 20%% held out "
+                                    "by a seeded hash", minimum=1, group="training")
     train_limit: int = option(TRAIN_LIMIT, "training items per language: each gives one (prompt, answer) pair per "
                               "task, or one question-answer pair with --train_data (official: 200)", minimum=1,
                               group="training")
@@ -84,11 +102,15 @@ class MaskConfig(OutputOptions, ModelOptions):
         return [t.strip() for t in (self.tasks or DEFAULT_TASKS).split(",") if t.strip()]
 
 
-def choose_heads(config: MaskConfig, loaded, languages: list[str]) -> tuple[list[int], dict]:
-    """(flat head ids to train, how they were chosen: selection, scores_from, combined_scores)."""
+def choose_heads(config: MaskConfig, loaded, languages: list[str]) -> tuple[list[int] | dict, dict]:
+    """(flat head ids to train, or {language: ids} with per_language; how they were chosen: selection,
+    scores_from, combined_scores)."""
     a = loaded.adapter
     n = n_trainable(a.n_layers, a.n_heads, config.top_rate, config.num_heads)
     if config.random_heads:
+        if config.per_language:
+            return {lang: sorted(random.Random(f"{config.seed}:{lang}").sample(range(a.n_layers * a.n_heads), n))
+                    for lang in languages}, {"selection": "random"}
         return sorted(random.Random(config.seed).sample(range(a.n_layers * a.n_heads), n)), {"selection": "random"}
     if config.scores:
         result = LahisResult.load(config.scores)
@@ -98,21 +120,23 @@ def choose_heads(config: MaskConfig, loaded, languages: list[str]) -> tuple[list
     if result.scores.shape[:2] != (a.n_layers, a.n_heads):
         raise UsageError(f"--scores has {tuple(result.scores.shape[:2])} layers x heads; the model has "
                          f"{a.n_layers} x {a.n_heads}. Score this model with `babelscope heads`.")
-    combined = combined_scores(result, languages)
-    return top_heads(combined, n), {"selection": "lahis", "scores_from": config.scores or "computed",
-                                    "combined_scores": combined}
+    combined = combined_scores(result, languages)  # also checks that every language is scored
+    how = {"selection": "lahis", "scores_from": config.scores or "computed"}
+    if config.per_language:  # each language's own raw scores (official torch.topk of its matrix)
+        return {lang: top_heads(result.of(lang), n) for lang in languages}, how
+    return top_heads(combined, n), {**how, "combined_scores": combined}
 
 
-def training_data(config: MaskConfig, languages: list[str]) -> tuple[list, dict | None]:
-    """(training (prompt, answer) pairs over all languages, held-out QA pairs per language or None)."""
+def training_data(config: MaskConfig, languages: list[str]) -> tuple[dict, dict | None]:
+    """(training (prompt, answer) pairs per language, held-out QA pairs per language or None)."""
     if config.train_data:
-        train, held = qa_file(config.train_data, languages, config.seed)
-        pairs = [p for lang in languages for p in train[lang][:config.train_limit]]
+        train, held = qa_file(config.train_data, languages, config.seed, config.qa_template, config.train_pool)
+        pairs = {lang: train[lang][:config.train_limit] for lang in languages}
     else:  # task pairs are already limited per item
-        train, held = task_pairs(languages, config.source, config.train_limit, config.task_list()), None
-        pairs = [p for lang in languages for p in train[lang]]
-    if not pairs:
-        raise DataError("no training pairs for these languages; check --languages, --source or --train_data.")
+        pairs, held = task_pairs(languages, config.source, config.train_limit, config.task_list()), None
+    empty = [lang for lang in languages if not pairs[lang]]
+    if len(empty) == len(languages) or (config.per_language and empty):
+        raise DataError(f"no training pairs for {', '.join(empty)}; check --languages, --source or --train_data.")
     return pairs, held
 
 
@@ -138,8 +162,23 @@ def run(config: MaskConfig) -> Result:
     run.languages = languages
     loaded = config.load()
     bind_model(run, loaded, config.model_spec().get("revision"))
-    a = loaded.adapter
     heads, how = choose_heads(config, loaded, languages)
+    if config.per_language:
+        payload, masks = _per_language(config, run, loaded, languages, heads, pairs, held, how)
+        extras = {"masks": masks}
+    else:
+        payload, mask = _shared(config, run, loaded, languages, heads, pairs, held, how)
+        extras = {"mask": mask}
+    run.write_results(payload)
+    lines = _readme(config, loaded.name, payload)
+    run.write_readme("\n".join(lines) + "\n")
+    return finish("mask", run, "\n".join(lines), **extras)
+
+
+def _shared(config: MaskConfig, run, loaded, languages, heads, pairs, held, how) -> tuple[dict, SoftHeadMask]:
+    """One mask for all languages, trained on all their pairs: (payload, mask)."""
+    a = loaded.adapter
+    pairs = [p for lang in languages for p in pairs[lang]]
     before, before_full = evaluate_mask(config, loaded, languages, held)
     run.write_json("eval_before.json", before_full)
     mask = SoftHeadMask(a.n_layers, a.n_heads, heads)
@@ -152,31 +191,77 @@ def run(config: MaskConfig) -> Result:
     if "combined_scores" in how:
         run.save_tensors("artifacts/combined_scores.safetensors", {"scores": how.pop("combined_scores")},
                          {"axes": ["layer", "head"], "languages": languages})
+    payload = {"method": "lahis_soft_head_mask", "mode": "shared",
+               "n_trainable_parameters": sum(p.numel() for p in mask.parameters()),
+               "heads": [head_name(h, a.n_heads) for h in heads], "values": mask.values.detach().tolist(),
+               **_tables(before, after), "train_pairs": len(pairs), "loss_first": losses[0],
+               "loss_last": losses[-1], "losses": losses, "mask_files": {"all": "head_mask.safetensors"}, **how}
+    return payload, mask
+
+
+def _per_language(config: MaskConfig, run, loaded, languages, heads, pairs, held, how) -> tuple[dict, dict]:
+    """One mask per language on its own heads and pairs; each language evaluated with its own mask."""
+    a = loaded.adapter
+    before, after, full, masks, losses, files = {}, {}, {"before": {}, "after": {}}, {}, {}, {}
+    for lang in languages:
+        held_lang = {lang: held[lang]} if held is not None else None
+        b, full["before"][lang] = evaluate_mask(config, loaded, [lang], held_lang)
+        mask = SoftHeadMask(a.n_layers, a.n_heads, heads[lang])
+        losses[lang] = train_mask(loaded, mask, pairs[lang], config.epochs, config.lr, config.train_batch_size,
+                                  config.seed)
+        after_lang, full["after"][lang] = evaluate_mask(config, loaded, [lang], held_lang, mask)
+        for table, part in ((before, b), (after, after_lang)):
+            for task, per in part.items():
+                table.setdefault(task, {}).update(per)
+        files[lang] = f"head_mask_{lang}.safetensors"
+        mask.save(run.path / files[lang], {"model": loaded.name, "languages": [lang], "epochs": config.epochs,
+                                           "lr": config.lr, "selection": how["selection"],
+                                           "train_pairs": len(pairs[lang])})
+        masks[lang] = mask
+    run.write_json("eval_before.json", full["before"])
+    run.write_json("eval_after.json", full["after"])
+    payload = {"method": "lahis_soft_head_mask", "mode": "per_language",
+               "n_trainable_parameters": sum(p.numel() for m in masks.values() for p in m.parameters()),
+               "heads": {lang: [head_name(h, a.n_heads) for h in heads[lang]] for lang in languages},
+               "values": {lang: m.values.detach().tolist() for lang, m in masks.items()},
+               **_tables(before, after), "train_pairs": {lang: len(pairs[lang]) for lang in languages},
+               "loss_first": {lang: v[0] for lang, v in losses.items()},
+               "loss_last": {lang: v[-1] for lang, v in losses.items()}, "losses": losses, "mask_files": files, **how}
+    return payload, masks
+
+
+def _tables(before: dict, after: dict) -> dict:
     table = {task: {lang: {"before": v, "after": after[task][lang]} for lang, v in per.items()}
              for task, per in before.items()}
-    payload = {"method": "lahis_soft_head_mask", "n_trainable_parameters": sum(p.numel() for p in mask.parameters()),
-               "heads": [head_name(h, a.n_heads) for h in heads], "values": mask.values.detach().tolist(),
-               "before": before, "after": after, "before_macro": macro(before), "after_macro": macro(after),
-               **before_after(table, STAGES), "train_pairs": len(pairs), "loss_first": losses[0],
-               "loss_last": losses[-1], "losses": losses, **how}
-    run.write_results(payload)
-    lines = _readme(config, loaded.name, payload, run.path / "head_mask.safetensors")
-    run.write_readme("\n".join(lines) + "\n")
-    return finish("mask", run, "\n".join(lines), mask=mask)
+    return {"before": before, "after": after, "before_macro": macro(before), "after_macro": macro(after),
+            **before_after(table, STAGES)}
 
 
-def _readme(config: MaskConfig, model_name: str, payload: dict, mask_path) -> list[str]:
+def _readme(config: MaskConfig, model_name: str, payload: dict) -> list[str]:
     before, after = payload["before"], payload["after"]
-    lines = [f"# Soft head mask: {model_name}", "",
-             f"{payload['n_trainable_parameters']} trainable parameters on heads {', '.join(payload['heads'])}; "
-             f"values after training: {', '.join(f'{v:.3f}' for v in payload['values'])}.",
-             f"Trained on {payload['train_pairs']} answer-token pairs, {config.epochs} epochs, lr {config.lr}.", "",
-             "| task | language | before | after |", "|---|---|---|---|"]
+    if payload["mode"] == "per_language":
+        lines = [f"# Soft head masks, one per language: {model_name}", "",
+                 f"{payload['n_trainable_parameters']} trainable parameters in all; each language's mask is "
+                 f"trained on its own top LAHIS heads and its own pairs ({config.epochs} epochs, lr {config.lr}) "
+                 "and evaluated with its own mask.", "", "| language | heads | mask values | training pairs |",
+                 "|---|---|---|---|"]
+        for lang, heads in payload["heads"].items():
+            lines.append(f"| {lang} | {', '.join(heads)} | {', '.join(f'{v:.3f}' for v in payload['values'][lang])} "
+                         f"| {payload['train_pairs'][lang]} |")
+        lines.append("")
+    else:
+        lines = [f"# Soft head mask: {model_name}", "",
+                 f"{payload['n_trainable_parameters']} trainable parameters on heads {', '.join(payload['heads'])}; "
+                 f"values after training: {', '.join(f'{v:.3f}' for v in payload['values'])}.",
+                 f"Trained on {payload['train_pairs']} answer-token pairs, {config.epochs} epochs, lr {config.lr}.",
+                 ""]
+    lines += ["| task | language | before | after |", "|---|---|---|---|"]
     for task in before:
         for lang in before[task]:
             lines.append(f"| {task} | {lang} | {before[task][lang]:.3f} | {after[task][lang]:.3f} |")
         lines.append(f"| {task} | macro | {payload['before_macro'][task]:.3f} | {payload['after_macro'][task]:.3f} |")
-    return [*lines, "", f"Use it: `--model_args pretrained={model_name},head_mask={mask_path}`"]
+    files = ", ".join(str(f) for f in payload["mask_files"].values())
+    return [*lines, "", f"Use it: `--model_args pretrained={model_name},head_mask=<run folder>/<file>` ({files})"]
 
 
 SPEC = VerbSpec(
