@@ -46,15 +46,18 @@ def official_identify(over_zero: torch.Tensor, n: torch.Tensor, top_rate=0.01, f
 
 
 def _counts(seed: int, layers=6, width=512, langs=5, planted=12):
-    """Activation counts with a few planted language-specific neurons per language."""
+    """Activation counts with planted language-specific neurons per language: loud ones (fire often in
+    one language: selected) and quiet ones (as specific, but rare: the filter must drop them)."""
     g = torch.Generator().manual_seed(seed)
     n = torch.randint(50_000, 200_000, (langs,), generator=g).double()
     probs = torch.rand(layers, width, langs, generator=g, dtype=torch.float64) * 0.4
     for k in range(langs):
-        rows = torch.randint(0, layers, (planted,), generator=g)
-        cols = torch.randint(0, width, (planted,), generator=g)
-        probs[rows, cols, :] *= 0.05
-        probs[rows, cols, k] = 0.9 + 0.09 * torch.rand(planted, generator=g, dtype=torch.float64)
+        for loud in (True, False):
+            rows = torch.randint(0, layers, (planted,), generator=g)
+            cols = torch.randint(0, width, (planted,), generator=g)
+            probs[rows, cols, :] *= 0.01 if loud else 0.0  # quiet ones: entropy 0, lowest of all
+            peak = 0.9 if loud else 0.2
+            probs[rows, cols, k] = peak + 0.09 * torch.rand(planted, generator=g, dtype=torch.float64)
     return (probs * n).round(), n
 
 
@@ -69,3 +72,12 @@ def test_lape_selection_equals_official_identify(seed, rates):
     for k, per_layer in enumerate(official):
         for layer, ids in enumerate(per_layer):
             assert ours.members[k, layer].nonzero().flatten().tolist() == ids.tolist(), (k, layer)
+
+
+def test_the_oracle_tells_the_filter_apart():
+    """The profile is rich enough that a different filter (or none) selects other neurons."""
+    over_zero, n = _counts(0)
+    official = official_identify(over_zero.clone(), n)
+    unfiltered = lape(over_zero / n, [f"l{k}" for k in range(len(n))], filter_rate=0.0)
+    assert any(unfiltered.members[k, layer].nonzero().flatten().tolist() != ids.tolist()
+               for k, per_layer in enumerate(official) for layer, ids in enumerate(per_layer))
