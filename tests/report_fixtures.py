@@ -413,7 +413,8 @@ def cypher_run(root, name="cypher") -> RunFolder:
     run.write_results({"per_language": per, "per_kind": kinds, "consistency": cons, "macro_mean": {},
                        "item_weighted_mean": {}, "source": "builtin", "items": 30, "fewshot": 0,
                        "generation": "greedy", "database": "builtin kuzu",
-                       "sandbox": "local worker, landlock ABI 7"})
+                       "sandbox": "local worker, landlock ABI 7", "gold_failures": [],
+                       "gold_failures_excluded": 0})
     validate(run.read_json("results.json"))
     return run
 

@@ -3,7 +3,10 @@
 `evaluate_cypher(generate, items, languages, executor, ...)` works on any question set whose
 items have `item_id`, `kind`, `cypher` and `questions` {language: text}: the built-in one
 (`questions.load_questions`) or a public one converted with `public_items`. Gold queries are
-executed once per item; predictions once per (item, language).
+executed once per item; predictions once per (item, language), on the same database as the gold
+(`aliases` {item_id: database_reference_alias} with a routing executor, `public.AliasExecutor`).
+Items whose gold query does not execute are excluded from every metric and counted
+(`gold_failures_excluded`), as the published procedure does.
 """
 
 from __future__ import annotations
@@ -28,15 +31,24 @@ def public_items(records, language: str = REFERENCE) -> tuple[list[CypherItem], 
     return items, schemas
 
 
+def public_aliases(records) -> dict[str, str]:
+    """{item_id: database_reference_alias} of Text2CypherRecords that name their database."""
+    return {rec.instance_id: str(rec.database_reference_alias) for rec in records if rec.database_reference_alias}
+
+
 def score_record(record: dict, pred_res, gold_res, gold: str) -> dict:
     """Add the text and execution metrics to one sample record."""
     pred = record["prediction"]
     record["exact_match"] = metrics.exact_match(pred, gold)
+    record["exact_match_raw"] = metrics.exact_match_raw(pred, gold)
     record["gleu_counts"] = list(metrics.gleu_counts(metrics.query_tokens(pred), metrics.query_tokens(gold)))
+    record["gleu_counts_raw"] = list(metrics.gleu_counts(metrics.tokenize_13a(pred), metrics.tokenize_13a(gold)))
     record["google_bleu"] = metrics.google_bleu(pred, gold)
     record["rouge_l"] = metrics.rouge_l(pred, gold)
+    record["gold_failed"] = gold_res is not None and not gold_res.ok
     if pred_res is None:  # no database to execute on (a public set without --database)
         record.update(status="not_executed", error="", syntax_error=None, execution_match=None, result_key=None)
+        record.update(exec_exact_match=None, exec_gleu_counts=None)
         record["rows"] = []
         return record
     record["status"] = pred_res.status
@@ -47,9 +59,9 @@ def score_record(record: dict, pred_res, gold_res, gold: str) -> dict:
         match = pred_res.ok and metrics.results_equal(pred_res.rows, gold_res.rows, ordered)
         record["execution_match"] = float(match)
         record["result_key"] = metrics.result_key(pred_res.status, pred_res.rows, ordered)
-    else:
-        record["execution_match"] = 0.0
-        record["result_key"] = None
+        record.update(metrics.execution_text_scores(pred_res.rows if pred_res.ok else None, gold_res.rows))
+    else:  # the gold failed: the item is excluded from every metric (see `summarise`)
+        record.update(execution_match=None, result_key=None, exec_exact_match=None, exec_gleu_counts=None)
     record["rows"] = pred_res.rows[:ROWS_KEPT] if pred_res.ok else []
     return record
 
@@ -63,21 +75,29 @@ def evaluate_cypher(
     fewshot: int = 0,
     done: dict[str, list[dict]] | None = None,
     on_language=None,
+    aliases: dict[str, str] | None = None,
+    format_prompt=None,
 ) -> dict:
     """Evaluate; returns {"per_language": {lang: summary}, "records": {lang: [records]}, ...}.
 
     `generate`: lm-eval style `generate_until(requests)`. `schema`: one text, or one per item_id.
     `done`: finished records per language (a resumed run); `on_language(lang, records)` is
-    called after each language, so a run folder can save its samples as it goes.
+    called after each language, so a run folder can save its samples as it goes. `aliases`:
+    {item_id: database alias}, passed to `executor.run(query, alias)` when the executor routes
+    (has `routes = True`). `format_prompt(text)`: e.g. a chat template around each prompt.
     """
     done = done or {}
+    aliases = aliases or {}
+    routes = getattr(executor, "routes", False)
 
-    def run(query):
-        return executor.run(query) if executor is not None else None
+    def run(query, item_id):
+        if executor is None:
+            return None
+        return executor.run(query, aliases.get(item_id)) if routes else executor.run(query)
 
     gold_results = {}
     for item in tqdm(items, desc="gold queries", disable=len(items) < 20 or executor is None):
-        gold_results[item.item_id] = run(item.cypher)
+        gold_results[item.item_id] = run(item.cypher, item.item_id)
     records_by_lang = {}
     for lang in languages:
         if len(done.get(lang, [])) == len(items):
@@ -88,6 +108,7 @@ def evaluate_cypher(
             schema_text = schema.get(item.item_id, "") if isinstance(schema, dict) else schema
             shots = fewshot_examples(items, item.item_id, lang, fewshot) if fewshot else []
             prompt = build_prompt(item.questions[lang], schema_text, shots)
+            prompt = format_prompt(prompt) if format_prompt else prompt
             requests.append((prompt, {"until": list(STOP), "max_gen_toks": MAX_GEN_TOKS}))
             records.append({"item_id": item.item_id, "language": lang, "kind": item.kind,
                             "question": item.questions[lang], "gold": item.cypher})  # fmt: skip
@@ -99,7 +120,7 @@ def evaluate_cypher(
             if executor is None:
                 pred_res = None
             else:
-                pred_res = run(record["prediction"]) if record["prediction"] else _empty()
+                pred_res = run(record["prediction"], record["item_id"]) if record["prediction"] else _empty()
             score_record(record, pred_res, gold, record["gold"])
         records_by_lang[lang] = records
         if on_language:
@@ -111,14 +132,31 @@ def _empty():
     return ExecResult("rejected", error="syntax: empty query")
 
 
+METRICS = ("exact_match", "exact_match_raw", "google_bleu", "google_bleu_raw", "rouge_l", "execution_accuracy",
+           "execution_exact_match", "execution_google_bleu", "syntax_error_rate")
+
+
 def summarise(records_by_lang: dict[str, list[dict]], gold_results: dict | None = None) -> dict:
+    """Per-language, per-kind and mean metrics over the items whose gold query executed."""
+    failed = {r["item_id"] for recs in records_by_lang.values() for r in recs if r.get("gold_failed")}
+    if gold_results is not None:
+        failed |= {i for i, r in gold_results.items() if r is not None and not r.ok}
+    scored = {lang: [r for r in recs if r["item_id"] not in failed] for lang, recs in records_by_lang.items()}
+    out = _summaries(scored)
+    out["records"] = records_by_lang
+    out["gold_failures"] = sorted(failed)  # gold queries that did not execute
+    out["gold_failures_excluded"] = len(failed)  # items left out of every metric
+    return out
+
+
+def _summaries(records_by_lang: dict[str, list[dict]]) -> dict:
     per_language = {lang: metrics.language_summary(recs) for lang, recs in records_by_lang.items()}
     per_kind = {}
     for lang, recs in records_by_lang.items():
         kinds = sorted({r["kind"] for r in recs})
         per_kind[lang] = {k: metrics.language_summary([r for r in recs if r["kind"] == k]) for k in kinds}
     keys = {lang: {r["item_id"]: r["result_key"] for r in recs} for lang, recs in records_by_lang.items()}
-    names = ("exact_match", "google_bleu", "rouge_l", "execution_accuracy", "syntax_error_rate")
+    names = METRICS
     filled = [s for s in per_language.values() if s.get("n")]
     macro, weighted = {}, {}
     for m in names:
@@ -126,29 +164,24 @@ def summarise(records_by_lang: dict[str, list[dict]], gold_results: dict | None 
         if have:
             macro[m] = sum(s[m] for s in have) / len(have)
             weighted[m] = sum(s[m] * s["n"] for s in have) / sum(s["n"] for s in have)
-    out = {
+    return {
         "per_language": per_language,
         "per_kind": per_kind,
         "macro_mean": macro,
         "item_weighted_mean": weighted,
         "consistency": metrics.consistency(keys) if len(keys) > 1 else None,
-        "records": records_by_lang,
     }
-    if gold_results is not None:
-        failed = sorted(i for i, r in gold_results.items() if r is not None and not r.ok)
-        out["gold_failures"] = failed  # gold queries that did not execute (execution metrics count them as 0)
-    return out
 
 
 def markdown_table(per_language: dict) -> str:
-    head = "| language | n | exact match | Google-BLEU | ROUGE-L | execution acc. | syntax errors |"
-    lines = [head, "|---|---:|---:|---:|---:|---:|---:|"]
+    head = ("| language | n | exact match | EM raw | Google-BLEU | ROUGE-L | execution acc. | exec. EM | exec. "
+            "Google-BLEU | syntax errors |")
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    cols = ("exact_match", "exact_match_raw", "google_bleu", "rouge_l", "execution_accuracy", "execution_exact_match",
+            "execution_google_bleu", "syntax_error_rate")
     for lang, s in per_language.items():
         if s.get("n"):
-            lines.append(
-                f"| {lang} | {s['n']} | {_f(s['exact_match'])} | {_f(s['google_bleu'])} | {_f(s['rouge_l'])} "
-                f"| {_f(s['execution_accuracy'])} | {_f(s['syntax_error_rate'])} |"
-            )
+            lines.append(f"| {lang} | {s['n']} | " + " | ".join(_f(s.get(c)) for c in cols) + " |")
     return "\n".join(lines)
 
 

@@ -9,11 +9,19 @@ its execution (execution accuracy, syntax-error rate), per language, and cross-l
 - ROUGE-L: F1 of the longest common token subsequence, averaged over items.
 - Execution accuracy: the predicted result equals the gold result as a multiset of rows; as a
   list when the gold query has a top-level ORDER BY. Floats compare after rounding to 6 places.
+
+The published Text2Cypher procedure (Ozsoy et al. 2024; Ozsoy & Tai 2025) is reported beside these:
+- Raw exact match: the query strings themselves (whitespace runs collapsed), so the case of labels,
+  property keys and keywords counts; `exact_match` above is the lenient, normalised form.
+- Execution-based EM / Google-BLEU: both results become strings in one order and format
+  (`result_string`) and the text metrics are applied to those strings, with Google-BLEU on
+  13a tokens (`tokenize_13a`, the tokenizer of HF evaluate's `google_bleu`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 
 from babelscope.cypher.safety import LexError, clauses, tokenize
@@ -38,6 +46,35 @@ def normalise_query(query: str) -> str:
 
 def exact_match(pred: str, gold: str) -> float:
     return float(normalise_query(pred) == normalise_query(gold))
+
+
+def raw_query(query: str) -> str:
+    """The query text with whitespace runs collapsed and nothing else changed."""
+    return " ".join((query or "").split())
+
+
+def exact_match_raw(pred: str, gold: str) -> float:
+    """Exact match of the raw strings (case-sensitive; only whitespace runs are collapsed)."""
+    return float(raw_query(pred) == raw_query(gold))
+
+
+_13A_RULES = [
+    (re.compile(r"([\{-\~\[-\` -\&\(-\+\:-\@\/])"), r" \1 "),  # punctuation and symbols stand alone
+    (re.compile(r"([^0-9])([\.,])"), r"\1 \2 "),  # a period or comma not after a digit
+    (re.compile(r"([\.,])([^0-9])"), r" \1 \2"),  # ... nor before a digit
+    (re.compile(r"([0-9])(-)"), r"\1 \2 "),  # a dash after a digit
+]
+
+
+def tokenize_13a(text: str) -> list[str]:
+    """The WMT "13a" tokenization (mteval-v13a), as HF evaluate's `google_bleu` applies it."""
+    text = (text or "").replace("<skipped>", "").replace("-\n", "").replace("\n", " ")
+    if "&" in text:
+        text = text.replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+    text = f" {text} "
+    for pattern, repl in _13A_RULES:
+        text = pattern.sub(repl, text)
+    return text.split()
 
 
 def _ngrams(tokens: list[str], max_n: int = 4) -> Counter:
@@ -126,6 +163,33 @@ def result_key(status: str, rows: list, ordered: bool = False) -> str | None:
     return json.dumps(rows_c if ordered else sorted(rows_c), ensure_ascii=False)
 
 
+def result_string(rows: list | None) -> str | None:
+    """An execution result as one string, for the execution-based text metrics (None: it failed).
+
+    Every row becomes a JSON list of its values (floats rounded to FLOAT_PLACES, integral floats
+    written as integers, map keys sorted); the rows are sorted, so both results have the same order
+    and format whatever order the database returned them in; one row per line.
+    """
+    if rows is None:
+        return None
+    out = []
+    for row in rows:
+        vals = [_canonical(v) for v in row]
+        vals = [int(v) if isinstance(v, float) and v.is_integer() else v for v in vals]
+        out.append(json.dumps(vals, sort_keys=True, ensure_ascii=False))
+    return "\n".join(sorted(out))
+
+
+def execution_text_scores(pred_rows: list | None, gold_rows: list) -> dict:
+    """Execution-based EM and Google-BLEU counts of two results (a failed prediction scores 0)."""
+    gold = result_string(gold_rows)
+    pred = result_string(pred_rows)
+    if pred is None:
+        return {"exec_exact_match": 0.0, "exec_gleu_counts": list(gleu_counts([], tokenize_13a(gold)))}
+    hyp, ref = tokenize_13a(pred), tokenize_13a(gold)
+    return {"exec_exact_match": float(pred == gold), "exec_gleu_counts": list(gleu_counts(hyp, ref))}
+
+
 def is_syntax_error(status: str, error: str) -> bool:
     """The query is not valid Cypher: empty, unreadable by the lexer, not shaped as a query (no
     leading clause, no RETURN), or Kùzu's parser refused it. Unsafe but valid queries are not."""
@@ -150,10 +214,20 @@ def language_summary(records: list[dict]) -> dict:
         "google_bleu": corpus_google_bleu([tuple(r["gleu_counts"]) for r in records]),
         "rouge_l": mean("rouge_l"),
         "execution_accuracy": mean("execution_match"),
+        "exact_match_raw": mean("exact_match_raw"),
+        "google_bleu_raw": _corpus(records, "gleu_counts_raw"),
+        "execution_exact_match": mean("exec_exact_match"),
+        "execution_google_bleu": _corpus(records, "exec_gleu_counts"),
         "syntax_error_rate": mean("syntax_error"),
         "rejected_rate": sum(r["status"] == "rejected" and not r["syntax_error"] for r in records) / n,
         "error_rate": sum(r["status"] not in ("ok", "not_executed") for r in records) / n,
     }
+
+
+def _corpus(records: list[dict], key: str) -> float | None:
+    """Corpus Google-BLEU from per-record counts (None when no record has them)."""
+    counts = [tuple(r[key]) for r in records if r.get(key) is not None]
+    return corpus_google_bleu(counts) if counts else None
 
 
 def consistency(results_by_lang: dict[str, dict[str, str | None]]) -> dict:

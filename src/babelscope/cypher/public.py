@@ -6,6 +6,10 @@ Parquet file or, when the hub is reachable, from `hf:<dataset>[:<split>]`. Trans
 (the paper's Spanish and Turkish questions) keep every field but the question, so
 `question_column` picks which column holds the question.
 
+`AliasExecutor` routes each item to its own database: `--database` names a folder of Kùzu files
+(`<alias>.kuzu` or `<alias>`) or a JSON/YAML mapping {alias: path}, keyed by the dataset's
+`database_reference_alias`; one `SafeExecutor` (its own sandboxed worker) per database.
+
 `Neo4jExecutor` runs a query on a Neo4j server (`--database bolt://...`, needs the optional
 `neo4j` extra): the same read-only check as for Kùzu first, then a READ-mode session with a
 transaction timeout, so the server itself refuses writes.
@@ -18,7 +22,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from babelscope.cypher.execute import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, ExecResult, plain
+import yaml
+
+from babelscope.cypher.execute import (
+    DEFAULT_MAX_ROWS,
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT_S,
+    ExecResult,
+    SafeExecutor,
+    plain,
+)
 from babelscope.cypher.safety import check_read_only
 from babelscope.errors import DataError, UsageError
 
@@ -101,6 +114,84 @@ def load_text2cypher(source: str, question_column: str = "question", limit: int 
             )
         )
     return out
+
+
+MAPPING_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def database_map(spec: str | Path) -> dict[str, Path] | None:
+    """{alias: Kùzu path} when `spec` is a folder of databases or a mapping file; None for one database."""
+    path = Path(spec)
+    if path.is_dir():
+        found = {}
+        for entry in sorted(path.iterdir()):
+            if entry.name.startswith(".") or entry.suffix in (".wal", ".lock", ".shadow", ".tmp"):
+                continue
+            found[entry.name[: -len(".kuzu")] if entry.name.endswith(".kuzu") else entry.name] = entry
+        if not found:
+            raise DataError(f"{spec}: the folder holds no Kùzu databases (name them <database_reference_alias>.kuzu)")
+        return found
+    if path.suffix.lower() in MAPPING_SUFFIXES:
+        if not path.exists():
+            raise DataError(f"{spec} does not exist; pass a JSON/YAML mapping {{alias: kuzu path}}")
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        except (ValueError, yaml.YAMLError) as exc:  # json and yaml parse errors
+            raise DataError(f"{spec} cannot be read ({type(exc).__name__}); write {{alias: kuzu path}}") from None
+        if not isinstance(data, dict) or not data:
+            raise DataError(f"{spec}: expected a non-empty mapping {{database_reference_alias: kuzu path}}")
+        return {str(k): (path.parent / str(v)) for k, v in data.items()}
+    return None
+
+
+class AliasExecutor:
+    """Runs each query on the Kùzu database of its `database_reference_alias` (`run(query, alias)`).
+
+    Each database gets its own `SafeExecutor` (read-only, sandboxed worker), started on first use.
+    A query for an alias with no database returns an error result and the alias is remembered in
+    `missing` (its gold query then fails, so the item is excluded and counted).
+    """
+
+    routes = True
+
+    def __init__(self, databases: dict[str, Path], timeout_s: float = DEFAULT_TIMEOUT_S,
+                 memory_mb: int = DEFAULT_MEMORY_MB, max_rows: int = DEFAULT_MAX_ROWS):
+        self.databases = {alias: Path(p) for alias, p in databases.items()}
+        for alias, p in self.databases.items():
+            if not p.exists():
+                raise DataError(f"database {p} for alias {alias!r} does not exist")
+        self.timeout_s, self.memory_mb, self.max_rows = timeout_s, memory_mb, max_rows
+        self._executors: dict[str, SafeExecutor] = {}
+        self.missing: set[str] = set()
+
+    def executor(self, alias: str) -> SafeExecutor:
+        if alias not in self._executors:
+            self._executors[alias] = SafeExecutor(self.databases[alias], self.timeout_s, self.memory_mb, self.max_rows)
+        return self._executors[alias]
+
+    def run(self, query: str, alias: str | None = None) -> ExecResult:
+        if alias is None or alias not in self.databases:
+            self.missing.add(str(alias))
+            return ExecResult("error", error=f"no database for database_reference_alias {alias!r}")
+        return self.executor(alias).run(query)
+
+    @property
+    def sandbox(self) -> str:
+        """The sandbox of the workers (that of the first database's worker)."""
+        first = next(iter(self._executors.values()), None) or self.executor(next(iter(self.databases)))
+        return f"{first.sandbox}; one worker per database ({len(self.databases)} databases)"
+
+    def close(self) -> None:
+        for ex in self._executors.values():
+            ex.close()
+        self._executors.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 class Neo4jExecutor:

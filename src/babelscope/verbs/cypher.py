@@ -8,11 +8,11 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 
-from babelscope.cypher.evaluate import evaluate_cypher, markdown_table, public_items
+from babelscope.cypher.evaluate import evaluate_cypher, markdown_table, public_aliases, public_items
 from babelscope.cypher.execute import SafeExecutor
 from babelscope.cypher.graph import ensure_graph, graph_counts
 from babelscope.cypher.prompts import DEFAULT_SHOTS
-from babelscope.cypher.public import Neo4jExecutor, load_text2cypher
+from babelscope.cypher.public import AliasExecutor, Neo4jExecutor, database_map, load_text2cypher
 from babelscope.cypher.questions import load_questions, question_languages, select_items
 from babelscope.cypher.schema import builtin_schema_text
 from babelscope.errors import UsageError
@@ -47,7 +47,9 @@ class CypherConfig(OutputOptions, LanguageOptions, ModelOptions):
                                   "column)")
     database: str | None = option(None, "where queries run: bolt://... or neo4j://... (a Neo4j server, needs pip "
                                   "install 'babelscope[neo4j]'; user/password from --db_user and NEO4J_PASSWORD) "
-                                  "or a Kùzu file (default: the built-in graph; a public source without "
+                                  "or a Kùzu file, or a folder of Kùzu files named <database_reference_alias>.kuzu "
+                                  "or a .json/.yaml mapping {alias: kuzu path} (each public item then runs on its "
+                                  "alias's database) (default: the built-in graph; a public source without "
                                   "--database gets text metrics only)")
     db_user: str = option("neo4j", "Neo4j user")
     db_name: str | None = option(None, "Neo4j database name (default: the server's default)")
@@ -57,6 +59,8 @@ class CypherConfig(OutputOptions, LanguageOptions, ModelOptions):
     timeout: float = option(5.0, "seconds per query (Kùzu's timeout; the worker is killed 5 s later)",
                             minimum=0.001)
     memory_mb: int = option(1536, "memory limit of the query worker process in MiB (RLIMIT_AS)", minimum=64)
+    apply_chat_template: bool = option(False, "wrap each prompt in the tokenizer's chat template as one user turn "
+                                       "with the generation prompt (for instruct models)")
 
     @classmethod
     def add_to_parser(cls, parser: argparse.ArgumentParser) -> None:
@@ -101,6 +105,9 @@ def _executor(config: CypherConfig, builtin: bool):
     db = config.database
     if db and "://" in db:
         return Neo4jExecutor(db, config.db_user, os.environ.get("NEO4J_PASSWORD"), config.db_name, config.timeout)
+    databases = database_map(db) if db else None
+    if databases is not None:
+        return AliasExecutor(databases, config.timeout, config.memory_mb)
     if db:
         return SafeExecutor(db, config.timeout, config.memory_mb)
     if builtin:
@@ -110,7 +117,7 @@ def _executor(config: CypherConfig, builtin: bool):
 
 def _sandbox(executor) -> str:
     """Which operating-system layer guards query execution (docs/security.md)."""
-    if isinstance(executor, SafeExecutor):
+    if isinstance(executor, (SafeExecutor, AliasExecutor)):
         return f"local worker, {executor.sandbox}"
     if executor is not None:
         return "Neo4j server: read-only session; lock the server down as docs/security.md says"
@@ -118,17 +125,34 @@ def _sandbox(executor) -> str:
 
 
 def _load_items(config: CypherConfig):
-    """(items, schema text or {item_id: schema}, languages, builtin?); unknown languages fail here."""
+    """(items, schema text or {item_id: schema}, languages, {item_id: alias}, builtin?); unknown languages
+    fail here."""
     if config.source == "builtin":
         items = load_questions()
-        return items, builtin_schema_text(), resolve_many(config.languages, available=question_languages(items)), True
+        langs = resolve_many(config.languages, available=question_languages(items))
+        return items, builtin_schema_text(), langs, {}, True
     lang = resolve(config.languages.split(",")[0])
-    items, schemas = public_items(load_text2cypher(config.source, config.question_column), lang)
-    return items, schemas, [lang], False
+    records = load_text2cypher(config.source, config.question_column)
+    items, schemas = public_items(records, lang)
+    return items, schemas, [lang], public_aliases(records), False
+
+
+def _chat_formatter(config: CypherConfig, tokenizer):
+    """The prompt as one user turn of the tokenizer's chat template, or None without --apply_chat_template."""
+    if not config.apply_chat_template:
+        return None
+    if not getattr(tokenizer, "chat_template", None):
+        raise UsageError(f"cypher: --apply_chat_template: the tokenizer of {config.model_args} has no chat template.")
+
+    def format_prompt(prompt: str) -> str:
+        return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                             add_generation_prompt=True)
+
+    return format_prompt
 
 
 def _evaluate(config: CypherConfig) -> Result:
-    items, schema, languages, builtin = _load_items(config)
+    items, schema, languages, aliases, builtin = _load_items(config)
     items = select_items(items, config.limit)
     run = start_run(config, "cypher")
     run.languages = languages
@@ -140,30 +164,42 @@ def _evaluate(config: CypherConfig) -> Result:
     bind_model(run, loaded, config.model_spec().get("revision"))
     engine = Engine(loaded, batch_size=config.batch_size)  # greedy generate_until, lm-eval semantics
     try:
+        format_prompt = _chat_formatter(config, engine.tokenizer)
         result = evaluate_cypher(engine.generate_until, items, languages, executor, schema, config.fewshot, done,
-                                 on_language=lambda lang, recs: run.write_samples("cypher", lang, recs))
+                                 on_language=lambda lang, recs: run.write_samples("cypher", lang, recs),
+                                 aliases=aliases, format_prompt=format_prompt)
     finally:
         if executor is not None:
             executor.close()
     records = result.pop("records")
     result.update(source=config.source, items=len(items), fewshot=config.fewshot, generation=GENERATION,
-                  database=config.database or "builtin kuzu", sandbox=sandbox)
+                  database=config.database or "builtin kuzu", sandbox=sandbox,
+                  chat_template=bool(config.apply_chat_template))
+    if isinstance(executor, AliasExecutor):
+        result["routing"] = {"databases": sorted(executor.databases), "missing_aliases": sorted(executor.missing)}
     run.write_results(result)
     table = markdown_table(result["per_language"])
-    run.write_readme(_readme(config, loaded.name, len(items), languages, table, result.get("consistency") or {}))
+    run.write_readme(_readme(config, loaded.name, len(items), languages, table, result.get("consistency") or {},
+                             result["gold_failures_excluded"]))
     cons = result.get("consistency") or {}
     summary = "\n".join([table, *([f"consistency (all languages): {cons['all_languages']}"] if cons else []),
+                         f"gold queries that failed (items excluded from every metric): "
+                         f"{result['gold_failures_excluded']}",
                          f"babelscope: wrote {run.path / 'results.json'} "
                          f"({sum(len(r) for r in records.values())} samples)"])
     return finish("cypher", run, summary)
 
 
-def _readme(config: CypherConfig, model: str, n_items: int, languages: list[str], table: str, cons: dict) -> str:
+def _readme(config: CypherConfig, model: str, n_items: int, languages: list[str], table: str, cons: dict,
+            excluded: int = 0) -> str:
     shots = f"{config.fewshot}-shot" if config.fewshot else "zero-shot"
     return (f"# cypher\n\nModel {model}; {n_items} items x {len(languages)} languages; {shots}; source "
             f"{config.source}.\n\n{table}\n\nCross-lingual consistency (same successful execution result in every "
             f"language): {cons.get('all_languages')}\n\nPer-item records: samples/cypher.<language>.jsonl. "
-            "Execution accuracy compares result rows as multisets (as lists when the gold query orders).\n")
+            "Execution accuracy compares result rows as multisets (as lists when the gold query orders). Execution EM "
+            "and execution Google-BLEU are the published procedure: both results as strings in one order and format, "
+            "scored with the text metrics. EM raw compares the query strings case-sensitively. Items whose gold query "
+            f"fails are excluded from every metric ({excluded} here).\n")
 
 
 def rows(results: dict) -> list[dict]:
