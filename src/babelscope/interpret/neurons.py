@@ -146,8 +146,10 @@ def identify(
     bar_rate: float | None = None,
     filter_rate: float | None = None,
     lam: float | None = None,
+    search: str = "largest",
 ):
-    """Neuron sets from probabilities ``p`` [L, F, K] with ``method`` (ternary: lambda swept if None)."""
+    """Neuron sets from probabilities ``p`` [L, F, K] with ``method`` (ternary: lambda swept if None,
+    by ``search``: largest or official)."""
     top = lape.TOP_RATE if top_rate is None else top_rate
     bar = lape.BAR_RATE if bar_rate is None else bar_rate
     if method == "lape":
@@ -156,7 +158,7 @@ def identify(
         if len(languages) < 2:
             raise UsageError("the ternary method needs at least 2 languages.")
         if lam is None:
-            return ternary.autosweep(p, languages, top, bar)
+            return ternary.autosweep(p, languages, top, bar, search=search)
         return ternary.select(p, languages, lam, top, bar)
     raise UsageError(f"unknown neuron method {method!r}; choose from {', '.join(METHODS)}.")
 

@@ -71,6 +71,9 @@ def all_language_count(sets: NeuronSets) -> int:
     return int((sets.n_languages() == len(sets.languages)).sum())
 
 
+SEARCHES = ("largest", "official")  # lambda search: the intended one, or the released autosweep's steps
+
+
 def autosweep(
     p: torch.Tensor,
     languages: list[str],
@@ -79,8 +82,12 @@ def autosweep(
     lo: float = LAMBDA_RANGE[0],
     hi: float = LAMBDA_RANGE[1],
     eps: float = LAMBDA_EPS,
+    search: str = "largest",
 ) -> NeuronSets:
-    """Selection at the largest lambda in [lo, hi] with no kept neuron in all languages."""
+    """Selection at the largest lambda in [lo, hi] with no kept neuron in all languages
+    (``search="official"``: the lambda the released ``autosweep.py`` returns, see ``official_sweep``)."""
+    if search == "official":
+        return official_sweep(p, languages, top_rate, bar_rate, lo, hi, eps)
     if all_language_count(select(p, languages, hi, top_rate, bar_rate)) == 0:
         lo = hi  # even the largest lambda admits no all-language neuron
     steps = 0
@@ -93,6 +100,30 @@ def autosweep(
         steps += 1
     sets = select(p, languages, lo, top_rate, bar_rate)
     sets.info.update(lambda_search={"range": list(LAMBDA_RANGE), "eps": eps, "steps": steps})
+    return sets
+
+
+def official_sweep(p, languages, top_rate=TOP_RATE, bar_rate=BAR_RATE, lo=LAMBDA_RANGE[0], hi=LAMBDA_RANGE[1],
+                   eps=LAMBDA_EPS) -> NeuronSets:
+    """The released ``autosweep.py`` step for step: it tries lo, then hi, then bisects [lo, hi] no matter
+    what hi gave, keeping the last lambda without an all-language neuron. So where every lambda is
+    fine it returns about 0.1998, not 0.2; where none is, it finds no lambda (the selection of the
+    last lambda tried is returned, marked ``found: False``)."""
+    def fine(lam: float) -> bool:
+        return all_language_count(select(p, languages, lam, top_rate, bar_rate)) == 0
+
+    best = hi if fine(hi) else (lo if fine(lo) else None)
+    a, b, last, steps = lo, hi, hi, 0
+    while b - a > eps and steps < 64:
+        steps += 1
+        last = (a + b) / 2
+        if fine(last):
+            best, a = last, last
+        else:
+            b = last
+    sets = select(p, languages, last if best is None else best, top_rate, bar_rate)
+    sets.info.update(lambda_search={"range": [lo, hi], "eps": eps, "steps": steps, "search": "official",
+                                    "found": best is not None})
     return sets
 
 

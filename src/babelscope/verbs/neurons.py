@@ -13,6 +13,7 @@ from babelscope import distributed as dist
 from babelscope.data.corpus import load_corpus
 from babelscope.data.split import split_texts
 from babelscope.interpret import neurons as nr
+from babelscope.interpret import ternary
 from babelscope.interpret.compare import compare_results
 from babelscope.interpret.deactivation import matrix_text
 from babelscope.interpret.lape import BAR_RATE, FILTER_RATE, TOP_RATE
@@ -59,6 +60,10 @@ class NeuronsConfig(OutputOptions, TextOptions, LanguageOptions, ModelOptions):
                                 "eligible", minimum=0.0, maximum=1.0, group="method")
     lam: float | None = option(None, "ternary only: fixed lambda instead of the binary search on [0, 0.2]",
                                short="--lambda", minimum=0.0, group="method")
+    lambda_search: str = option("largest", "ternary only: largest (the largest lambda in [0, 0.2] without an "
+                                "all-language neuron) or official (the released autosweep.py's steps: about "
+                                "0.1998 where every lambda is fine, no lambda where none is)",
+                                choices=ternary.SEARCHES, group="method")
     check: bool = option(False, "deactivation check (--validate): zero each language's neurons (and matched "
                          "random ones) and measure every language's loss on held-out aligned text",
                          short="--validate", group="checks")
@@ -70,8 +75,8 @@ class NeuronsConfig(OutputOptions, TextOptions, LanguageOptions, ModelOptions):
 
     # a run folder reused with --run_name keeps its statistics when only these change (docs/neurons.md);
     # a different --count recomputes them in place
-    RERUN_IN_PLACE: ClassVar[tuple] = ("method", "top_rate", "bar_rate", "filter_rate", "lam", "check",
-                                       "eval_tokens", "compare", "count", "threads")
+    RERUN_IN_PLACE: ClassVar[tuple] = ("method", "top_rate", "bar_rate", "filter_rate", "lam", "lambda_search",
+                                       "check", "eval_tokens", "compare", "count", "threads")
 
     RENAMED: ClassVar[dict] = RENAMED
 
@@ -83,7 +88,8 @@ class NeuronsConfig(OutputOptions, TextOptions, LanguageOptions, ModelOptions):
 
     def selection(self) -> dict:
         """Keyword arguments of ``interpret.neurons.from_stats`` for the chosen method."""
-        extra = {"filter_rate": self.filter_rate} if self.method == "lape" else {"lam": self.lam}
+        extra = {"filter_rate": self.filter_rate} if self.method == "lape" else {"lam": self.lam,
+                                                                                 "search": self.lambda_search}
         return {"top_rate": self.top_rate, "bar_rate": self.bar_rate, **extra}
 
 
