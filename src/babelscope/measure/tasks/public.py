@@ -282,7 +282,8 @@ for _cls in (Belebele, XNLI, XCOPA, XStoryCloze, MGSM, XQuAD, MuBench, Flores):
 for _ds in (
     "ARCEasyDataset",
     "ARCChallengeDataset",
-    "HellaSwagDataset",
+    "HellaswagDataset",  # the published folder name (not HellaSwag)
+    "GPQADataset",
     "MMLUDataset",
     "WinoGrandeDataset",
     "StoryClozeDataset",
