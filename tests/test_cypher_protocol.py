@@ -238,3 +238,14 @@ def test_apply_chat_template_wraps_the_prompt_or_fails_in_one_line(tiny_model_di
     assert fmt("Question: q\nCypher output:") == "<user>Question: q\nCypher output:</user><model>"
     assert _chat_formatter(CypherConfig(), Tok()) is None
 
+
+
+def test_text2cypher_paper_protocol_sets_the_papers_options_and_the_command_line_wins():
+    from babelscope.verbs.cypher import CypherConfig
+
+    config = CypherConfig.from_mapping({"protocol": "text2cypher-paper"}, verb="cypher")
+    assert config.apply_chat_template and config.fewshot == 0 and config.max_gen_toks == 512
+    assert config.source == "hf:neo4j/text2cypher-2024v1:test"
+    local = CypherConfig.from_mapping({"protocol": "text2cypher-paper", "source": "test.parquet",
+                                       "question_column": "question_es", "languages": "spa_Latn"}, verb="cypher")
+    assert local.source == "test.parquet" and local.apply_chat_template

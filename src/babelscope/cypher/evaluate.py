@@ -77,6 +77,7 @@ def evaluate_cypher(
     on_language=None,
     aliases: dict[str, str] | None = None,
     format_prompt=None,
+    max_gen_toks: int = MAX_GEN_TOKS,
 ) -> dict:
     """Evaluate; returns {"per_language": {lang: summary}, "records": {lang: [records]}, ...}.
 
@@ -85,6 +86,7 @@ def evaluate_cypher(
     called after each language, so a run folder can save its samples as it goes. `aliases`:
     {item_id: database alias}, passed to `executor.run(query, alias)` when the executor routes
     (has `routes = True`). `format_prompt(text)`: e.g. a chat template around each prompt.
+    `max_gen_toks`: the generation budget per query.
     """
     done = done or {}
     aliases = aliases or {}
@@ -109,7 +111,7 @@ def evaluate_cypher(
             shots = fewshot_examples(items, item.item_id, lang, fewshot) if fewshot else []
             prompt = build_prompt(item.questions[lang], schema_text, shots)
             prompt = format_prompt(prompt) if format_prompt else prompt
-            requests.append((prompt, {"until": list(STOP), "max_gen_toks": MAX_GEN_TOKS}))
+            requests.append((prompt, {"until": list(STOP), "max_gen_toks": max_gen_toks}))
             records.append({"item_id": item.item_id, "language": lang, "kind": item.kind,
                             "question": item.questions[lang], "gold": item.cypher})  # fmt: skip
         outputs = generate(requests)

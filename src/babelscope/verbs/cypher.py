@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from babelscope.cypher.evaluate import evaluate_cypher, markdown_table, public_aliases, public_items
 from babelscope.cypher.execute import SafeExecutor
 from babelscope.cypher.graph import ensure_graph, graph_counts
-from babelscope.cypher.prompts import DEFAULT_SHOTS
+from babelscope.cypher.prompts import DEFAULT_SHOTS, MAX_GEN_TOKS
 from babelscope.cypher.public import AliasExecutor, Neo4jExecutor, database_map, load_text2cypher
 from babelscope.cypher.questions import load_questions, question_languages, select_items
 from babelscope.cypher.schema import builtin_schema_text
@@ -61,6 +61,8 @@ class CypherConfig(OutputOptions, LanguageOptions, ModelOptions):
     memory_mb: int = option(1536, "memory limit of the query worker process in MiB (RLIMIT_AS)", minimum=64)
     apply_chat_template: bool = option(False, "wrap each prompt in the tokenizer's chat template as one user turn "
                                        "with the generation prompt (for instruct models)")
+    max_gen_toks: int = option(MAX_GEN_TOKS, "tokens generated per query at most (the built-in set's longest gold "
+                               "query is 54 Gemma 3 tokens; public queries are longer)", minimum=1)
 
     @classmethod
     def add_to_parser(cls, parser: argparse.ArgumentParser) -> None:
@@ -167,7 +169,7 @@ def _evaluate(config: CypherConfig) -> Result:
         format_prompt = _chat_formatter(config, engine.tokenizer)
         result = evaluate_cypher(engine.generate_until, items, languages, executor, schema, config.fewshot, done,
                                  on_language=lambda lang, recs: run.write_samples("cypher", lang, recs),
-                                 aliases=aliases, format_prompt=format_prompt)
+                                 aliases=aliases, format_prompt=format_prompt, max_gen_toks=config.max_gen_toks)
     finally:
         if executor is not None:
             executor.close()
