@@ -34,9 +34,10 @@ def test_parallel_format_and_direction_alternates_in_blocks():
 
 def test_parallel_blocks_count_per_language_pair():
     docs = parallel_docs(items(4, ("eng_Latn", "fra_Latn", "deu_Latn")), "eng_Latn", ["fra_Latn", "deu_Latn"], 2)
-    # each pair restarts its block count; tags sort (de < en < fr), so the first block puts en first for fr
-    assert [d.direction for d in docs] == ["eng_Latn>fra_Latn"] * 2 + ["fra_Latn>eng_Latn"] * 2 + [
-        "deu_Latn>eng_Latn"
+    # rounds as the official prepare_parallel.py: each pair gives one block per round, the direction flips
+    # after every round; tags sort (de < en < fr), so the first round puts en first for fr and de first for de
+    assert [d.direction for d in docs] == ["eng_Latn>fra_Latn"] * 2 + ["deu_Latn>eng_Latn"] * 2 + [
+        "fra_Latn>eng_Latn"
     ] * 2 + ["eng_Latn>deu_Latn"] * 2
 
 
@@ -49,7 +50,8 @@ def test_placement_end_start_interleave():
     par, other = ["p1", "p2"], ["o1", "o2", "o3", "o4"]
     assert place(par, other, "end") == other + par
     assert place(par, other, "start") == par + other
-    assert place(par, other, "interleave") == ["o1", "o2", "p1", "o3", "o4", "p2"]
+    # as the official create_dataloader: each parallel unit, then its share of the others
+    assert place(par, other, "interleave") == ["p1", "o1", "o2", "p2", "o3", "o4"]
 
 
 def test_pack_masks_prompt_and_keeps_every_document(tiny_tokenizer):

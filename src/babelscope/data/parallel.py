@@ -4,9 +4,10 @@ monolingual text and Text2Cypher pairs, tokenized and packed into fixed-length s
 Formats follow the papers the verb implements:
 
 * **parallel** (Just Go Parallel, Qorib et al. 2025, ``scripts/prepare_parallel.py``): each pair
-  is one document of ``"<lang>: <text>"`` lines; the line order is the sorted language tags, and
-  after every block of ``block_size`` consecutive pairs of a language pair the order is reversed,
-  so both directions appear equally. The loss covers the whole document.
+  is one document of ``"<lang>: <text>"`` lines. The schedule goes in rounds: each round takes the
+  next ``block_size`` (1000) pairs of every language pair in turn, all in one direction (the sorted
+  language tags, or their reverse); the direction flips after every round. See ``jgp_rounds``.
+  The loss covers the whole document.
 * **qt** (PLAST, Fan et al. 2025): question-translation pairs; the prompt is the question in the
   target language, the completion its English translation; loss on the completion only.
 * **mono**: one document per text (the monolingual control).
@@ -58,18 +59,42 @@ def lang_tag(code: str) -> str:
 # ----------------------------------------------------------------------------- formatting
 
 
-def parallel_docs(items, pivot: str, targets, block_size: int = DEFAULT_BLOCK_SIZE) -> list[Doc]:
-    """Just Go Parallel documents for each (pivot, target) pair, direction alternating per block."""
+def jgp_rounds(sizes: list[int], block_size: int = DEFAULT_BLOCK_SIZE, first_swap: bool = False) -> list:
+    """The Just Go Parallel schedule over language pairs with ``sizes[k]`` pairs each.
+
+    Returns ``(pair index, item index, reversed)`` in training order: round after round, each
+    language pair in turn contributes its next ``block_size`` items, all with the same direction;
+    the direction flips after each full round (also when some pairs have run out), until every pair
+    is used up. This follows ``prepare()`` of the official ``scripts/prepare_parallel.py``
+    (``CONSECUTIVE = 1000``, ``should_swap``, ``first_swap``).
+    """
     if block_size < 1:
         raise UsageError(f"--block_size must be at least 1, got {block_size}.")
+    out, taken, swap = [], [0] * len(sizes), first_swap
+    while any(t < n for t, n in zip(taken, sizes, strict=True)):
+        for k, n in enumerate(sizes):
+            end = min(n, taken[k] + block_size)
+            out += [(k, i, swap) for i in range(taken[k], end)]
+            taken[k] = end
+        swap = not swap
+    return out
+
+
+def parallel_docs(items, pivot: str, targets, block_size: int = DEFAULT_BLOCK_SIZE) -> list[Doc]:
+    """Just Go Parallel documents for the (pivot, target) pairs, in the rounds of ``jgp_rounds``."""
+    return schedule_pairs([(pivot, t, items) for t in targets], block_size)
+
+
+def schedule_pairs(splits, block_size: int = DEFAULT_BLOCK_SIZE) -> list[Doc]:
+    """``[(pivot, target, items)]`` -> documents in the Just Go Parallel round order."""
+    pairs = [[it for it in items if a in it.texts and b in it.texts] for a, b, items in splits]
     docs = []
-    for target in targets:
-        pairs = [it for it in items if pivot in it.texts and target in it.texts]
-        ordered = sorted((pivot, target), key=lang_tag)
-        for i, it in enumerate(pairs):
-            order = ordered if (i // block_size) % 2 == 0 else ordered[::-1]
-            text = "\n".join(f"{lang_tag(lang)}: {it.texts[lang]}" for lang in order)
-            docs.append(Doc("", text, "parallel", it.item_id, f"{order[0]}>{order[1]}"))
+    for k, i, swap in jgp_rounds([len(p) for p in pairs], block_size):
+        a, b, _ = splits[k]
+        it = pairs[k][i]
+        order = sorted((a, b), key=lang_tag, reverse=swap)  # sorted(keys, reverse=reverse) as the official
+        text = "\n".join(f"{lang_tag(lang)}: {it.texts[lang]}" for lang in order)
+        docs.append(Doc("", text, "parallel", it.item_id, f"{order[0]}>{order[1]}"))
     return docs
 
 
@@ -145,8 +170,10 @@ def build_docs(
     """All ``--data`` specs -> one ordered schedule of documents.
 
     ``languages``: the training languages (codes); those other than ``pivot`` are the targets.
-    Non-parallel documents are shuffled with ``seed``; parallel documents keep their block order
-    and sit at the ``placement`` of the schedule (end = "Parallel Last", the paper's best).
+    Non-parallel documents are shuffled with ``seed``; parallel documents of every spec and target
+    follow the Just Go Parallel rounds (``jgp_rounds``) and sit at the ``placement`` of the
+    schedule (end = "Parallel Last", the paper's best; start = "Parallel First"; interleave =
+    "Parallel Distributed").
     ``cypher_pairs``: the source of ``cypher:builtin`` pairs, ``(languages, split) -> [dict]``
     (``babelscope.cypher.questions.finetune_pairs``).
     """
@@ -156,7 +183,7 @@ def build_docs(
     targets = [lang for lang in languages if lang != pivot]
     if not targets:
         raise UsageError(f"--languages must name at least one language besides the pivot {pivot}.")
-    parallel, other = [], []
+    splits, other = [], []
     for spec in specs:
         kind, source = parse_spec(spec)
         if kind == "cypher":
@@ -171,13 +198,15 @@ def build_docs(
         items = _items(source, wanted, eval_items)
         random.Random(seed).shuffle(items)  # mix the corpus' sources; blocks are formed after this
         if kind == "parallel":
-            parallel += parallel_docs(items, pivot, targets, block_size)
+            splits += [(pivot, target, items) for target in targets]
         elif kind == "qt":
             other += qt_docs(items, pivot, targets)
         else:
             other += mono_docs(items, languages)
+    if block_size < 1:
+        raise UsageError(f"--block_size must be at least 1, got {block_size}.")
     random.Random(seed).shuffle(other)
-    docs = place(parallel, other, placement)
+    docs = place(schedule_pairs(splits, block_size), other, placement)
     if not docs:
         raise DataError(
             f"--data {' '.join(specs)} gave no training documents for {', '.join(languages)}; "
@@ -187,18 +216,31 @@ def build_docs(
 
 
 def place(parallel: list, other: list, placement: str) -> list:
-    """Put the parallel documents at the start, the end, or spread evenly between the others."""
+    """Put the parallel documents first, last, or spread through the others.
+
+    ``interleave`` follows ``create_dataloader`` of the official ``pretrain/tinyllama.py``
+    (``slim_perc=1``, no offset): each parallel unit is followed by the others up to
+    ``round(ratio * (i + 1))`` of them, ratio = len(other) / len(parallel); the rest go last.
+    The official units are packed token files; here they are documents.
+    """
     if placement == "start" or not other:
         return parallel + other
     if placement == "end" or not parallel:
         return other + parallel
-    out, step = [], len(other) / len(parallel)  # "Parallel Distributed": one every len(other)/len(par)
-    j = 0
+    out, done, ratio = [], 0, len(other) / len(parallel)
     for i, doc in enumerate(parallel):
-        upto = round((i + 1) * step)
-        out += other[j:upto] + [doc]
-        j = upto
-    return out + other[j:]
+        upto = round(ratio * (i + 1))
+        out += [doc, *other[done:upto]]
+        done = max(done, upto)
+    return out + other[done:]
+
+
+def subsample(docs: list, keep: int) -> list:
+    """An evenly spaced ``keep`` of ``docs`` in their order (placement and rounds keep their shares)."""
+    n = len(docs)
+    if keep >= n:
+        return list(docs)
+    return [docs[(2 * j + 1) * n // (2 * keep)] for j in range(max(0, keep))]
 
 
 # ----------------------------------------------------------------------------- packing
@@ -211,14 +253,20 @@ def pack(docs, tokenizer, max_length: int) -> list[tuple[list[int], list[int], l
     separators and padding (the last chunk is padded, so no document is dropped). Labels are
     *not* shifted: label t is the token at t.
     """
+    return pack_docs(docs, tokenizer, max_length)[0]
+
+
+def pack_docs(docs, tokenizer, max_length: int) -> tuple[list, list[list[int]]]:
+    """``pack`` plus, per chunk, the indices of the documents whose first token (BOS) it holds."""
     if max_length < 8:
         raise UsageError(f"--max_length must be at least 8 tokens, got {max_length}.")
     bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     pad = pad_id_of(tokenizer)  # padding is masked and unlabelled: the id never reaches the loss
-    ids, labels = [], []
+    ids, labels, starts = [], [], []
     for doc in docs:
         p = tokenizer(doc.prompt, add_special_tokens=False)["input_ids"] if doc.prompt else []
         c = tokenizer(doc.completion, add_special_tokens=False)["input_ids"]
+        starts.append(len(ids))
         ids += [bos, *p, *c]
         labels += [-100] * (1 + len(p)) + c
     chunks = []
@@ -226,7 +274,10 @@ def pack(docs, tokenizer, max_length: int) -> list[tuple[list[int], list[int], l
         x, y = ids[start : start + max_length], labels[start : start + max_length]
         short = max_length - len(x)
         chunks.append((x + [pad] * short, y + [-100] * short, [1] * len(x) + [0] * short))
-    return chunks
+    where = [[] for _ in chunks]
+    for i, at in enumerate(starts):
+        where[at // max_length].append(i)
+    return chunks, where
 
 
 def summary(docs) -> dict:
@@ -236,3 +287,8 @@ def summary(docs) -> dict:
         out.setdefault(d.kind, {}).setdefault(d.direction, 0)
         out[d.kind][d.direction] += 1
     return out
+
+
+def seen(docs, fed) -> dict:
+    """Counts per kind and direction of the documents with indices ``fed`` (as the loop fed them)."""
+    return summary(docs[i] for i in fed)

@@ -1,6 +1,11 @@
 """A plain PyTorch training loop (nanoGPT-style, as PEFT's method_comparison runner): AdamW,
 linear warmup then linear decay, gradient accumulation, checkpoints and exact resume.
 
+The loop feeds the packed sequences once, in order, and never wraps around: when ``max_steps``
+asks for more than the sequences hold it stops at the end of the data and says so (repeat the
+data explicitly, e.g. ``finetune --epochs 2``). With ``chunk_docs`` (per sequence, the documents
+whose first token it holds) it records which documents it fed at each step.
+
 Only parameters with ``requires_grad`` are optimised. A checkpoint is one safetensors file with
 the trainable parameters, the AdamW state, the torch RNG state and the step in its metadata;
 resuming from it reproduces the uninterrupted run bit for bit (same data order, same updates).
@@ -9,9 +14,11 @@ resuming from it reproduces the uninterrupted run bit for bit (same data order, 
 from __future__ import annotations
 
 import json
+import math
 import os
+import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from babelscope.errors import UsageError
@@ -47,14 +54,29 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * max(0.0, (cfg.max_steps - step) / max(1, cfg.max_steps - warm))
 
 
+def steps_in(n_chunks: int, cfg: TrainConfig) -> int:
+    """Optimizer steps that ``n_chunks`` sequences fill (the last one may be short)."""
+    return math.ceil(n_chunks / (cfg.batch_size * cfg.grad_accum))
+
+
+def rows_of(step: int, n_chunks: int, cfg: TrainConfig) -> list[list[int]]:
+    """The sequence indices of each micro-batch of optimizer step ``step``, in order, no wrap."""
+    per_step = cfg.batch_size * cfg.grad_accum
+    out = []
+    for m in range(cfg.grad_accum):
+        first = step * per_step + m * cfg.batch_size
+        rows = list(range(first, min(first + cfg.batch_size, n_chunks)))
+        if rows:
+            out.append(rows)
+    return out
+
+
 def micro_batches(chunks, step: int, cfg: TrainConfig):
-    """The micro-batches of optimizer step ``step``: chunks in order, cycling (the schedule holds)."""
+    """The micro-batches of optimizer step ``step``: the next sequences in order (never wrapping)."""
     import torch
 
-    per_step = cfg.batch_size * cfg.grad_accum
-    for m in range(cfg.grad_accum):
-        rows = [chunks[(step * per_step + m * cfg.batch_size + j) % len(chunks)] for j in range(cfg.batch_size)]
-        ids, labels, mask = (torch.tensor([r[k] for r in rows]) for k in range(3))
+    for rows in rows_of(step, len(chunks), cfg):
+        ids, labels, mask = (torch.tensor([chunks[r][k] for r in rows]) for k in range(3))
         yield ids, labels, mask  # each [B, T]
 
 
@@ -132,13 +154,17 @@ def train(
     resume: bool = True,
     stop_after: int | None = None,
     progress: bool = True,
+    chunk_docs: list | None = None,
 ) -> dict:
     """Train the parameters of ``model`` that require grad on packed ``chunks``.
 
     ``chunks``: ``(input_ids, labels, attention_mask)`` lists from ``data.parallel.pack``.
     ``checkpoint_dir``: where checkpoints go; with ``resume`` an existing one is continued.
     ``stop_after``: stop (with a checkpoint) after this many steps of this call, as an
-    interruption would. Returns the loss history, tokens, seconds and tokens per second.
+    interruption would. ``chunk_docs``: per chunk, the document indices it starts (``pack_docs``).
+    Returns the loss history, tokens, seconds, tokens per second, ``data_steps`` (the steps the data
+    fills), and with ``chunk_docs`` ``documents_per_step``: the documents fed at each step (steps
+    before a resumed checkpoint were fed by the earlier call; the schedule is deterministic).
     """
     import torch
     from tqdm.auto import tqdm
@@ -149,6 +175,15 @@ def train(
     params = [p for _, p in trainable(model)]
     if not params:
         raise UsageError("nothing to train: every parameter is frozen; check --layers.")
+    data_steps = steps_in(len(chunks), cfg)
+    if cfg.max_steps > data_steps:
+        print(
+            f"babelscope: the data holds {len(chunks)} sequences = {data_steps} steps, fewer than max_steps "
+            f"{cfg.max_steps}; stopping at the end of the data (no wrap-around; repeat it with --epochs).",
+            file=sys.stderr,
+            flush=True,
+        )
+        cfg = replace(cfg, max_steps=data_steps)
     torch.manual_seed(cfg.seed)
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
     start, history = 0, []
@@ -157,8 +192,11 @@ def train(
     model.train()
     tokens, t0 = 0, time.perf_counter()
     bar = tqdm(range(start, cfg.max_steps), initial=start, total=cfg.max_steps, desc="finetune", disable=not progress)
+    fed = [] if chunk_docs is None else [_docs_of(step, chunk_docs, cfg) for step in range(start)]
     for step in bar:
         batches = list(micro_batches(chunks, step, cfg))
+        if chunk_docs is not None:
+            fed.append(_docs_of(step, chunk_docs, cfg))
         n_label = sum(int((y[:, 1:] != -100).sum()) for _, y, _ in batches)
         total = 0.0
         for ids, labels, mask in batches:
@@ -182,11 +220,19 @@ def train(
             break
     model.eval()
     seconds = time.perf_counter() - t0
+    out = {} if chunk_docs is None else {"documents_per_step": fed}
     return {
+        **out,
         "losses": history,
         "steps": len(history),
+        "data_steps": data_steps,
         "tokens": tokens,
         "seconds": round(seconds, 3),
         "tokens_per_second": round(tokens / seconds, 2) if seconds else None,
         "config": asdict(cfg),
     }
+
+
+def _docs_of(step: int, chunk_docs: list, cfg: TrainConfig) -> list[int]:
+    """The document indices that start in the sequences of step ``step``."""
+    return [d for rows in rows_of(step, len(chunk_docs), cfg) for r in rows for d in chunk_docs[r]]

@@ -11,6 +11,7 @@ pivot, evaluated); ``languages`` is the list of evaluated languages.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from dataclasses import dataclass
@@ -25,14 +26,16 @@ from babelscope.data.parallel import (
     KINDS,
     PLACEMENTS,
     build_docs,
-    pack,
+    pack_docs,
     parse_spec,
+    seen,
+    subsample,
     summary,
 )
 from babelscope.data.split import held_out_items
 from babelscope.errors import UsageError
 from babelscope.improve import layer_finetune as lf
-from babelscope.improve.train_loop import TrainConfig, train
+from babelscope.improve.train_loop import TrainConfig, steps_in, train
 from babelscope.languages import REFERENCE, resolve, resolve_many
 from babelscope.measure.evaluate import evaluate
 from babelscope.measure.tasks import get_tasks
@@ -86,7 +89,13 @@ class FinetuneConfig(OutputOptions, ModelOptions, _TrainingLanguages):
                                        "weights", group="layers and method")
     train_batch_size: int = option(DEFAULT_TRAIN_BATCH, "sequences per training micro-batch (--batch_size is for "
                                    "evaluation)", minimum=1, group="optimisation")
-    max_steps: int = option(_D.max_steps, "optimizer steps", minimum=1, group="optimisation")
+    epochs: float = option(1.0, "passes over the training schedule: it sets the budget (a fraction trains an evenly "
+                           "spaced share of it; more than 1 repeats it)", minimum=0.0, group="optimisation")
+    max_tokens: int | None = option(None, "token budget instead of --epochs (sequences x --max_length)", minimum=1,
+                                    group="optimisation")
+    max_steps: int | None = option(_D.max_steps, "at most this many optimizer steps (a cap on the --epochs / "
+                                   "--max_tokens budget; none = no cap); the data never wraps around silently",
+                                   minimum=1, group="optimisation")
     grad_accum: int = option(_D.grad_accum, "micro-batches per optimizer step", minimum=1, group="optimisation")
     lr: float = option(_D.lr, "peak AdamW learning rate", minimum=0.0, group="optimisation")
     warmup: float = option(_D.warmup, "share of steps with linear warmup, then linear decay", minimum=0.0,
@@ -137,8 +146,9 @@ class FinetuneConfig(OutputOptions, ModelOptions, _TrainingLanguages):
     def data_specs(self) -> list[str]:
         return [s for s in re.split(r"[,\s]+", self.data) if s]
 
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(max_steps=self.max_steps, batch_size=self.train_batch_size, grad_accum=self.grad_accum,
+    def train_config(self, steps: int | None = None) -> TrainConfig:
+        return TrainConfig(max_steps=steps or self.max_steps or _D.max_steps, batch_size=self.train_batch_size,
+                           grad_accum=self.grad_accum,
                            lr=self.lr, warmup=self.warmup, weight_decay=self.weight_decay,
                            max_grad_norm=self.max_grad_norm, seed=self.seed, checkpoint_every=self.checkpoint_every)
 
@@ -236,7 +246,39 @@ def stage_table(before: dict, after: dict) -> tuple[dict, dict]:
 # training -----------------------------------------------------------------------------------------
 
 
-def _train(config: FinetuneConfig, loaded, layers: list[int], revert: list[int], chunks, run) -> dict:
+def schedule(config: FinetuneConfig, docs: list, tokenizer) -> tuple[list, list, list, dict]:
+    """(documents, sequences, documents per sequence, budget) sized by --epochs / --max_tokens and
+    capped by --max_steps. A budget below the data trains an evenly spaced share of the schedule (so
+    placement and the direction rounds keep their shares); above it, the schedule is repeated. Each
+    case is said in one line and recorded."""
+    chunks, starts = pack_docs(docs, tokenizer, config.max_length)
+    per_step = config.train_batch_size * config.grad_accum
+    if config.max_tokens:
+        wanted, asked = max(1, config.max_tokens // config.max_length), f"--max_tokens {config.max_tokens}"
+    else:
+        wanted, asked = max(1, math.ceil(config.epochs * len(chunks))), f"--epochs {config.epochs:g}"
+    target = min(wanted, config.max_steps * per_step) if config.max_steps else wanted
+    budget = {"asked": asked, "data_sequences": len(chunks), "budget_sequences": target, "epochs": target / len(chunks),
+              "capped_by_max_steps": target < wanted}
+    if target < len(chunks):
+        keep = max(1, round(len(docs) * target / len(chunks)))
+        docs = subsample(docs, keep)
+        chunks, starts = pack_docs(docs, tokenizer, config.max_length)
+        chunks, starts = chunks[:target], starts[:target]
+        note = f"an evenly spaced share of the schedule ({keep} documents)"
+    elif target > len(chunks):
+        reps = math.ceil(target / len(chunks))
+        chunks, starts = (chunks * reps)[:target], (starts * reps)[:target]
+        note = f"the schedule {target / budget['data_sequences']:.2f} times"
+    else:
+        note = "the schedule once"
+    cap = f" (capped by --max_steps {config.max_steps})" if budget["capped_by_max_steps"] else ""
+    print(f"babelscope: budget {target} sequences = {steps_in(target, config.train_config())} steps ({asked}{cap}); "
+          f"the data holds {budget['data_sequences']}: training on {note}.", file=sys.stderr, flush=True)
+    return docs, chunks, starts, {**budget, "trains_on": note}
+
+
+def _train(config: FinetuneConfig, loaded, layers: list[int], revert: list[int], chunks, run, starts=None) -> dict:
     """Train the chosen layers (full or LoRA), revert, save; the model ends merged and frozen in ``loaded``."""
     base = lf.snapshot_layers(loaded.model, loaded.adapter, revert) if revert and config.method == "full" else {}
     if config.method == "lora":
@@ -246,7 +288,8 @@ def _train(config: FinetuneConfig, loaded, layers: list[int], revert: list[int],
         model, share = loaded.model, lf.freeze_except(loaded, layers)
     print(f"babelscope: trainable parameters {share['trainable']:,} of {share['total']:,} "
           f"({100 * share['share']:.2f}%)", file=sys.stderr, flush=True)
-    trained = train(model, chunks, config.train_config(), checkpoint_dir=run.path / "checkpoints")
+    cfg = config.train_config(steps_in(len(chunks), config.train_config()))
+    trained = train(model, chunks, cfg, checkpoint_dir=run.path / "checkpoints", chunk_docs=starts)
     reverted = lf.revert_layers(model, loaded.adapter, revert, base) if revert else 0
     saved = None
     if config.method == "lora":
@@ -278,8 +321,10 @@ def run(config: FinetuneConfig):
     before = _measure_before(config, loaded, tasks, evl, run)
     docs = build_docs(config.data_specs(), training, pivot=pivot, eval_items=held, block_size=config.block_size,
                       placement=config.parallel_location, seed=config.seed, cypher_pairs=finetune_pairs)
-    chunks = pack(docs, loaded.tokenizer, config.max_length)
-    outcome = _train(config, loaded, layers, revert, chunks, run)
+    scheduled = summary(docs)
+    docs, chunks, starts, budget = schedule(config, docs, loaded.tokenizer)
+    outcome = _train(config, loaded, layers, revert, chunks, run, starts)
+    fed = [i for step in outcome["training"].pop("documents_per_step") for i in step]
     with torch.no_grad():
         after = measure(loaded, tasks, evl, config.eval_limit, config.batch_size, config.eval_source, run, "after")
     table, delta = stage_table(before, after)
@@ -287,7 +332,8 @@ def run(config: FinetuneConfig):
         **before_after(table, STAGES), "delta": delta, "headline": HEADLINE if HEADLINE in table else tasks[0],
         "layers": layers, "layer_source": layer_source, "method": config.method, **outcome,
         "data": {"specs": config.data_specs(), "documents": len(docs), "sequences": len(chunks),
-                 "by_kind": summary(docs), "held_out_items_kept_out": len(held)},
+                 "by_kind": scheduled, "trained": seen(docs, fed), "budget": budget,
+                 "held_out_items_kept_out": len(held)},
         "language_roles": {"training": training, "pivot": pivot, "evaluated": evl},
     }
     run.write_results(results)
