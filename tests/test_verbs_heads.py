@@ -108,3 +108,18 @@ def test_mask_per_language_trains_one_mask_per_language_on_its_own_raw_top_heads
     assert set(cells) == {"eng_Latn", "fra_Latn"} and all(set(c) == {"before", "after"} for c in cells.values())
     assert res["n_trainable_parameters"] == 4 and set(r.extras["masks"]) == {"eng_Latn", "fra_Latn"}
     assert "one per language" in (r.path / "README.md").read_text()
+
+
+def test_heads_reproduce_official_with_the_official_ablation(tiny_model_dir, corpus_file, tmp_path):
+    r = bs.heads(model=str(tiny_model_dir), languages=LANGS, source=corpus_file, num_items=3, max_length=16,
+                 quantile=0.5, reproduce_official=True, validate=True, ablation="official", num_eval_items=2,
+                 num_prompts=0, output_path=str(tmp_path), run_name="ho")
+    res = r.results
+    validate(res)
+    assert res["settings"]["accumulation"] == "bfloat16 (official)" and res["min_languages"] == 4
+    assert res["general"] == []  # 3 languages can never reach the official k = 4
+    abl = res["ablation"]
+    assert abl["metric"] == "mean_exp_loss" and abl["style"] == "official" and abl["n_heads_zeroed"] == 1
+    assert "ablation_specific" not in res and all(len(h) <= 1 for h in abl["heads"].values())
+    assert all(v > 1.0 for v in abl["base_loss"].values())  # exp(loss) of a random tiny model
+    assert "mean exp(loss)" in (r.path / "README.md").read_text()

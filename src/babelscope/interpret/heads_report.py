@@ -106,7 +106,8 @@ def ablation_table(ablation: dict) -> str:
     langs = list(ablation["base_loss"])
     head = "| zeroed heads of \\ test | " + " | ".join(langs) + " |"
     lines = [head, "|---" * (len(langs) + 1) + "|"]
-    lines.append("| (base loss) | " + " | ".join(f"{ablation['base_loss'][c]:.3f}" for c in langs) + " |")
+    base = "base mean exp(loss)" if ablation.get("metric") == "mean_exp_loss" else "base loss"
+    lines.append(f"| ({base}) | " + " | ".join(f"{ablation['base_loss'][c]:.3f}" for c in langs) + " |")
     for r in ablation["delta"]:
         cells = [
             (f"**{ablation['delta'][r][c]:+.4f}**" if r == c else f"{ablation['delta'][r][c]:+.4f}") for c in langs

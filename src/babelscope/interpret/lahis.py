@@ -12,9 +12,13 @@ loss (first-order Taylor: removing the head changes the loss by about -g*m).
 
 babelscope's default scores at the fixed mask m = 1: a per-sample mask [B, L, H] (a leaf of ones)
 gives every sample's gradient from one forward and one backward pass per batch; parameters are
-frozen (no parameter gradients). ``reproduce_official=True`` instead runs one sample at a time
-with a bf16 mask that takes an AdamW(lr=1e-2) step after each sample, as the released code does,
-so published head lists can be matched (the scores then depend on sample order).
+frozen (no parameter gradients), and the sums are float64. ``reproduce_official=True`` instead runs
+one sample at a time with a bf16 mask that takes an AdamW(lr=1e-2) step after each sample, and adds
+``|g| * m * 1000`` into a bf16 accumulator (``zeros_like`` of the bf16 mask in the released code,
+which saturates: once the sum is large, small terms round away), divides it by n in bf16 and
+multiplies by the float32 share, as the released code does, so published head lists can be matched
+(the scores then depend on sample order). ``MIN_LANGUAGES`` (4) is then also the general-head
+threshold whatever the number of languages (the official ``--min-rep`` default).
 
 Scores stream into per-language sums (``HeadSums``); memory does not grow with the items.
 Under ``torchrun`` the items are sharded and the sums are added across processes.
@@ -78,6 +82,7 @@ class HeadSums:
     abs_sum: torch.Tensor  # [L, H] float64
     neg_count: torch.Tensor  # [L, H] float64
     n: int = 0
+    abs_bf16: torch.Tensor | None = None  # [L, H] bf16: the official accumulator (reproduce_official)
 
     @classmethod
     def zeros(cls, n_layers: int, n_heads: int) -> HeadSums:
@@ -91,17 +96,28 @@ class HeadSums:
         self.neg_count += (g * m < 0).double().sum(0)
         self.n += g.shape[0]
 
+    def add_official(self, grad: torch.Tensor, mask: torch.Tensor) -> None:
+        """One sample's bf16 ``grad``, ``mask`` [L, H], added as the released code adds them (bf16 sum)."""
+        if self.abs_bf16 is None:
+            self.abs_bf16 = torch.zeros(self.abs_sum.shape, dtype=torch.bfloat16)
+        g, m = grad.detach().cpu(), mask.detach().cpu()
+        self.abs_bf16 += g.abs() * m * SCALE  # bf16 * bf16 * python float: bf16, as in attn_matrix.py
+        self.add(g[None], m[None])  # the float64 sums beside it
+
     def all_reduce(self) -> HeadSums:
         """The sums added across torchrun processes (identity on one process)."""
         out = distributed.all_reduce_sum(
             {"abs": self.abs_sum, "neg": self.neg_count, "n": torch.tensor([float(self.n)], dtype=torch.float64)}
         )
-        return HeadSums(out["abs"], out["neg"], int(out["n"].item()))
+        # the bf16 accumulator only exists in one process (reproduce_official refuses torchrun)
+        return HeadSums(out["abs"], out["neg"], int(out["n"].item()), self.abs_bf16)
 
     def scores(self) -> torch.Tensor:
         """S = mean(|g|*m*1000) * share(g*m < 0), [L, H]."""
         if self.n == 0:
             raise DataError("LAHIS: no sample with at least 2 tokens to score; give longer texts.")
+        if self.abs_bf16 is not None:  # official: bf16 mean times the float32 share
+            return ((self.abs_bf16 / self.n) * (self.neg_count.float() / self.n)).double()
         return (self.abs_sum / self.n) * (self.neg_count / self.n)
 
 
@@ -155,7 +171,7 @@ def _official(loaded, seqs, sums: HeadSums, pad: int, device, progress) -> None:
         with hooks(loaded.model, head_mask_hooks(mask, a), adapter=a):
             loss = per_sample_loss(loaded.model, batch, device)  # [1]
         loss.sum().backward()
-        sums.add(mask.grad[None].float(), mask[None].float())
+        sums.add_official(mask.grad, mask)
         opt.step()
         if progress is not None:
             progress.update(1)
@@ -230,6 +246,7 @@ def lahis(
         "reproduce_official": reproduce_official,
         "scale": SCALE,
         "mask": "AdamW-drift bf16 (official)" if reproduce_official else "fixed at 1",
+        "accumulation": "bfloat16 (official)" if reproduce_official else "float64",
     }
     return LahisResult(torch.stack(columns, -1), list(texts_by_language), counts, settings)  # [L, H, K]
 
@@ -237,9 +254,11 @@ def lahis(
 # --------------------------------------------------------------------------- classification
 
 
-def default_min_languages(n_languages: int) -> int:
-    """4 (the official rule) from 8 languages on; below that half the languages, rounded up, at least 2."""
-    return MIN_LANGUAGES if n_languages >= 8 else max(2, math.ceil(n_languages / 2))
+def default_min_languages(n_languages: int, official: bool = False) -> int:
+    """4 (the official rule) from 8 languages on, or always with ``official`` (``language_heads.py``'s
+    ``--min-rep`` default, 4 also for its README's 5 languages); below 8 languages otherwise half the
+    languages, rounded up, at least 2."""
+    return MIN_LANGUAGES if official or n_languages >= 8 else max(2, math.ceil(n_languages / 2))
 
 
 def candidates(scores: torch.Tensor, quantile: float = QUANTILE) -> list[int]:
@@ -256,11 +275,13 @@ def top_heads(scores: torch.Tensor, n: int) -> list[int]:
     return torch.argsort(scores.flatten(), descending=True, stable=True)[:n].tolist()
 
 
-def classify(result: LahisResult, quantile: float = QUANTILE, min_languages: int | None = None) -> dict:
-    """Language-specific and language-general heads (official ``language_heads.py`` rule)."""
+def classify(result: LahisResult, quantile: float = QUANTILE, min_languages: int | None = None,
+             official: bool = False) -> dict:
+    """Language-specific and language-general heads (official ``language_heads.py`` rule); ``official`` takes
+    its general-head threshold (4) when ``min_languages`` is not given."""
     if not 0.0 < quantile < 1.0:
         raise UsageError(f"quantile must be between 0 and 1 (e.g. 0.96), got {quantile}.")
-    k = min_languages or default_min_languages(len(result.languages))
+    k = min_languages or default_min_languages(len(result.languages), official)
     cands = {lang: candidates(result.of(lang), quantile) for lang in result.languages}
     count: dict[int, int] = {}
     for heads in cands.values():

@@ -6,6 +6,12 @@
   outside its own list) zeroed for each language. A language's own heads "hurt it most" when
   its own row has the largest delta in its column; the verdict also says whether they beat the
   random heads.
+* Official ablation (``official_ablation``, ``Linuxin-xxx/LAHIS:src/multilingual_exps.py``
+  ``get_ppl_res``): zero the first ``int(0.02 * L * H)`` of each language's *specific* heads (at
+  least 1 here, so tiny models ablate something) and report the mean over samples of exp(sample
+  loss), the paper's perplexity; the same matrix shape, with ``metric: mean_exp_loss`` (the keys
+  keep their ``_loss`` names). Its random control zeroes as many random heads (the released code
+  draws 9).
 * Off-target: greedy continuations of short held-out prompts in each language, before and after
   zeroing that language's specific heads; py3langid labels each continuation and the off-target
   rate is the share not labelled as the prompt's language (the LAHIS paper's claim is that these
@@ -38,16 +44,22 @@ def zero_mask(adapter, heads: list[int]) -> torch.Tensor:
     return mask.view(adapter.n_layers, adapter.n_heads)  # [L, H]
 
 
-def mean_loss(loaded, encoded: list[list[int]], mask: torch.Tensor | None = None, batch_size: int = 8) -> float:
-    """Mean over samples of each sample's mean token cross-entropy, with ``mask`` applied."""
+METRICS = ("mean_loss", "mean_exp_loss")  # per-sample loss averaged as is, or exp() first (official perplexity)
+OFFICIAL_RATE = 0.02  # share of L x H heads the official ablation zeroes per language
+
+
+def mean_loss(loaded, encoded: list[list[int]], mask: torch.Tensor | None = None, batch_size: int = 8,
+              metric: str = "mean_loss") -> float:
+    """Mean over samples of each sample's mean token cross-entropy (or of its exp, ``mean_exp_loss``), with
+    ``mask`` applied."""
     model, a = loaded.model, loaded.adapter
     device = next(model.parameters()).device
     sites = head_mask_hooks(mask.to(device), a) if mask is not None else {}
     total, n = 0.0, 0
     with torch.inference_mode(), hooks(model, sites, adapter=a):
         for batch in length_batches(encoded, batch_size, pad_id_of(loaded.tokenizer)):
-            loss = per_sample_loss(model, batch, device)  # [B]
-            total += float(loss.double().sum())
+            loss = per_sample_loss(model, batch, device).double()  # [B]
+            total += float((loss.exp() if metric == "mean_exp_loss" else loss).sum())
             n += loss.shape[0]
     return total / max(n, 1)
 
@@ -61,6 +73,7 @@ def ablation_matrix(
     max_length: int = MAX_LENGTH,
     progress=None,
     base: dict[str, float] | None = None,
+    metric: str = "mean_loss",
 ) -> dict:
     """Loss with each head-language's heads zeroed, on every test language; random heads beside it.
 
@@ -85,18 +98,18 @@ def ablation_matrix(
     if base is None:
         base = {}
         for lang in langs:
-            base[lang] = mean_loss(loaded, encoded[lang], None, batch_size)
+            base[lang] = mean_loss(loaded, encoded[lang], None, batch_size, metric)
             step(f"base {lang}")
     loss = {}
     for src in [s for s in heads if heads[s]]:  # a language without heads has nothing to ablate
         mask = zero_mask(a, heads[src])
         loss[src] = {}
         for lang in langs:
-            loss[src][lang] = mean_loss(loaded, encoded[lang], mask, batch_size)
+            loss[src][lang] = mean_loss(loaded, encoded[lang], mask, batch_size, metric)
             step(f"{src} heads on {lang}")
     rand = {}
     for lang in [x for x in langs if random_heads[x]]:  # no heads of its own: no random control either
-        rand[lang] = mean_loss(loaded, encoded[lang], zero_mask(a, random_heads[lang]), batch_size)
+        rand[lang] = mean_loss(loaded, encoded[lang], zero_mask(a, random_heads[lang]), batch_size, metric)
         step(f"random on {lang}")
     delta = {src: {lang: loss[src][lang] - base[lang] for lang in langs} for src in loss}
     verdict = {}
@@ -114,6 +127,7 @@ def ablation_matrix(
             "own_beats_random": column[lang] > rand[lang] - base[lang],
         }
     return {
+        "metric": metric,
         "base_loss": base,
         "ablated_loss": loss,
         "delta": delta,
@@ -124,6 +138,20 @@ def ablation_matrix(
         "verdict": verdict,
         "n_eval_items": {lang: len(encoded[lang]) for lang in langs},
     }
+
+
+def official_heads(adapter, specific: dict[str, list[int]], rate: float = OFFICIAL_RATE) -> tuple[dict, int]:
+    """({language: its first n specific heads}, n) with n = int(rate * L * H), at least 1 (official top 2%)."""
+    n = max(1, int(rate * adapter.n_layers * adapter.n_heads))
+    return {lang: list(heads[:n]) for lang, heads in specific.items()}, n
+
+
+def official_ablation(loaded, specific: dict[str, list[int]], eval_texts: dict[str, list[str]], seed: int = 0,
+                      batch_size: int = 8, max_length: int = MAX_LENGTH, progress=None) -> dict:
+    """The official ablation: each language's top 2% specific heads zeroed, mean exp(loss) on every language."""
+    heads, n = official_heads(loaded.adapter, specific)
+    out = ablation_matrix(loaded, heads, eval_texts, seed, batch_size, max_length, progress, None, "mean_exp_loss")
+    return {**out, "style": "official", "n_heads_zeroed": n, "rate": OFFICIAL_RATE}
 
 
 # --------------------------------------------------------------------------- off-target generation

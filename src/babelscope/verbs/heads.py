@@ -13,7 +13,7 @@ from babelscope.data.split import split_for_eval, texts_of
 from babelscope.errors import DataError, UsageError
 from babelscope.interpret import heads_report as rep
 from babelscope.interpret.lahis import MAX_LENGTH, QUANTILE, classify, lahis
-from babelscope.interpret.lahis_validate import MAX_NEW_TOKENS, ablation_matrix, off_target
+from babelscope.interpret.lahis_validate import MAX_NEW_TOKENS, ablation_matrix, off_target, official_ablation
 from babelscope.verbs import VerbSpec
 from babelscope.verbs.common import bind_model, finish, seed_everything, start_run
 from babelscope.verbs.config import LanguageOptions, ModelOptions, OutputOptions, option
@@ -36,15 +36,21 @@ class HeadsConfig(OutputOptions, LanguageOptions, ModelOptions):
     quantile: float = option(QUANTILE, "a language's candidate heads are those above this quantile of its scores",
                              minimum=0.0, maximum=1.0, group="LAHIS")
     min_languages: int | None = option(None, "a head in at least this many languages' candidate lists is "
-                                       "language-general (default: 4 from 8 languages on, else half the "
-                                       "languages rounded up, at least 2)", minimum=1, group="LAHIS")
+                                       "language-general (default: 4 from 8 languages on or with "
+                                       "--reproduce_official, else half the languages rounded up, at least 2)",
+                                       minimum=1, group="LAHIS")
     reproduce_official: bool = option(False, "follow the official code: batch 1, bf16 mask with an AdamW(lr=1e-2) "
-                                      "step after every sample (scores then depend on sample order; default: "
-                                      "fixed mask at 1)", group="LAHIS")
+                                      "step after every sample, |g|*m summed in bf16, and 4 as the general-head "
+                                      "threshold (scores then depend on sample order; default: fixed mask at 1, "
+                                      "float64 sums)", group="LAHIS")
     # the flag is --validate (a field ``validate`` would hide Config.validate()); config.yaml may say either
     check: bool = option(False, "ablation check (--validate): zero each language's top heads in turn: loss matrix "
                          "on held-out text with a random-heads baseline, and the off-target rate of generation "
                          "before/after zeroing its specific heads", short="--validate", group="validation")
+    ablation: str = option("candidates", "what --validate ablates: candidates (each language's top heads, then its "
+                           "specific heads alone; mean loss rise) or official (the released code's: the top 2%% of "
+                           "layers x heads of each language's specific heads, mean exp(loss))",
+                           choices=("candidates", "official"), group="validation")
     num_eval_items: int = option(NUM_EVAL_ITEMS, "held-out items per language for the ablation matrix", minimum=1,
                                  group="validation")
     num_prompts: int = option(NUM_PROMPTS, "held-out prompts per language for the off-target check; 0 skips it",
@@ -90,7 +96,7 @@ def run(config: HeadsConfig) -> Result:
         return Result("heads", {}, run)  # rank 0 writes the run folder and validates
     result.settings.update(model=loaded.name, source=config.source, seed=config.seed)
     result.save(run)
-    classes = classify(result, config.quantile, config.min_languages)
+    classes = classify(result, config.quantile, config.min_languages, official=config.reproduce_official)
     run.write_json("heads.json", classes)
     payload, figs = _payload(run, loaded, result, classes, config.quantile)
     readme = [f"# LAHIS heads: {loaded.name}", "",
@@ -125,8 +131,9 @@ def _payload(run, loaded, result, classes: dict, quantile: float) -> tuple[dict,
 def _summary(config: HeadsConfig, classes: dict, result, payload: dict, tail: str) -> str:
     lines = [rep.classes_table(classes, result)]
     if config.check:
-        lines += [rep.ablation_table(payload["ablation"]),
-                  "\nSpecific heads alone:\n" + rep.ablation_table(payload["ablation_specific"])]
+        lines.append(rep.ablation_table(payload["ablation"]))
+        if "ablation_specific" in payload:
+            lines.append("\nSpecific heads alone:\n" + rep.ablation_table(payload["ablation_specific"]))
     return "\n".join([*lines, tail])
 
 
@@ -147,6 +154,15 @@ def _ablations(config: HeadsConfig, run, loaded, classes, eval_texts, payload, f
     from tqdm.auto import tqdm
 
     n, lines = len(eval_texts), []
+    if config.ablation == "official":
+        with tqdm(total=(n + 1) * len(eval_texts) + n, desc="official ablation") as bar:
+            abl = official_ablation(loaded, classes["specific"], eval_texts, config.seed, config.batch_size,
+                                    config.max_length, bar)
+        payload["ablation"] = abl
+        run.write_json("ablation.json", abl)
+        figs.append(rep.plot_ablation(abl, run.path / "figures" / "ablation.png"))
+        return ["", f"## Official ablation: each language's top {abl['n_heads_zeroed']} specific heads zeroed, "
+                "rise of mean exp(loss) on held-out text", "", rep.ablation_table(abl)]
     # the top lists (as the paper ablates them), then the specific heads alone: the top lists share
     # the general heads, so only the second matrix separates a language's own heads from them
     for key, heads_of, title in (
