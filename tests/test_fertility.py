@@ -1,7 +1,8 @@
 import pytest
 
 from babelscope.data.corpus import Item, ParallelCorpus
-from babelscope.measure.fertility import HFCounter, fertility_table, get_counter
+from babelscope.measure.aggregate import fertility_correlation
+from babelscope.measure.fertility import HFCounter, add_nsl, fertility_table, get_counter
 
 CORPUS = ParallelCorpus([
     Item("a", {"eng_Latn": "The cat sat on the mat.", "deu_Latn": "Die Katze saß auf der Matte.",
@@ -43,3 +44,30 @@ def test_tekken_counts_tokens():
     counter = get_counter("tekken")
     n = counter.count(["The cat sat on the mat.", "猫坐在垫子上。"])
     assert all(k > 0 for k in n)
+
+
+def test_nsl_is_tokens_over_the_baseline_tokenizer_on_the_same_items(tiny_tokenizer):
+    tables = {"base": fertility_table(SplitCounter(), CORPUS, ["eng_Latn", "deu_Latn"], progress=False),
+              "tiny": fertility_table(HFCounter("tiny", tiny_tokenizer), CORPUS, ["eng_Latn", "deu_Latn"],
+                                      progress=False)}
+    add_nsl(tables)
+    for lang in ("eng_Latn", "deu_Latn"):
+        assert tables["base"][lang]["nsl"] == 1.0
+        ratio = tables["tiny"][lang]["tokens"] / tables["base"][lang]["tokens"]
+        assert tables["tiny"][lang]["nsl"] == pytest.approx(ratio)
+
+
+def test_the_fertility_correlation_keeps_one_unit_per_figure():
+    fert = {"eng_Latn": {"unit": "word", "fertility": 1.2, "tokens_per_char": 0.25},
+            "deu_Latn": {"unit": "word", "fertility": 1.6, "tokens_per_char": 0.30},
+            "fra_Latn": {"unit": "word", "fertility": 1.4, "tokens_per_char": 0.28},
+            "zho_Hans": {"unit": "char", "fertility": 0.9, "tokens_per_char": 0.90},
+            "jpn_Jpan": {"unit": "char", "fertility": 0.8, "tokens_per_char": 0.80}}
+    per_task = {"t": {lang: {"acc": a} for lang, a in
+                      zip(fert, (0.9, 0.5, 0.7, 0.4, 0.6), strict=True)}}
+    out = fertility_correlation(per_task, {"t": {"headline": "acc"}}, fert)["t"]
+    assert out["fertility_per_word"]["languages"] == ["eng_Latn", "deu_Latn", "fra_Latn"]
+    assert out["fertility_per_word"]["pearson"] == pytest.approx(-1.0)  # more tokens per word, lower acc
+    assert out["fertility_per_char"]["languages"] == ["zho_Hans", "jpn_Jpan"]
+    assert out["fertility_per_char"]["pearson"] is None  # 2 languages: too few
+    assert out["tokens_per_char"]["n"] == 5

@@ -88,16 +88,20 @@ def correlation(xs: list[float], ys: list[float]) -> dict:
 
 
 def fertility_correlation(per_task: dict, infos: dict, fertility: dict) -> dict:
-    """Per task: correlation across languages of tokens/char (and fertility) with the headline metric."""
+    """Per task: correlation across languages of each fertility figure with the headline metric, one
+    unit per figure: tokens per character over every language, tokens per word over the languages
+    written with spaces, tokens per character of text over those written without."""
     out = {}
     for task, per_lang in per_task.items():
         metric = infos[task]["headline"]
         langs = [lang for lang in per_lang if lang in fertility]
-        ys = [per_lang[lang].get(metric) for lang in langs]
         out[task] = {"metric": metric, "languages": langs}
-        for fig in ("tokens_per_char", "fertility"):
-            xs = [fertility[lang].get(fig) for lang in langs]
-            out[task][fig] = correlation(xs, ys)
+        groups = {"tokens_per_char": ("tokens_per_char", langs),
+                  "fertility_per_word": ("fertility", [g for g in langs if fertility[g].get("unit") == "word"]),
+                  "fertility_per_char": ("fertility", [g for g in langs if fertility[g].get("unit") == "char"])}
+        for key, (fig, members) in groups.items():
+            out[task][key] = {**correlation([fertility[g].get(fig) for g in members],
+                                            [per_lang[g].get(metric) for g in members]), "languages": members}
     return out
 
 

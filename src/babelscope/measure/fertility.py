@@ -5,7 +5,9 @@ For each language L and each tokenizer, over the items L shares with English:
 * ``fertility``: tokens per whitespace word, or tokens per character for scripts written
   without spaces (``unit`` says which);
 * ``tokens_per_char``, ``bytes_per_token`` (UTF-8 bytes);
-* ``parity``: L's tokens divided by English tokens on the same items (English is 1.0).
+* ``parity``: L's tokens divided by English tokens on the same items (English is 1.0);
+* ``nsl`` (several tokenizers): normalised sequence length, a tokenizer's tokens divided by the first
+  tokenizer's on the same items (the first is the baseline, 1.0).
 
 Sums stream per language, so memory does not grow with the amount of text.
 """
@@ -128,8 +130,19 @@ def fertility(tokenizers, languages="all", source="builtin", limit: int | None =
     corpus = load_corpus(source)  # a source string or a ParallelCorpus
     langs = resolve_many(languages, available=corpus.languages)
     specs = [t for t in (tokenizers.split(",") if isinstance(tokenizers, str) else tokenizers) if t]
-    return {getattr(s, "name_or_path", s) if not isinstance(s, str) else s:
-            fertility_table(get_counter(s), corpus, langs, limit, progress=progress) for s in specs}
+    result = {getattr(s, "name_or_path", s) if not isinstance(s, str) else s:
+              fertility_table(get_counter(s), corpus, langs, limit, progress=progress) for s in specs}
+    return add_nsl(result)
+
+
+def add_nsl(result: dict) -> dict:
+    """Normalised sequence length: each tokenizer's tokens over the first tokenizer's (the baseline) on
+    the same items of the same language (the Bengali benchmark's NSL; the baseline is 1.0)."""
+    baseline = next(iter(result.values()))
+    for figures in result.values():
+        for lang, f in figures.items():
+            f["nsl"] = f["tokens"] / baseline[lang]["tokens"] if baseline[lang]["tokens"] else None
+    return result
 
 
 def format_table(result: dict, max_rows: int | None = None):
