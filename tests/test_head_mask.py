@@ -168,3 +168,21 @@ def test_mask_verb_on_a_qa_file_reports_before_after_and_parameter_count(tiny_mo
     assert set(res["before"]["qa_substring"]) == set(res["after"]["qa_substring"]) == {"eng_Latn", "fra_Latn"}
     back, _ = SoftHeadMask.load(folder / "head_mask.safetensors")
     assert back.values.numel() == 3
+
+
+def test_qa_prompts_in_the_papers_template_and_its_pool_split(tmp_path):
+    from babelscope.improve.head_mask_data import LAHIS_QA_TEMPLATES, qa_file, qa_prompt
+
+    row = {"context": "Paris is in {France}.", "question": "Where is Paris?", "answer": "France."}
+    assert qa_prompt(row, "eng_Latn") == ("Paris is in {France}.\nWhere is Paris?\n", "France.")
+    prompt, answer = qa_prompt(row, "deu_Latn", "lahis")
+    assert prompt == ("[Systemaufforderung]Beantworte die Frage direkt basierend auf dem gegebenen Kontext."
+                      "[Kontext]Paris is in {France}.[Frage]Where is Paris?[Antwort]") and answer == "France"
+    assert qa_prompt(row, "fra_Latn", "lahis")[0].startswith("[System Prompt]")  # no French template: English
+    assert len(LAHIS_QA_TEMPLATES) == 9
+    data = tmp_path / "qa.jsonl"
+    data.write_text("".join(json.dumps({"language": "fra_Latn", "question": f"q{i}", "answer": f"a{i}"}) + "\n"
+                            for i in range(10)), encoding="utf-8")
+    train, held = qa_file(str(data), ["fra_Latn"], seed=0, train_pool=6)
+    assert sorted(a for _, a in train["fra_Latn"]) == [f"a{i}" for i in range(6)]  # the first 6 rows, shuffled
+    assert [a for _, a in held["fra_Latn"]] == [f"a{i}" for i in range(6, 10)]

@@ -78,8 +78,7 @@ def test_mask_per_language_trains_one_mask_per_language_on_its_own_raw_top_heads
                                                                                    tmp_path):
     """The lahis-paper protocol's shape, shrunk: a QA file with the paper's template and pool split, one mask
     per language on that language's own top-n raw LAHIS heads, each language evaluated with its own mask."""
-    import yaml
-
+    from babelscope import protocols
     from babelscope.interpret.lahis import head_name, top_heads
     from babelscope.testing import SAMPLE_TEXTS
 
@@ -89,13 +88,16 @@ def test_mask_per_language_trains_one_mask_per_language_on_its_own_raw_top_heads
             lang = ["eng_Latn", "fra_Latn"][i % 2]
             f.write(json.dumps({"language": lang, "context": SAMPLE_TEXTS[i % 4], "question": f"What {i}?",
                                 "answer": SAMPLE_TEXTS[i % 4].split()[1] + "."}) + "\n")
-    preset = yaml.safe_load(open("src/babelscope/protocols/lahis-paper.yaml", encoding="utf-8"))
-    assert preset["verb"] == "mask" and preset["values"]["per_language"] is True
-    shrunk = {**preset["values"], "train_limit": 3, "train_pool": 4, "epochs": 1}
-    r = bs.mask(model=str(tiny_model_dir), languages="eng_Latn,fra_Latn", scores=str(heads_run.path),
-                train_data=str(data), batch_size=4, output_path=str(tmp_path / "out"), run_name="pl", **shrunk)
+    preset = protocols.load("lahis-paper")
+    assert preset.verb == "mask" and preset.values["per_language"] is True
+    assert (preset.values["train_limit"], preset.values["train_pool"], preset.values["epochs"]) == (200, 390, 2)
+    shrunk = {"train_limit": 3, "train_pool": 4, "epochs": 1}  # the paper's sizes, shrunk (the flags win)
+    r = bs.mask(protocol="lahis-paper", model=str(tiny_model_dir), languages="eng_Latn,fra_Latn",
+                scores=str(heads_run.path), train_data=str(data), batch_size=4, output_path=str(tmp_path / "out"),
+                run_name="pl", **shrunk)
     res = r.results
     validate(res)
+    assert res["config"]["qa_template"] == "lahis" and res["config"]["protocol"] == "lahis-paper"
     assert res["mode"] == "per_language" and set(res["heads"]) == {"eng_Latn", "fra_Latn"}
     scores = LahisResult.load(heads_run.path)
     for lang in ("eng_Latn", "fra_Latn"):  # n = max(2, int(0.02 * 8)) = 2 on the 2 x 4 tiny model
