@@ -56,11 +56,13 @@ def test_cypher_verb_end_to_end_on_a_tiny_model(tiny_model_dir, graph_path, tmp_
     for lang in ("eng_Latn", "spa_Latn", "tur_Latn"):
         s = results["per_language"][lang]
         assert s["n"] == 3
-        for key in ("exact_match", "google_bleu", "rouge_l", "execution_accuracy", "syntax_error_rate"):
+        for key in ("exact_match", "google_bleu", "rouge_l", "execution_accuracy", "syntax_error_rate",
+                    "exact_match_raw", "google_bleu_raw", "execution_exact_match", "execution_google_bleu"):
             assert 0.0 <= s[key] <= 1.0
         samples = [json.loads(x) for x in (run / "samples" / f"cypher.{lang}.jsonl").read_text().splitlines()]
         assert [r["item_id"] for r in samples] == [i.item_id for i in select_items(load_questions(), 3)]
     assert results["consistency"]["items"] == 3
+    assert results["gold_failures"] == [] and results["gold_failures_excluded"] == 0
     assert "execution acc." in (run / "README.md").read_text()
     assert "| eng_Latn | 3 |" in capsys.readouterr().out
 
