@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from babelscope import distributed as dist
 from babelscope.data.split import split_texts
 from babelscope.errors import UsageError
 from babelscope.interpret import layers as ly
 from babelscope.interpret import neurons as nr
+from babelscope.interpret import param_diff
 from babelscope.interpret.activations import language_batches
 from babelscope.interpret.compare import load_run
 from babelscope.interpret.ternary import classify
@@ -32,11 +34,28 @@ class LayersConfig(OutputOptions, TextOptions, LanguageOptions, ModelOptions):
                               "shallow layers; 1.0 = anywhere)", minimum=0.0, maximum=1.0, group="selection")
     lens_positions: int = option(ly.LENS_POSITIONS, "positions per language for the logit lens", minimum=1,
                                  group="selection")
+    diff: str | None = option(None, "BASE,EXPERT[,EXPERT2]: instead of activations, measure where fine-tuning "
+                              "changed the weights (per-layer relative change of EXPERT against BASE; with EXPERT2, "
+                              "the overlap of the two experts' most-changed parameters); layers.json then gives "
+                              "layer swapping's bottom/top (merge --layers auto --layers_json RUN)",
+                              metavar="BASE,EXPERT", group="parameter change")
+    diff_top_rate: float = option(param_diff.TOP_RATE, "share of each tensor's entries counted as most changed "
+                                  "(for the overlap)", minimum=0.0, maximum=1.0, group="parameter change")
 
     def validate(self) -> None:
         super().validate()
         if self.budget <= 0 or self.max_depth <= 0:
             raise UsageError(f"--budget and --max_depth must be in (0, 1], got {self.budget} and {self.max_depth}.")
+        if self.diff:
+            folders = self.diff_folders()
+            if len(folders) not in (2, 3):
+                raise UsageError(f"--diff takes BASE,EXPERT or BASE,EXPERT,EXPERT2 model folders, not {self.diff!r}.")
+            for folder in folders:
+                if not Path(folder).expanduser().is_dir():
+                    raise UsageError(f"--diff: {folder} is not a model folder.")
+
+    def diff_folders(self) -> list[str]:
+        return [p.strip() for p in (self.diff or "").split(",") if p.strip()]
 
 
 def _classes(config: LayersConfig, loaded, train: dict, languages: list[str]):
@@ -70,7 +89,29 @@ def _write(config: LayersConfig, run, doc: dict) -> str:
             f"wrote {run.path / 'layers.json'}")
 
 
+def _run_diff(config: LayersConfig):
+    """``--diff``: per-layer parameter change, the most-changed layers and layer swapping's bottom/top."""
+    base, expert, *other = config.diff_folders()
+    run = start_run(config, "layers", model_name=Path(expert).name)
+    change = param_diff.layer_change(base, expert, other[0] if other else None, config.diff_top_rate)
+    ranking = sorted(change["layers"], key=lambda i: -(change["change"][i] or 0.0))  # most changed first
+    swap = param_diff.recommend_swap(change["change"])
+    rec = {"layers": sorted(ranking[:max(1, round(config.budget * len(ranking)))]), "bottom": swap["bottom"],
+           "top": swap["top"], "budget": config.budget, "max_depth": 1.0}
+    run.write_json("layers.json", {"model": expert, "base": base, "method": "parameter change",
+                                   "recommended": rec, "ranking": ranking, "evidence": {"param_diff": change}})
+    run.write_results({"source": "parameter change", "recommended": rec, "ranking": ranking, "onset_layer": {},
+                       "param_diff": change})
+    overlap = f"; overlap of the most-changed parameters per layer: {change['overlap']}" if other else ""
+    run.write_readme(f"# layers --diff: {expert} against {base}\n\nRelative change per layer: {change['change']}"
+                     f"{overlap}.\n\nLayer swapping: bottom {rec['bottom']}, top {rec['top']}.\n")
+    return finish("layers", run, f"babelscope: most-changed layers {ranking[:5]}; layer swapping bottom "
+                  f"{rec['bottom']}, top {rec['top']}; wrote {run.path / 'layers.json'}", layers=change)
+
+
 def run(config: LayersConfig):
+    if config.diff:
+        return _run_diff(config)
     corpus, languages = config.text_setup()
     if REFERENCE not in languages:
         languages = [REFERENCE, *languages]
