@@ -74,3 +74,18 @@ def test_bad_layer_range_is_one_line_error(tmp_path, tiny_model_dir, capsys):
     assert _run(tmp_path, tiny_model_dir, "--layers", "0-9") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "valid layers are 0-1" in err[-1]
+
+
+def test_epochs_two_repeats_the_schedule_and_counts_what_was_fed(tmp_path, tiny_model_dir, capsys):
+    """--epochs 2 with a cap above it: the schedule is fed twice, explicitly, and data.trained counts it."""
+    args = ("--layers", "1", "--no_save", "--epochs", "2", "--max_steps", "100000", "--block_size", "10", "--languages",
+            "eng_Latn,fra_Latn,deu_Latn")
+    assert _run(tmp_path, tiny_model_dir, *args) == 0
+    res = json.loads((next(tmp_path.glob("*/ft")) / "results.json").read_text())
+    data = res["data"]
+    assert data["budget"]["epochs"] == 2.0 and data["budget"]["capped_by_max_steps"] is False
+    scheduled = data["by_kind"]["parallel"]
+    assert set(scheduled) == {"eng_Latn>fra_Latn", "fra_Latn>eng_Latn", "deu_Latn>eng_Latn", "eng_Latn>deu_Latn"}
+    assert data["trained"]["parallel"] == {k: 2 * n for k, n in scheduled.items()}
+    assert res["training"]["steps"] == -(-data["budget"]["budget_sequences"] // 2)
+    assert "training on the schedule 2.00 times" in capsys.readouterr().err

@@ -94,7 +94,8 @@ class FinetuneConfig(OutputOptions, ModelOptions, _TrainingLanguages):
     max_tokens: int | None = option(None, "token budget instead of --epochs (sequences x --max_length)", minimum=1,
                                     group="optimisation")
     max_steps: int | None = option(_D.max_steps, "at most this many optimizer steps (a cap on the --epochs / "
-                                   "--max_tokens budget; none = no cap); the data never wraps around silently",
+                                   "--max_tokens budget; null in YAML, None in Python: no cap); the data never "
+                                   "wraps around",
                                    minimum=1, group="optimisation")
     grad_accum: int = option(_D.grad_accum, "micro-batches per optimizer step", minimum=1, group="optimisation")
     lr: float = option(_D.lr, "peak AdamW learning rate", minimum=0.0, group="optimisation")
@@ -272,7 +273,7 @@ def schedule(config: FinetuneConfig, docs: list, tokenizer) -> tuple[list, list,
         note = f"the schedule {target / budget['data_sequences']:.2f} times"
     else:
         note = "the schedule once"
-    cap = f" (capped by --max_steps {config.max_steps})" if budget["capped_by_max_steps"] else ""
+    cap = f", capped by --max_steps {config.max_steps}" if budget["capped_by_max_steps"] else ""
     print(f"babelscope: budget {target} sequences = {steps_in(target, config.train_config())} steps ({asked}{cap}); "
           f"the data holds {budget['data_sequences']}: training on {note}.", file=sys.stderr, flush=True)
     return docs, chunks, starts, {**budget, "trains_on": note}
