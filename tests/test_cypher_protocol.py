@@ -249,3 +249,28 @@ def test_text2cypher_paper_protocol_sets_the_papers_options_and_the_command_line
     local = CypherConfig.from_mapping({"protocol": "text2cypher-paper", "source": "test.parquet",
                                        "question_column": "question_es", "languages": "spa_Latn"}, verb="cypher")
     assert local.source == "test.parquet" and local.apply_chat_template
+
+
+def test_translate_prompt_puts_instruction_and_labels_in_the_question_language():
+    from babelscope.cypher.prompts import build_prompt, labels, stop_strings
+    from babelscope.cypher.questions import load_questions
+    from babelscope.errors import UsageError
+
+    prompt = build_prompt("¿Cuántos países hay?", "SCHEMA", [("¿Qué idioma?", "MATCH (l:Language) RETURN l")],
+                          language="spa_Latn")
+    assert prompt.startswith("Genera una consulta Cypher") and "Esquema:\nSCHEMA" in prompt
+    assert prompt.endswith("Pregunta: ¿Cuántos países hay?\nSalida Cypher:")
+    assert "Pregunta:" in stop_strings("spa_Latn") and "Question:" in stop_strings("spa_Latn")
+    assert "Question: Q?\nCypher output:" in build_prompt("Q?", "S")  # English without a language
+    with pytest.raises(UsageError, match="--translate_prompt"):
+        labels("jpn_Jpan")
+    seen = []
+
+    def generate(requests):
+        seen.extend(requests)
+        return ["MATCH (c:Country) RETURN count(c)"] * len(requests)
+
+    items = load_questions()[:2]
+    evaluate_cypher(generate, items, ["tur_Latn", "eng_Latn"], None, "SCHEMA", translate_prompt=True)
+    assert seen[0][0].startswith("Bir graf veritabanını") and "Soru:" in seen[0][1]["until"]
+    assert seen[2][0].startswith("Generate Cypher statement")

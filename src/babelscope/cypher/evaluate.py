@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from babelscope.cypher import metrics
 from babelscope.cypher.execute import ExecResult
-from babelscope.cypher.prompts import MAX_GEN_TOKS, STOP, build_prompt, extract_query, fewshot_examples
+from babelscope.cypher.prompts import MAX_GEN_TOKS, build_prompt, extract_query, fewshot_examples, labels, stop_strings
 from babelscope.cypher.questions import CypherItem
 from babelscope.languages import REFERENCE
 
@@ -78,6 +78,7 @@ def evaluate_cypher(
     aliases: dict[str, str] | None = None,
     format_prompt=None,
     max_gen_toks: int = MAX_GEN_TOKS,
+    translate_prompt: bool = False,
 ) -> dict:
     """Evaluate; returns {"per_language": {lang: summary}, "records": {lang: [records]}, ...}.
 
@@ -86,7 +87,8 @@ def evaluate_cypher(
     called after each language, so a run folder can save its samples as it goes. `aliases`:
     {item_id: database alias}, passed to `executor.run(query, alias)` when the executor routes
     (has `routes = True`). `format_prompt(text)`: e.g. a chat template around each prompt.
-    `max_gen_toks`: the generation budget per query.
+    `max_gen_toks`: the generation budget per query. `translate_prompt`: the instruction and labels in
+    the question's language (the paper's prompt-translation experiment).
     """
     done = done or {}
     aliases = aliases or {}
@@ -97,6 +99,9 @@ def evaluate_cypher(
             return None
         return executor.run(query, aliases.get(item_id)) if routes else executor.run(query)
 
+    if translate_prompt:
+        for lang in languages:
+            labels(lang)  # a language without a translated instruction fails before anything runs
     gold_results = {}
     for item in tqdm(items, desc="gold queries", disable=len(items) < 20 or executor is None):
         gold_results[item.item_id] = run(item.cypher, item.item_id)
@@ -106,12 +111,13 @@ def evaluate_cypher(
             records_by_lang[lang] = done[lang]
             continue
         requests, records = [], []
+        prompt_language = lang if translate_prompt else None
         for item in items:
             schema_text = schema.get(item.item_id, "") if isinstance(schema, dict) else schema
             shots = fewshot_examples(items, item.item_id, lang, fewshot) if fewshot else []
-            prompt = build_prompt(item.questions[lang], schema_text, shots)
+            prompt = build_prompt(item.questions[lang], schema_text, shots, prompt_language)
             prompt = format_prompt(prompt) if format_prompt else prompt
-            requests.append((prompt, {"until": list(STOP), "max_gen_toks": max_gen_toks}))
+            requests.append((prompt, {"until": stop_strings(prompt_language), "max_gen_toks": max_gen_toks}))
             records.append({"item_id": item.item_id, "language": lang, "kind": item.kind,
                             "question": item.questions[lang], "gold": item.cypher})  # fmt: skip
         outputs = generate(requests)

@@ -3,28 +3,63 @@
 The instruction follows the Neo4j Text2Cypher benchmark prompt: schema, then question, then
 "Cypher output:". The instruction and schema stay in English in every language (the paper
 translates only the question). Few-shot examples are other items in the question's language.
+``translate=True`` puts the instruction and the labels in the question's language, the paper's
+prompt-translation experiment (the translations below are babelscope's; the paper's were not
+published); the schema and the Cypher stay English.
 """
 
 from __future__ import annotations
 
 import re
 
+from babelscope.errors import UsageError
+
 INSTRUCTION = (
     "Generate Cypher statement to query a graph database. "
     "Use only the provided relationship types and properties in the schema."
 )
 STOP = ["\n\n", "\nQuestion:", "Question:"]  # generation stops here; queries are one line
+LABELS = {  # language -> (instruction, "Schema:", "Question:", "Cypher output:") for translate=True
+    "eng_Latn": (INSTRUCTION, "Schema:", "Question:", "Cypher output:"),
+    "spa_Latn": ("Genera una consulta Cypher para consultar una base de datos de grafos. Usa solo los tipos de "
+                 "relación y las propiedades del esquema proporcionado.", "Esquema:", "Pregunta:", "Salida Cypher:"),
+    "tur_Latn": ("Bir graf veritabanını sorgulamak için bir Cypher ifadesi oluştur. Yalnızca verilen şemadaki "
+                 "ilişki türlerini ve özellikleri kullan.", "Şema:", "Soru:", "Cypher çıktısı:"),
+    "deu_Latn": ("Erzeuge eine Cypher-Anweisung, um eine Graphdatenbank abzufragen. Verwende nur die im Schema "
+                 "angegebenen Beziehungstypen und Eigenschaften.", "Schema:", "Frage:", "Cypher-Ausgabe:"),
+    "fra_Latn": ("Génère une requête Cypher pour interroger une base de données orientée graphe. Utilise uniquement "
+                 "les types de relations et les propriétés du schéma fourni.", "Schéma :", "Question :",
+                 "Sortie Cypher :"),
+}
 MAX_GEN_TOKS = 64  # the longest gold query is 54 Gemma 3 tokens
 DEFAULT_SHOTS = 3  # few-shot examples per prompt with --fewshot
 
 
-def build_prompt(question: str, schema: str, examples: list[tuple[str, str]] = ()) -> str:
-    """Prompt for one question; `examples` are (question, cypher) pairs shown before it."""
-    parts = [INSTRUCTION, "", "Schema:", schema, ""]
+def labels(language: str | None = None) -> tuple[str, str, str, str]:
+    """(instruction, schema, question, output labels): English, or ``language``'s (translate=True)."""
+    if language is None:
+        return LABELS["eng_Latn"]
+    if language not in LABELS:
+        raise UsageError(f"--translate_prompt has the instruction in {', '.join(sorted(LABELS))} only, not "
+                         f"{language}; drop --translate_prompt for it.")
+    return LABELS[language]
+
+
+def build_prompt(question: str, schema: str, examples: list[tuple[str, str]] = (), language: str | None = None) -> str:
+    """Prompt for one question; `examples` are (question, cypher) pairs shown before it; `language`:
+    the instruction and labels in that language (None: English)."""
+    instruction, schema_label, q_label, out_label = labels(language)
+    parts = [instruction, "", schema_label, schema, ""]
     for q, c in examples:
-        parts += [f"Question: {q}", f"Cypher output: {c}", ""]
-    parts += [f"Question: {question}", "Cypher output:"]
+        parts += [f"{q_label} {q}", f"{out_label} {c}", ""]
+    parts += [f"{q_label} {question}", out_label]
     return "\n".join(parts)
+
+
+def stop_strings(language: str | None = None) -> list[str]:
+    """Where generation stops: a blank line or the next question label (English and ``language``'s)."""
+    q_label = labels(language)[2]
+    return list(dict.fromkeys([*STOP, f"\n{q_label}", q_label]))
 
 
 def fewshot_examples(items, item_id: str, language: str, k: int = DEFAULT_SHOTS) -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ from babelscope.cypher.evaluate import evaluate_cypher, markdown_table, public_a
 from babelscope.cypher.execute import SafeExecutor
 from babelscope.cypher.graph import ensure_graph, graph_counts
 from babelscope.cypher.prompts import DEFAULT_SHOTS, MAX_GEN_TOKS
+from babelscope.cypher.prompts import labels as prompt_labels
 from babelscope.cypher.public import AliasExecutor, Neo4jExecutor, database_map, load_text2cypher
 from babelscope.cypher.questions import load_questions, question_languages, select_items
 from babelscope.cypher.schema import builtin_schema_text
@@ -63,6 +64,9 @@ class CypherConfig(OutputOptions, LanguageOptions, ModelOptions):
                                        "with the generation prompt (for instruct models)")
     max_gen_toks: int = option(MAX_GEN_TOKS, "tokens generated per query at most (the built-in set's longest gold "
                                "query is 54 Gemma 3 tokens; public queries are longer)", minimum=1)
+    translate_prompt: bool = option(False, "the instruction and labels in the question's language (the paper's "
+                                    "prompt-translation experiment; deu, eng, fra, spa, tur); the schema and "
+                                    "Cypher stay English")
 
     @classmethod
     def add_to_parser(cls, parser: argparse.ArgumentParser) -> None:
@@ -74,6 +78,9 @@ class CypherConfig(OutputOptions, LanguageOptions, ModelOptions):
         super().validate()
         if self.action not in ACTIONS:  # checked here, not by argparse (an optional positional)
             raise UsageError(f"cypher: action {self.action!r} is not one of {', '.join(ACTIONS)}.")
+        if self.translate_prompt:
+            for language in resolve_many(self.languages):
+                prompt_labels(language)
 
 
 def run(config: CypherConfig) -> Result:
@@ -169,14 +176,16 @@ def _evaluate(config: CypherConfig) -> Result:
         format_prompt = _chat_formatter(config, engine.tokenizer)
         result = evaluate_cypher(engine.generate_until, items, languages, executor, schema, config.fewshot, done,
                                  on_language=lambda lang, recs: run.write_samples("cypher", lang, recs),
-                                 aliases=aliases, format_prompt=format_prompt, max_gen_toks=config.max_gen_toks)
+                                 aliases=aliases, format_prompt=format_prompt, max_gen_toks=config.max_gen_toks,
+                                 translate_prompt=config.translate_prompt)
     finally:
         if executor is not None:
             executor.close()
     records = result.pop("records")
     result.update(source=config.source, items=len(items), fewshot=config.fewshot, generation=GENERATION,
                   database=config.database or "builtin kuzu", sandbox=sandbox,
-                  chat_template=bool(config.apply_chat_template))
+                  chat_template=bool(config.apply_chat_template),
+                  prompt_language="question's language" if config.translate_prompt else "English")
     if isinstance(executor, AliasExecutor):
         result["routing"] = {"databases": sorted(executor.databases), "missing_aliases": sorted(executor.missing)}
     run.write_results(result)
