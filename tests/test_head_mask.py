@@ -186,3 +186,14 @@ def test_qa_prompts_in_the_papers_template_and_its_pool_split(tmp_path):
     train, held = qa_file(str(data), ["fra_Latn"], seed=0, train_pool=6)
     assert sorted(a for _, a in train["fra_Latn"]) == [f"a{i}" for i in range(6)]  # the first 6 rows, shuffled
     assert [a for _, a in held["fra_Latn"]] == [f"a{i}" for i in range(6, 10)]
+
+
+def test_per_language_translation_pairs_use_the_source_each_language_is_evaluated_with():
+    from babelscope.verbs.mask import MaskConfig, training_data
+
+    langs = ["eng_Latn", "deu_Latn"]
+    config = MaskConfig.from_mapping({"languages": ",".join(langs), "per_language": True, "tasks": "translation",
+                                      "train_limit": 1})
+    pairs, held = training_data(config, langs)
+    assert held is None and pairs["eng_Latn"][0][0].startswith("French:")  # as evaluate(..., [eng_Latn]) does
+    assert pairs["deu_Latn"][0][0].startswith("English:")

@@ -132,6 +132,10 @@ def training_data(config: MaskConfig, languages: list[str]) -> tuple[dict, dict 
     if config.train_data:
         train, held = qa_file(config.train_data, languages, config.seed, config.qa_template, config.train_pool)
         pairs = {lang: train[lang][:config.train_limit] for lang in languages}
+    elif config.per_language:  # each language alone, as it is evaluated (e.g. its translation source)
+        pairs = {lang: task_pairs([lang], config.source, config.train_limit, config.task_list())[lang]
+                 for lang in languages}
+        held = None
     else:  # task pairs are already limited per item
         pairs, held = task_pairs(languages, config.source, config.train_limit, config.task_list()), None
     empty = [lang for lang in languages if not pairs[lang]]
