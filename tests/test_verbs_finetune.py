@@ -47,3 +47,5 @@ def test_finetune_options_are_checked():
         bs.finetune(max_steps=1)
     with pytest.raises(UsageError, match="--method"):
         bs.finetune(languages="eng_Latn,fra_Latn", method="dora")
+    with pytest.raises(UsageError, match="--epochs must be above 0"):
+        bs.finetune(languages="eng_Latn,fra_Latn", epochs=0)

@@ -128,6 +128,8 @@ class FinetuneConfig(OutputOptions, ModelOptions, _TrainingLanguages):
     def validate(self) -> None:
         """What can be checked before the model loads: layer syntax, files, task names, languages."""
         super().validate()
+        if self.epochs <= 0 and not self.max_tokens:
+            raise UsageError(f"--epochs must be above 0 (passes over the schedule), got {self.epochs}.")
         if not LAYER_SPEC.fullmatch(self.layers.strip()):
             raise UsageError(f"--layers {self.layers!r} is not auto, all, or indices and ranges like 0-3,16.")
         for spec in self.data_specs():
