@@ -72,3 +72,13 @@ def test_the_run_records_the_protocol_and_its_values(tiny_model_dir, tmp_path, m
     assert r.results["config"]["protocol"] == "tiny-eval"
     assert {row["n"] for row in r.results["tasks"]["continuation"].values()} == {2}
     protocols.load.cache_clear()  # forget the stand-in preset
+
+
+def test_docs_have_a_card_for_every_protocol():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "protocols.md").read_text(encoding="utf-8")
+    cards = [line for line in text.splitlines() if line.startswith("## ")]
+    assert len(cards) >= 9  # LAHIS, LAPE, LNA, PLAST, layer swapping, JGP, Text2Cypher, Bengali, MuBench
+    for name in protocols.available():
+        assert any(f"`{name}`" in card for card in cards), f"docs/protocols.md has no card naming {name}"
