@@ -46,7 +46,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"babelscope {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for spec in specs:
-        p = sub.add_parser(spec.name, description=spec.description or spec.help, help=spec.help)
+        p = sub.add_parser(spec.name, description=spec.description or spec.help)
         spec.config.add_to_parser(p)
         p.add_argument("--config", "-C", default=None,
                        help="YAML file whose keys equal the long flags (a run's config.yaml re-runs it)")
