@@ -84,7 +84,7 @@ def test_held_out_items_excluded_by_id_and_text(tmp_path):
 
 def test_bad_specs():
     assert parse_spec("parallel:hf:org/data") == ("parallel", "hf:org/data")
-    for bad in ("parallel", "poetry:builtin", "cypher:file.jsonl", "mono:"):
+    for bad in ("parallel", "poetry:builtin", "cypher:hf:neo4j/text2cypher-2024v1", "mono:"):
         with pytest.raises(UsageError):
             parse_spec(bad)
     with pytest.raises(UsageError, match="besides the pivot"):

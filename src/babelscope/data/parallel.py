@@ -15,9 +15,10 @@ Formats follow the papers the verb implements:
 
 Data specs are ``<kind>:<source>`` with source ``builtin`` (train split only: held-out evaluation
 items are excluded by item id *and* by text), a file that ``load_corpus`` reads, or
-``hf:<dataset>``. ``cypher:builtin`` takes its pairs from the ``cypher_pairs`` function the caller
-passes to ``build_docs`` (the finetune verb passes ``babelscope.cypher.questions.finetune_pairs``;
-the data layer does not import the cypher package).
+``hf:<dataset>``. ``cypher:builtin`` and ``cypher:<file>`` (a text2cypher-layout training file) take
+their pairs from the ``cypher_pairs`` function the caller passes to ``build_docs`` (the finetune
+verb passes ``babelscope.cypher.training.training_pairs``; the data layer does not import the
+cypher package).
 """
 
 from __future__ import annotations
@@ -114,13 +115,16 @@ def mono_docs(items, languages) -> list[Doc]:
     return [Doc("", it.texts[lang], "mono", it.item_id, lang) for lang in languages for it in items if lang in it.texts]
 
 
-def cypher_docs(cypher_pairs: Callable, languages, split: str = "train") -> list[Doc]:
+def cypher_docs(cypher_pairs: Callable, languages, split: str = "train", source: str = "builtin") -> list[Doc]:
     """Text2Cypher prompt -> query pairs from ``cypher_pairs(languages, split=...)`` (the question
-    set's own held-out split is excluded)."""
+    set's own held-out split is excluded), or ``cypher_pairs(languages, split=..., source=file)``."""
     try:
-        pairs = cypher_pairs(languages, split=split)
+        if source == "builtin":
+            pairs = cypher_pairs(languages, split=split)
+        else:
+            pairs = cypher_pairs(languages, split=split, source=source)
     except ValueError as exc:
-        raise DataError(f"cypher:builtin: {exc}") from None
+        raise DataError(f"cypher:{source}: {exc}") from None
     return [Doc(p["prompt"], p["completion"], "cypher", p["item_id"], p["language"]) for p in pairs]
 
 
@@ -152,8 +156,9 @@ def parse_spec(spec: str) -> tuple[str, str]:
             f"--data {spec!r}: write <kind>:<source> with kind in {', '.join(KINDS)} and source "
             "builtin, a corpus file, or hf:<dataset> (e.g. parallel:builtin)."
         )
-    if kind == "cypher" and source != "builtin":
-        raise UsageError(f"--data {spec!r}: cypher data comes only from the built-in questions (cypher:builtin).")
+    if kind == "cypher" and source.startswith("hf:"):
+        raise UsageError(f"--data {spec!r}: cypher data comes from cypher:builtin or a local text2cypher-layout "
+                         "file (cypher:train.parquet); download the hub dataset first.")
     return kind, source
 
 
@@ -174,8 +179,8 @@ def build_docs(
     follow the Just Go Parallel rounds (``jgp_rounds``) and sit at the ``placement`` of the
     schedule (end = "Parallel Last", the paper's best; start = "Parallel First"; interleave =
     "Parallel Distributed").
-    ``cypher_pairs``: the source of ``cypher:builtin`` pairs, ``(languages, split) -> [dict]``
-    (``babelscope.cypher.questions.finetune_pairs``).
+    ``cypher_pairs``: the source of ``cypher:`` pairs, ``(languages, split[, source]) -> [dict]``
+    (``babelscope.cypher.training.training_pairs``; ``source`` is passed for a file).
     """
     if placement not in PLACEMENTS:
         raise UsageError(f"--parallel_location {placement!r}: choose from {', '.join(PLACEMENTS)}.")
@@ -189,10 +194,10 @@ def build_docs(
         if kind == "cypher":
             if cypher_pairs is None:
                 raise UsageError(
-                    f"--data {spec!r}: build_docs needs cypher_pairs=babelscope.cypher.questions.finetune_pairs "
+                    f"--data {spec!r}: build_docs needs cypher_pairs=babelscope.cypher.training.training_pairs "
                     "for Text2Cypher data."
                 )
-            other += cypher_docs(cypher_pairs, languages)
+            other += cypher_docs(cypher_pairs, languages, source=source)
             continue
         wanted = languages if kind == "mono" else [pivot, *targets]
         items = _items(source, wanted, eval_items)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from babelscope.cypher.questions import finetune_pairs
+from babelscope.cypher.training import training_pairs
 from babelscope.data.corpus import load_corpus
 from babelscope.data.parallel import (
     DEFAULT_BLOCK_SIZE,
@@ -33,7 +33,7 @@ from babelscope.data.parallel import (
     summary,
 )
 from babelscope.data.split import held_out_items
-from babelscope.errors import UsageError
+from babelscope.errors import DataError, UsageError
 from babelscope.improve import layer_finetune as lf
 from babelscope.improve.train_loop import TrainConfig, steps_in, train
 from babelscope.languages import REFERENCE, resolve, resolve_many
@@ -70,7 +70,8 @@ class FinetuneConfig(OutputOptions, ModelOptions, _TrainingLanguages):
     pivot: str = option(REFERENCE, "language every target is paired with")
     data: str = option(DEFAULT_DATA, f"one or more <kind>:<source> (space- or comma-separated), kind in "
                        f"{', '.join(KINDS)}; source builtin (train split only), a corpus file (JSONL/CSV/TSV), or "
-                       "hf:<dataset>; cypher:builtin for Text2Cypher pairs", group="data")
+                       "hf:<dataset>; cypher:builtin or cypher:<text2cypher-layout file> for Text2Cypher pairs",
+                       group="data")
     parallel_location: str = option("end", "where parallel documents sit in the schedule: end (Parallel Last, "
                                     "the paper's best), start, or interleave", choices=PLACEMENTS, group="data")
     block_size: int = option(DEFAULT_BLOCK_SIZE, "parallel pairs per direction block before the order flips",
@@ -138,7 +139,13 @@ class FinetuneConfig(OutputOptions, ModelOptions, _TrainingLanguages):
                 if not Path(source).expanduser().is_file():
                     raise UsageError(f"--data {spec}: {source} does not exist; pass a corpus file, builtin or "
                                      "hf:<dataset>.")
-                load_corpus(source)  # an unreadable corpus stops here, before the model loads
+                if kind == "cypher":
+                    try:  # an unreadable Text2Cypher file stops here, before the model loads
+                        training_pairs(self.languages, source=source)
+                    except ValueError as exc:
+                        raise DataError(f"--data {spec}: {exc}") from None
+                else:
+                    load_corpus(source)  # an unreadable corpus stops here, before the model loads
         if self.layers_json and not Path(self.layers_json).expanduser().exists():
             raise UsageError(f"--layers_json {self.layers_json} does not exist; pass a `babelscope layers` run "
                              "folder or its layers.json.")
@@ -323,7 +330,7 @@ def run(config: FinetuneConfig):
           file=sys.stderr, flush=True)
     before = _measure_before(config, loaded, tasks, evl, run)
     docs = build_docs(config.data_specs(), training, pivot=pivot, eval_items=held, block_size=config.block_size,
-                      placement=config.parallel_location, seed=config.seed, cypher_pairs=finetune_pairs)
+                      placement=config.parallel_location, seed=config.seed, cypher_pairs=training_pairs)
     scheduled = summary(docs)
     docs, chunks, starts, budget = schedule(config, docs, loaded.tokenizer)
     outcome = _train(config, loaded, layers, revert, chunks, run, starts)
