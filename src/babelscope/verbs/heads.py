@@ -11,9 +11,11 @@ from babelscope import distributed
 from babelscope.data.corpus import load_corpus
 from babelscope.data.split import split_for_eval, texts_of
 from babelscope.errors import DataError, UsageError
+from babelscope.interpret import attention_transfer as at
 from babelscope.interpret import heads_report as rep
 from babelscope.interpret.lahis import MAX_LENGTH, QUANTILE, classify, lahis
 from babelscope.interpret.lahis_validate import MAX_NEW_TOKENS, ablation_matrix, off_target, official_ablation
+from babelscope.languages import resolve_many
 from babelscope.verbs import VerbSpec
 from babelscope.verbs.common import bind_model, finish, seed_everything, start_run
 from babelscope.verbs.config import LanguageOptions, ModelOptions, OutputOptions, option
@@ -57,6 +59,15 @@ class HeadsConfig(OutputOptions, LanguageOptions, ModelOptions):
                               minimum=0, group="validation")
     max_new_tokens: int = option(MAX_NEW_TOKENS, "greedy tokens generated per off-target prompt", minimum=1,
                                  group="validation")
+    steer: str | None = option(None, "L1,L2: the paper's cross-lingual attention transfer: Alice's occupation "
+                               "stated in L1 then (differently) in L2, 90 ordered occupation pairs; share of "
+                               "answers with L1's occupation before/after scaling L1's top specific heads by "
+                               "--steer_scale and setting L2's to --steer_weaken, and L1's off-target rate",
+                               metavar="L1,L2", group="steering")
+    steer_scale: float = option(at.SCALE, "multiplier of L1's top specific heads (official 3.0)", group="steering")
+    steer_weaken: float = option(at.WEAKEN, "value of L2's top specific heads (official 0.0)", group="steering")
+    steer_rate: float = option(at.RATE, "heads steered per language: int(layers x heads x rate), at least 1 "
+                               "(official 0.01)", minimum=0.0, maximum=1.0, group="steering")
 
     RENAMED: ClassVar[dict] = {"validate": "check"}  # the flag's name (old config.yaml files, bs.heads(validate=True))
 
@@ -64,6 +75,9 @@ class HeadsConfig(OutputOptions, LanguageOptions, ModelOptions):
         super().validate()
         if not 0.0 < self.quantile < 1.0:
             raise UsageError(f"--quantile must be between 0 and 1 (e.g. 0.96), not {self.quantile}.")
+        if self.steer is not None and len(resolve_many(self.steer)) != 2:
+            raise UsageError(f"--steer takes two different languages L1,L2 (e.g. fra_Latn,deu_Latn), not "
+                             f"{self.steer!r}.")
 
 
 def load_texts(source: str, languages) -> tuple[list[str], list, list]:
@@ -84,6 +98,9 @@ def run(config: HeadsConfig) -> Result:
 
     seed_everything(config.seed)
     languages, train, held = load_texts(config.source, config.languages)  # errors before any run folder
+    steer = resolve_many(config.steer, languages) if config.steer else None
+    if steer:
+        at.prompt(steer[0], steer[1], 0, 1)  # a language without occupation sentences fails here
     run = start_run(config, "heads")
     run.languages = languages
     loaded = config.load()
@@ -104,6 +121,10 @@ def run(config: HeadsConfig) -> Result:
               rep.classes_table(classes, result)]
     if config.check:
         readme += _validate(config, run, loaded, classes, languages, held, payload, timings, figs)
+    if steer:
+        t = time.time()
+        readme += _steer(config, run, loaded, classes, steer, held, payload)
+        timings["steer"] = time.time() - t
     timings["total"] = time.time() - t0
     timings["cpu_total"] = time.process_time() - c0  # CPU time of all threads: / threads ~ wall on an idle machine
     readme.append(f"\nTime: {timings['total']:.0f} s wall, {timings['cpu_total']:.0f} s CPU "
@@ -195,6 +216,33 @@ def _off_target(config: HeadsConfig, run, loaded, classes, prompts, payload) -> 
     run.write_json("off_target.json", off)
     return ["", "## Off-target rate of greedy continuations (py3langid), before/after zeroing the language's "
             "specific heads", "", rep.off_target_table(off)]
+
+
+def _steer(config: HeadsConfig, run, loaded, classes, steer: list[str], held, payload) -> list[str]:
+    """The attention-transfer experiment (``--steer L1,L2``); README lines."""
+    from tqdm.auto import tqdm
+
+    l1, l2 = steer
+    prompts = texts_of(held, [l1], config.num_prompts)[l1] if config.num_prompts > 0 else None
+    with tqdm(total=len(at.CONDITIONS) * len(at.pairs()), desc="steer") as bar:
+        res = at.steer(loaded, l1, l2, classes["specific"], config.steer_rate, config.steer_scale,
+                       config.steer_weaken, off_target_prompts=prompts, batch_size=config.batch_size, progress=bar)
+    run.write_samples("steer", l1, [dict(s, condition=name) for name, row in res["conditions"].items()
+                                    for s in row.pop("samples")])
+    payload["steer"] = res
+    run.write_json("steer.json", res)
+    return ["", f"## Attention transfer: Alice's occupation in {l1} (X) then {l2} (Y); {l1}'s top "
+            f"{res['n_heads']} specific heads x {res['scale']:g}, {l2}'s set to {res['weaken']:g}", "",
+            _steer_table(res)]
+
+
+def _steer_table(res: dict) -> str:
+    lines = ["| condition | answers X | answers Y | X ranked above Y | off-target rate (L1) |", "|---|---|---|---|---|"]
+    for name, row in res["conditions"].items():
+        off = (row.get("off_target") or {}).get("off_target_rate")
+        lines.append(f"| {name} | {row['x_share']:.2f} | {row['y_share']:.2f} | {row['x_rank_share']:.2f} | "
+                     f"{'-' if off is None else f'{off:.2f}'} |")
+    return "\n".join(lines)
 
 
 def rows(results: dict) -> list[dict]:
