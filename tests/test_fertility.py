@@ -71,3 +71,34 @@ def test_the_fertility_correlation_keeps_one_unit_per_figure():
     assert out["fertility_per_char"]["languages"] == ["zho_Hans", "jpn_Jpan"]
     assert out["fertility_per_char"]["pearson"] is None  # 2 languages: too few
     assert out["tokens_per_char"]["n"] == 5
+
+
+def _eval_payload(acc: dict, tpc: dict, tokens: dict, task="belebele"):
+    """A hand-made eval results payload: one task, headline acc, fertility per language."""
+    fert = {lang: {"items": 10, "tokens": tokens[lang], "tokens_per_char": tpc[lang], "fertility": tpc[lang] * 4,
+                   "unit": "char" if lang == "zho_Hans" else "word"} for lang in acc}
+    return {"tasks": {task: {lang: {"acc": a} for lang, a in acc.items()}},
+            "task_info": {task: {"headline": "acc"}}, "fertility": fert}
+
+
+def test_pooled_fertility_correlation_pools_runs_tasks_and_languages():
+    from babelscope.measure.aggregate import pooled_fertility_correlation
+
+    a = _eval_payload({"eng_Latn": 0.9, "deu_Latn": 0.8, "zho_Hans": 0.5}, {"eng_Latn": 0.2, "deu_Latn": 0.3,
+                      "zho_Hans": 0.9}, {"eng_Latn": 100, "deu_Latn": 150, "zho_Hans": 200})
+    b = _eval_payload({"eng_Latn": 0.7, "deu_Latn": 0.6, "ben_Beng": 0.2}, {"eng_Latn": 0.25, "deu_Latn": 0.4,
+                      "ben_Beng": 1.2}, {"eng_Latn": 120, "deu_Latn": 300, "ben_Beng": 50})
+    b["tasks"]["other"] = {"eng_Latn": {"bleu": 30.0}}
+    b["task_info"]["other"] = {"headline": "bleu"}
+    out = pooled_fertility_correlation([a, b], ["a", "b"])
+    acc = out["acc"]
+    assert acc["runs"] == ["a", "b"] and acc["points"] == 6 and acc["tasks"] == ["belebele"]
+    assert acc["languages"] == ["ben_Beng", "deu_Latn", "eng_Latn", "zho_Hans"]
+    assert acc["tokens_per_char"]["n"] == 6 and acc["tokens_per_char"]["pearson"] < -0.9
+    assert acc["fertility_per_word"]["n"] == 5 and acc["fertility_per_char"]["n"] == 1
+    assert acc["fertility_per_char"]["pearson"] is None
+    # nsl against the first run: a's 1.0 x3, b's eng 1.2 and deu 2.0 (ben_Beng has no baseline)
+    assert acc["nsl"]["n"] == 5
+    assert out["bleu"]["points"] == 1 and out["bleu"]["runs"] == ["b"]  # metrics are not mixed
+    only = pooled_fertility_correlation([a, b], ["a", "b"], languages=["eng_Latn", "deu_Latn"])
+    assert only["acc"]["points"] == 4 and only["acc"]["languages"] == ["deu_Latn", "eng_Latn"]

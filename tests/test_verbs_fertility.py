@@ -76,3 +76,29 @@ def test_demo_runs_the_fertility_and_eval_verbs(tiny_model_dir, tmp_path):
     assert set(ev.results["tasks"]) == {"continuation", "translation"}
     assert fert.path.parent.parent == r.path == ev.path.parent.parent
     assert (r.path / "report.html").stat().st_size > 1000 and "demo finished" in r.summary
+
+
+def test_fertility_pool_runs_reads_eval_runs(tmp_path):
+    from test_fertility import _eval_payload
+
+    folders = []
+    for name, acc, tpc in (("m1", {"eng_Latn": 0.9, "deu_Latn": 0.7, "zho_Hans": 0.4}, (0.2, 0.3, 0.8)),
+                           ("m2", {"eng_Latn": 0.8, "deu_Latn": 0.5, "zho_Hans": 0.3}, (0.25, 0.45, 1.0))):
+        tpcs = dict(zip(["eng_Latn", "deu_Latn", "zho_Hans"], tpc, strict=True))
+        payload = _eval_payload(acc, tpcs, {lang: int(t * 1000) for lang, t in tpcs.items()})
+        for figures in payload["fertility"].values():
+            figures.update(bytes_per_token=3.0, parity=1.0)
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "results.json").write_text(json.dumps({"verb": "eval", **payload}))
+        folders.append(str(folder))
+    r = bs.fertility(pool_runs=",".join(folders), output_path=str(tmp_path / "runs"), run_name="pooled")
+    validate(r.results)
+    pooled = r.results["pooled_correlation"]["acc"]
+    assert pooled["runs"] == ["m1", "m2"] and pooled["points"] == 6 and pooled["tokens_per_char"]["n"] == 6
+    assert pooled["tokens_per_char"]["pearson"] < -0.9 and pooled["nsl"]["n"] == 6
+    assert r.results["tokenizers"] == ["m1", "m2"] and r.results["model"] is None
+    assert "acc: 6 points" in r.summary
+    with pytest.raises(UsageError, match="not an eval run"):
+        (tmp_path / "bad.json").write_text(json.dumps({"verb": "fertility"}))
+        bs.fertility(pool_runs=str(tmp_path / "bad.json"), output_path=str(tmp_path / "runs"))

@@ -105,6 +105,57 @@ def fertility_correlation(per_task: dict, infos: dict, fertility: dict) -> dict:
     return out
 
 
+POOLED_UNITS = ("tokens_per_char", "fertility_per_word", "fertility_per_char", "nsl")
+
+
+def pooled_fertility_correlation(results_list, names=None, languages=None) -> dict:
+    """One correlation over several eval runs (models x datasets x languages), as the Bengali
+    tokenization benchmark's analysis pools them.
+
+    ``results_list``: eval ``results.json`` payloads (``tasks``, ``task_info``, ``fertility``);
+    ``names``: a label per run (default run0, run1, ...); ``languages``: keep only these.
+    Every (run, task, language) with a fertility figure and a headline value is one point; tasks
+    are pooled per headline metric (accuracy with accuracy), one unit per figure as in
+    ``fertility_correlation``: tokens per character over every language, tokens per word over
+    languages written with spaces, tokens per character of text over those without, and ``nsl``:
+    the run's tokens over the first run's on the same language (same item count), the first run
+    being the baseline (1.0).
+    Returns ``{metric: {runs, tasks, languages, points, <unit>: correlation + n}}``.
+    """
+    results_list = list(results_list)
+    names = list(names) if names is not None else [f"run{i}" for i in range(len(results_list))]
+    keep = set(languages) if languages is not None else None
+    base = (results_list[0].get("fertility") or {}) if results_list else {}
+    points: dict = {}
+    for name, res in zip(names, results_list, strict=True):
+        fert = res.get("fertility") or {}
+        infos = res.get("task_info") or {}
+        for task, per_lang in (res.get("tasks") or {}).items():
+            metric = (infos.get(task) or {}).get("headline")
+            for lang, m in per_lang.items():
+                if metric is None or lang not in fert or (keep is not None and lang not in keep):
+                    continue
+                f, b = fert[lang], base.get(lang) or {}
+                nsl = (f["tokens"] / b["tokens"] if f.get("tokens") and b.get("tokens")
+                       and f.get("items") == b.get("items") else None)
+                points.setdefault(metric, []).append({
+                    "run": name, "task": task, "language": lang, "value": m.get(metric),
+                    "tokens_per_char": f.get("tokens_per_char"), "unit": f.get("unit"),
+                    "fertility": f.get("fertility"), "nsl": nsl})
+    out = {}
+    for metric, pts in points.items():
+        groups = {"tokens_per_char": ("tokens_per_char", pts),
+                  "fertility_per_word": ("fertility", [p for p in pts if p["unit"] == "word"]),
+                  "fertility_per_char": ("fertility", [p for p in pts if p["unit"] == "char"]),
+                  "nsl": ("nsl", pts)}
+        out[metric] = {"runs": sorted({p["run"] for p in pts}, key=names.index),
+                       "tasks": sorted({p["task"] for p in pts}),
+                       "languages": sorted({p["language"] for p in pts}), "points": len(pts)}
+        for key, (fig, members) in groups.items():
+            out[metric][key] = correlation([p[fig] for p in members], [p["value"] for p in members])
+    return out
+
+
 def compute_results(
     records: dict, infos: dict, languages: list[str], fertility: dict | None = None, reference: str = REFERENCE
 ) -> dict:

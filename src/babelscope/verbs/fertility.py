@@ -9,10 +9,15 @@ Only tokenizers are loaded, never weights::
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from babelscope.data.corpus import load_corpus
+from babelscope.errors import UsageError
 from babelscope.languages import resolve_many
+from babelscope.measure.aggregate import POOLED_UNITS, pooled_fertility_correlation
 from babelscope.measure.fertility import fertility, format_table
 from babelscope.models.identity import source_kind
 from babelscope.models.load import DEFAULT_MODEL, parse_model_args
@@ -41,6 +46,10 @@ class FertilityConfig(OutputOptions, LanguageOptions):
                          "wide or long form, or hf:<dataset>[:<config>][@<split>] in FLORES layout")
     limit: int | None = option(None, "at most this many items per language (for quick runs)", short="-L",
                                minimum=1)
+    pool_runs: str | None = option(None, "comma-separated `babelscope eval` run folders (or their results.json): "
+                                   "instead of measuring tokenizers, pool their fertility figures and headline "
+                                   "metrics (models x tasks x languages) into one correlation per unit (the "
+                                   "Bengali benchmark's analysis); NSL against the first run")
 
     @property
     def model_name(self) -> str:
@@ -56,7 +65,53 @@ def _model(config: FertilityConfig) -> dict | None:
             "revision": parse_model_args(config.model_args).get("revision")}
 
 
+def _eval_results(spec: str) -> tuple[str, dict]:
+    """(label, payload) of one eval run folder or results.json, or a one-line error."""
+    path = Path(spec).expanduser()
+    file = path / "results.json" if path.is_dir() else path
+    if not file.is_file():
+        raise UsageError(f"--pool_runs: {spec} has no results.json; name `babelscope eval` run folders.")
+    try:
+        results = json.loads(file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise UsageError(f"--pool_runs: {file} is not valid JSON (a damaged run?).") from None
+    if not isinstance(results, dict) or not isinstance(results.get("tasks"), dict) or "task_info" not in results:
+        verb = results.get("verb") if isinstance(results, dict) else None
+        raise UsageError(f"--pool_runs: {spec} is not an eval run (it was made by `{verb}`); pool eval runs.")
+    if not results.get("fertility"):
+        raise UsageError(f"--pool_runs: {spec} has no fertility figures (an eval run with fertility off?).")
+    return (file.parent.name or str(file)), results
+
+
+def _pool(config: FertilityConfig) -> Result:
+    specs = [s for s in re.split(r"[,\s]+", config.pool_runs or "") if s]
+    if not specs:
+        raise UsageError("--pool_runs: name at least one `babelscope eval` run folder.")
+    loaded = [_eval_results(s) for s in specs]
+    names = []
+    for i, (label, _) in enumerate(loaded):
+        names.append(label if label not in names else f"{label}#{i}")
+    languages = None if config.languages == "all" else resolve_many(config.languages)
+    payloads = [res for _, res in loaded]
+    pooled = pooled_fertility_correlation(payloads, names, languages)
+    run = start_run(config, "fertility", "pooled")
+    run.languages = sorted({lang for m in pooled.values() for lang in m["languages"]})
+    run.model = None
+    fert = {name: res["fertility"] for name, res in zip(names, payloads, strict=True)}
+    run.write_results({"source": "pooled eval runs", "tokenizers": names, "fertility": fert, "pooled_runs": specs,
+                       "pooled_correlation": pooled})
+    run.write_readme(f"# fertility (pooled)\n\nEval runs: {', '.join(specs)}.\n\nOne correlation per headline "
+                     "metric and unit over every (run, task, language): pooled_correlation in results.json.\n")
+    lines = [f"{metric}: {m['points']} points; " + "; ".join(
+        f"{unit} pearson {m[unit]['pearson']:.3f} (n={m[unit]['n']})" if m[unit]["pearson"] is not None
+        else f"{unit} n={m[unit]['n']}" for unit in POOLED_UNITS) for metric, m in pooled.items()]
+    summary = "\n".join([*lines, f"babelscope: wrote {run.path / 'results.json'}"])
+    return finish("fertility", run, summary, fertility=fert)
+
+
 def run(config: FertilityConfig) -> Result:
+    if config.pool_runs:
+        return _pool(config)
     resolve_many(config.languages)  # a typo fails here, before anything is loaded
     corpus = load_corpus(config.source)
     languages = resolve_many(config.languages, available=corpus.languages)  # fails before the run starts
