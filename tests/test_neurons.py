@@ -1,5 +1,7 @@
 """LAPE and ternary neurons recover planted neurons; deactivation equals zeroing by hand."""
 
+import json
+
 import pytest
 import torch
 from tests.neurons_fixtures import D_MLP, GENERAL, LANGS, RELATED, SPECIFIC, planted_batches, planted_model
@@ -242,3 +244,53 @@ def test_answer_batches_count_exactly_the_models_greedy_answer(tiny_loaded):
             # every answer token is the model's own greedy choice after what precedes it
             greedy = logits[b, counted[0] - 1 : counted[-1]].argmax(-1)  # [n]
             assert greedy.tolist() == batch.input_ids[b, counted[0] : counted[-1] + 1].tolist()
+
+
+def test_answer_batches_with_whole_prompts_count_only_the_answer(tiny_loaded):
+    from babelscope.interpret import activations as act
+
+    loaded = tiny_loaded("llama")
+    long_question = " ".join(["How many apples does Anna have if she buys three more?"] * 6)  # > PROMPT_LEN tokens
+    prompts = {"eng_Latn": [long_question]}
+    batch = act.answer_batches(loaded.model, loaded.tokenizer, prompts, 1000, 2, prompt_len=None)[0]
+    whole = len(loaded.tokenizer(long_question, add_special_tokens=False)["input_ids"])
+    assert whole > act.PROMPT_LEN
+    counted = batch.count_mask[0].nonzero()[:, 0].tolist()
+    assert counted[0] == 1 + whole  # BOS + the whole question, then the generated answer counts
+    cut = act.answer_batches(loaded.model, loaded.tokenizer, prompts, 1000, 2)[0]
+    assert cut.count_mask[0].nonzero()[0, 0] == 1 + act.PROMPT_LEN
+
+
+def test_answer_prompts_qt_and_jsonl(tmp_path):
+    from babelscope.data.aligned import Item, ParallelCorpus
+    from babelscope.errors import DataError
+    from babelscope.interpret.neurons import answer_prompts
+
+    corpus = ParallelCorpus(
+        [Item(f"i{n}", {"eng_Latn": f"Question {n}?", "fra_Latn": f"Question {n} ?"}) for n in range(30)]
+    )
+    qt = answer_prompts("qt", corpus, ["eng_Latn", "fra_Latn"])
+    assert qt["fra_Latn"] and all(p.startswith("fr: Question ") and p.endswith(" ?\nen:") for p in qt["fra_Latn"])
+    assert all(p.endswith("?\nfr:") for p in qt["eng_Latn"])  # the pivot's own questions go to the other language
+    path = tmp_path / "q.jsonl"
+    rows = [{"language": "eng_Latn", "question": "Q1", "answer": "1"}, {"language": "fra_Latn", "question": "Q2"},
+            {"language": "deu_Latn", "question": "Q3"}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert answer_prompts(str(path), corpus, ["eng_Latn", "fra_Latn"]) == {"eng_Latn": ["Q1"], "fra_Latn": ["Q2"]}
+    with pytest.raises(DataError, match="no prompt for rus_Cyrl"):
+        answer_prompts(str(path), corpus, ["eng_Latn", "rus_Cyrl"])
+
+
+def test_lape_results_say_multi_language_not_related():
+    from babelscope.interpret import neurons as nr
+
+    model = planted_model()
+    a = get_adapter(model)
+    reducer = collect(model, a, planted_batches(rows=32), NeuronReducer(LANGS, a.n_layers, a.d_mlp))
+    lape_result = nr.from_stats(reducer, "m", "lape", top_rate=N_PLANTED / (2 * D_MLP))
+    ternary_result = nr.from_stats(reducer, "m", "ternary", top_rate=N_PLANTED / (2 * D_MLP))
+    assert list(lape_result.counts) == ["specific", "multi-language", "general"]
+    assert list(ternary_result.counts) == ["specific", "related", "general"]
+    assert set(lape_result.summary()["class_totals"]) == {"specific", "multi-language", "general"}
+    assert (lape_result.classes == 2).sum() == sum(lape_result.counts["multi-language"]) > 0  # same integers
+    assert lape_result.phases == ternary.phases(dict(zip(ternary.CLASSES[1:], lape_result.counts.values())))

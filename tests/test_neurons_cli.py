@@ -116,6 +116,8 @@ def test_compare_flag_runs_a_second_model(tiny_model_dir, tiny_tokenizer, corpus
     assert cmp["model_b"] == str(other) and set(cmp["jaccard"]) == set(CLI_LANGS.split(","))
     assert sum(cmp["transition_matrix"]["counts"][0]) <= 2 * 64  # counts cover every neuron exactly once
     assert sum(map(sum, cmp["transition_matrix"]["counts"])) == 2 * 64
+    b_selection = json.loads((out / "other-model" / "cmp" / "neurons.json").read_text())["selection"]
+    assert cmp["lambda_from"] == "model_a" and b_selection["lambda"] == cmp["lambda"]  # one lambda for both
 
 
 def test_count_answer_uses_only_generated_tokens_and_is_not_mixed_with_all(tiny_model_dir, corpus, tmp_path):
@@ -128,3 +130,43 @@ def test_count_answer_uses_only_generated_tokens_and_is_not_mixed_with_all(tiny_
     _neurons(tiny_model_dir, corpus, tmp_path, "ans", "--count", "all")  # same run folder: must not reuse
     every = NeuronReducer.load(stats_file)
     assert every.token_selection == "all" and not torch.equal(every.tokens, answer.tokens)
+
+
+def test_count_answer_on_question_translation_and_jsonl_prompts(tiny_model_dir, corpus, tmp_path):
+    from babelscope.models.reducers import NeuronReducer
+
+    run = _neurons(tiny_model_dir, corpus, tmp_path, "qt", "--count", "answer", "--prompts", "qt")
+    assert NeuronReducer.load(run / "artifacts/neuron_stats.safetensors").token_selection == "answer:qt"
+    assert json.loads((run / "results.json").read_text())["token_selection"] == "answer:qt"
+    questions = tmp_path / "questions.jsonl"
+    langs = CLI_LANGS.split(",")
+    questions.write_text("".join(json.dumps({"language": lang, "question": f"Question {i} in {lang}?"}) + "\n"
+                                 for lang in langs for i in range(6)))
+    run = _neurons(tiny_model_dir, corpus, tmp_path, "q", "--count", "answer", "--prompts", str(questions))
+    stats = NeuronReducer.load(run / "artifacts/neuron_stats.safetensors")
+    assert stats.token_selection == f"answer:{questions}" and (stats.tokens > 0).all()
+    bad = ["neurons", "--model_args", f"pretrained={tiny_model_dir}", "--source", corpus, "--prompts", "qt"]
+    assert main([*bad, "--output_path", str(tmp_path)]) == 2  # --prompts without --count answer: a usage error
+    assert main([*bad, "--count", "answer", "--prompts", "nope.jsonl", "--output_path", str(tmp_path)]) == 2
+
+
+def test_lape_run_says_multi_language(tiny_model_dir, corpus, tmp_path):
+    run = _neurons(tiny_model_dir, corpus, tmp_path, "l", "--method", "lape")
+    counts = json.loads((run / "layer_counts.json").read_text())["classes"]
+    assert set(counts) == {"specific", "multi-language", "general"}
+    assert "related" not in json.dumps(json.loads((run / "results.json").read_text())["class_totals"])
+
+
+def test_compare_neurons_uses_one_lambda(tiny_model_dir, corpus, tmp_path):
+    a = _neurons(tiny_model_dir, corpus, tmp_path, "a", "--lambda", "0.05")
+    b = _neurons(tiny_model_dir, corpus, tmp_path, "b", "--lambda", "0.15")
+    out = str(tmp_path / "c")
+    assert main(["compare-neurons", str(a), str(b), "--output_path", out, "--run_name", "ab"]) == 0
+    ab = json.loads(next((tmp_path / "c").rglob("ab/results.json")).read_text())
+    assert ab["lambda"] == 0.05 and ab["lambda_from"] == "run_a" and ab["own_lambda"] == {"a": 0.05, "b": 0.15}
+    assert ab["reselected"] == ["b"]
+    assert ab["transitions"] == {}  # same model and statistics at one lambda: nothing moves
+    assert main(["compare-neurons", str(a), str(b), "--lambda", "0.1", "--output_path", out, "--run_name", "l"]) == 0
+    fixed = json.loads(next((tmp_path / "c").rglob("l/results.json")).read_text())
+    assert fixed["lambda"] == 0.1 and fixed["lambda_from"] == "option" and fixed["reselected"] == ["a", "b"]
+    assert fixed["transitions"] == {}

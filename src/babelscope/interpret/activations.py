@@ -74,11 +74,18 @@ def language_batches(
 
 
 def answer_batches(
-    model, tokenizer, texts_by_lang: dict[str, list[str]], max_tokens: int, batch_size: int, progress: bool = False
+    model,
+    tokenizer,
+    texts_by_lang: dict[str, list[str]],
+    max_tokens: int,
+    batch_size: int,
+    progress: bool = False,
+    prompt_len: int | None = PROMPT_LEN,
 ) -> list[Batch]:
     """Batches of ``prompt + the model's own greedy answer`` rows, where only answer tokens count.
 
-    Each text's first ``PROMPT_LEN`` tokens are the prompt and the model continues it greedily
+    Each text's first ``prompt_len`` tokens are the prompt (``None``: the whole text, e.g. a task
+    question or a question-translation prompt) and the model continues it greedily
     for up to ``ANSWER_LEN`` tokens (to its end-of-sequence token); prompts are taken in order
     until about ``max_tokens`` answer tokens are collected per language. A position counts when
     its input token is a generated one (the language-neurons paper counts the activations of the
@@ -88,7 +95,7 @@ def answer_batches(
     out = []
     bar = tqdm(total=max_tokens * len(texts_by_lang), desc="generating answers", unit="tok", disable=not progress)
     for lang, texts in texts_by_lang.items():
-        rows = _answer_rows(model, tokenizer, texts, max_tokens, batch_size, pad, bar)
+        rows = _answer_rows(model, tokenizer, texts, max_tokens, batch_size, pad, bar, prompt_len)
         if not rows:
             raise DataError(f"the model generated no answer tokens for {lang}; count all tokens instead.")
         for s in range(0, len(rows), batch_size):
@@ -101,11 +108,13 @@ def answer_batches(
     return out
 
 
-def _answer_rows(model, tokenizer, texts, max_tokens, batch_size, pad, bar) -> list[tuple[list[int], list[int]]]:
+def _answer_rows(
+    model, tokenizer, texts, max_tokens, batch_size, pad, bar, prompt_len=PROMPT_LEN
+) -> list[tuple[list[int], list[int]]]:
     """(prompt, answer) token ids, prompts in text order until ``max_tokens`` answer tokens."""
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     encoded = [tokenizer(t.strip(), add_special_tokens=False)["input_ids"] for t in texts]
-    prompts = [bos + ids[:PROMPT_LEN] for ids in encoded if ids]
+    prompts = [bos + (ids if prompt_len is None else ids[:prompt_len]) for ids in encoded if ids]
     rows, counted = [], 0
     for s in range(0, len(prompts), batch_size):
         if counted >= max_tokens:

@@ -5,15 +5,24 @@
   (none / specific / related / general), e.g. specific -> general. The language-neurons paper
   reports that alignment turns language-specific neurons into language-related ones.
 * **Per-layer shifts**: per class, the count per layer in A, in B and B - A.
+
+Two ternary runs are compared at one lambda: each run's own sweep may stop at a different lambda,
+which moves neurons between classes by itself. ``compare_runs`` re-selects run B at run A's lambda
+(or both at a given ``lam``) from the runs' statistics and records the lambda it used. LAPE runs
+name class 2 "multi-language" (LAPE's word), ternary runs "related"; the integers are the same.
 """
 
 from __future__ import annotations
 
+import json
+
 import torch
 
 from babelscope.errors import UsageError
-from babelscope.interpret.neurons import NEURONS_FILE
+from babelscope.interpret import ternary
+from babelscope.interpret.neurons import NEURONS_FILE, STATS_FILE, class_names
 from babelscope.interpret.ternary import CLASSES
+from babelscope.models.reducers import NeuronReducer
 from babelscope.runs import RunFolder
 
 
@@ -24,8 +33,10 @@ def compare_tensors(
     classes_b: torch.Tensor,
     members_b: torch.Tensor,
     langs_b: list[str],
+    names: tuple[str, ...] = CLASSES,
 ) -> dict:
-    """The comparison from class maps [L, F] and memberships [K, L, F] of two runs."""
+    """The comparison from class maps [L, F] and memberships [K, L, F] of two runs (``names``: the
+    names of class values 0..3)."""
     if classes_a.shape != classes_b.shape:
         raise UsageError(
             f"the two runs have different MLP shapes {tuple(classes_a.shape)} and "
@@ -45,16 +56,16 @@ def compare_tensors(
             "jaccard": int((a & b).sum()) / union if union else None,
         }
     a, b = classes_a.long(), classes_b.long()
-    moves = torch.zeros(len(CLASSES), len(CLASSES), dtype=torch.long)
+    moves = torch.zeros(len(names), len(names), dtype=torch.long)
     moves.index_put_((a.flatten(), b.flatten()), torch.ones(a.numel(), dtype=torch.long), accumulate=True)
     transitions = {
-        f"{CLASSES[i]}->{CLASSES[j]}": int(moves[i, j])
-        for i in range(len(CLASSES))
-        for j in range(len(CLASSES))
+        f"{names[i]}->{names[j]}": int(moves[i, j])
+        for i in range(len(names))
+        for j in range(len(names))
         if i != j and moves[i, j]
     }
     per_layer = {}
-    for v, name in enumerate(CLASSES):
+    for v, name in enumerate(names):
         if v:
             ca, cb = (a == v).sum(1).tolist(), (b == v).sum(1).tolist()
             per_layer[name] = {"a": ca, "b": cb, "shift": [y - x for x, y in zip(ca, cb, strict=True)]}
@@ -64,7 +75,7 @@ def compare_tensors(
         "jaccard": jaccard,
         "mean_jaccard": sum(mean_j) / len(mean_j) if mean_j else None,
         "transitions": transitions,
-        "transition_matrix": {"classes": list(CLASSES), "counts": moves.tolist()},
+        "transition_matrix": {"classes": list(names), "counts": moves.tolist()},
         "per_layer": per_layer,
         "totals": {name: {"a": sum(d["a"]), "b": sum(d["b"])} for name, d in per_layer.items()},
     }
@@ -79,6 +90,7 @@ def compare_results(result_a, result_b) -> dict:
         result_b.classes,
         result_b.sets.members,
         result_b.languages,
+        _names(result_a.method, result_b.method),
     )
     return {"model_a": result_a.model, "model_b": result_b.model, **out}
 
@@ -91,11 +103,59 @@ def load_run(path) -> tuple[dict, dict]:
     return run.load_tensors(NEURONS_FILE)
 
 
-def compare_runs(run_a, run_b) -> dict:
-    """Compare two run folders of ``babelscope neurons``."""
+def _names(method_a, method_b) -> tuple[str, ...]:
+    """Class names shared by both runs: LAPE's when both are LAPE runs, else the ternary ones."""
+    return class_names("lape") if method_a == method_b == "lape" else CLASSES
+
+
+def _probabilities(path, tensors: dict) -> torch.Tensor:
+    """[L, F, K] activation probabilities: exact (float64) from the statistics when present."""
+    stats = RunFolder.open(path).path / STATS_FILE
+    return NeuronReducer.load(stats).probabilities() if stats.exists() else tensors["probabilities"].double()
+
+
+def _selection(path) -> dict:
+    """The selection settings recorded in the run's neurons.json (empty when absent)."""
+    doc = RunFolder.open(path).path / "neurons.json"
+    return json.loads(doc.read_text()).get("selection", {}) if doc.exists() else {}
+
+
+def _reselect(path, tensors: dict, meta: dict, sel: dict, lam: float) -> tuple:
+    """(classes, members) of a ternary run re-selected at ``lam`` with its own rates."""
+    p = _probabilities(path, tensors)
+    sets = ternary.select(p, meta["languages"], lam, sel.get("top_rate", ternary.TOP_RATE),
+                          sel.get("bar_rate", ternary.BAR_RATE))
+    return ternary.classify(p, sets), sets.members
+
+
+def compare_runs(run_a, run_b, lam: float | None = None) -> dict:
+    """Compare two run folders of ``babelscope neurons``.
+
+    Two ternary runs are compared at one lambda: ``lam`` when given (both runs re-selected), else
+    run A's (run B re-selected when its own differs). The result records ``lambda``,
+    ``lambda_from`` (option / run_a) and each run's own lambda; other methods compare as saved.
+    """
     ta, ma = load_run(run_a)
     tb, mb = load_run(run_b)
-    out = compare_tensors(ta["classes"], ta["members"], ma["languages"], tb["classes"], tb["members"], mb["languages"])
+    sel_a, sel_b = _selection(run_a), _selection(run_b)
+    ca, ka, cb, kb = ta["classes"], ta["members"], tb["classes"], tb["members"]
+    both_ternary = ma.get("method") == mb.get("method") == "ternary"
+    if lam is not None and not both_ternary:
+        raise UsageError("--lambda applies to two ternary runs; these are "
+                         f"{ma.get('method')} and {mb.get('method')}.")
+    own = {"a": sel_a.get("lambda"), "b": sel_b.get("lambda")}
+    used, source, reselected = None, None, []
+    if both_ternary:
+        used, source = (lam, "option") if lam is not None else (own["a"], "run_a")
+        if used is not None:
+            if lam is not None or own["a"] is None:
+                ca, ka = _reselect(run_a, ta, ma, sel_a, used)
+                reselected.append("a")
+            if lam is not None or own["b"] != used:
+                cb, kb = _reselect(run_b, tb, mb, sel_b, used)
+                reselected.append("b")
+    out = compare_tensors(ca, ka, ma["languages"], cb, kb, mb["languages"],
+                          _names(ma.get("method"), mb.get("method")))
     return {
         "model_a": ma.get("model", "a"),
         "model_b": mb.get("model", "b"),
@@ -103,6 +163,10 @@ def compare_runs(run_a, run_b) -> dict:
         "run_b": str(run_b),
         "method_a": ma.get("method"),
         "method_b": mb.get("method"),
+        "lambda": used,
+        "lambda_from": source,
+        "own_lambda": own,
+        "reselected": reselected,
         **out,
     }
 
@@ -112,6 +176,8 @@ def format_compare(cmp: dict) -> str:
     lines = [
         f"# compare-neurons: {cmp['model_a']} (A) vs {cmp['model_b']} (B)",
         "",
+        *([f"Both runs compared at lambda {cmp['lambda']:.4g} (from {cmp.get('lambda_from')}; own lambdas "
+           f"{cmp.get('own_lambda')}).", ""] if cmp.get("lambda") is not None else []),
         "| language | A | B | both | Jaccard |",
         "|---|---|---|---|---|",
     ]

@@ -11,24 +11,38 @@ Python API (the ``babelscope neurons`` verb calls the same functions)::
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from babelscope.data.split import split_texts
+from babelscope.data.parallel import lang_tag
+from babelscope.data.split import split_for_eval, split_texts
 from babelscope.distributed import is_main, shard
-from babelscope.errors import UsageError
+from babelscope.errors import DataError, UsageError
 from babelscope.interpret import lape, ternary
-from babelscope.interpret.activations import ROW_LEN, answer_batches, collect, language_batches
+from babelscope.interpret.activations import PROMPT_LEN, ROW_LEN, answer_batches, collect, language_batches
 from babelscope.interpret.deactivation import run_check
-from babelscope.interpret.ternary import classify, layer_counts, phases, plot_layers
+from babelscope.interpret.ternary import CLASSES, classify, layer_counts, phases, plot_layers
 from babelscope.models.reducers import NeuronReducer
 
 METHODS = ("ternary", "lape")
 MAX_TOKENS = 2048  # statistics tokens per language (the must-show run: ~5 min solo, 18.5 min on busy cores)
 EVAL_TOKENS = 64  # held-out tokens per language for the deactivation check (2K+1 passes with logits)
 STATS_FILE = "artifacts/neuron_stats.safetensors"
+# LAPE's own vocabulary (Tang et al.): a selected neuron is language-specific to one language or to
+# several; "related" is the ternary method's word. The class map integers are the same (0..3).
+LAPE_CLASSES = ("none", "specific", "multi-language", "general")
+PROMPT_KINDS = ("qt",)  # built-in answer prompts (--prompts); anything else is a JSONL file
+
+
+def class_names(method: str) -> tuple[str, ...]:
+    """Names of class map values 0..3 in ``method``'s vocabulary."""
+    return LAPE_CLASSES if method == "lape" else CLASSES
+
+
 NEURONS_FILE = "artifacts/neurons.safetensors"
 
 
@@ -38,9 +52,9 @@ class NeuronResult:
     languages: list[str]
     method: str
     sets: object  # babelscope.interpret.lape.NeuronSets
-    classes: torch.Tensor  # [L, F] int8: 0 none, 1 specific, 2 related, 3 general
+    classes: torch.Tensor  # [L, F] int8: 0 none, 1 specific, 2 related (LAPE: multi-language), 3 general
     probabilities: torch.Tensor  # [L, F, K]
-    counts: dict  # {"specific": [L], "related": [L], "general": [L]}
+    counts: dict  # {"specific": [L], "related" (LAPE: "multi-language"): [L], "general": [L]}
     phases: list
     tokens: dict
     validation: dict | None = None
@@ -93,7 +107,7 @@ class NeuronResult:
                 "languages": self.languages,
                 "method": self.method,
                 "model": self.model,
-                "classes": ["none", "specific", "related", "general"],
+                "classes": list(class_names(self.method)),
                 "axes": {
                     "classes": ["layer", "neuron"],
                     "members": ["language", "layer", "neuron"],
@@ -119,23 +133,71 @@ def collect_stats(
     row_len: int | None = None,
     show_progress: bool = True,
     count: str = "all",
+    prompts: dict[str, list[str]] | None = None,
+    selection: str | None = None,
 ):
     """A NeuronReducer over ``texts`` (this process' share of batches, summed over processes).
 
     ``count``: ``all`` text tokens, or only ``answer`` tokens the model generates after prompts
-    cut from the texts (``activations.answer_batches``; each process generates all answers).
+    cut from the texts (``activations.answer_batches``; each process generates all answers), or
+    after the whole ``prompts`` when given ({lang: prompts}, see :func:`answer_prompts`).
+    ``selection`` is recorded as the statistics' token selection (default: ``count``).
     """
     a = loaded.adapter
+    if prompts is not None and count != "answer":
+        raise UsageError("answer prompts only apply when counting answer tokens (count='answer').")
     if count == "answer":
         shown = show_progress and is_main()
-        batches = answer_batches(loaded.model, loaded.tokenizer, texts, max_tokens, batch_size, shown)
+        given, plen = (texts, PROMPT_LEN) if prompts is None else (prompts, None)
+        batches = answer_batches(loaded.model, loaded.tokenizer, given, max_tokens, batch_size, shown, plen)
     else:
         batches = language_batches(loaded.tokenizer, texts, max_tokens, batch_size, row_len or ROW_LEN)
     batches = shard(batches)
-    reducer = NeuronReducer(list(texts), a.n_layers, a.d_mlp, device=loaded.device, token_selection=count)
+    langs = list(texts if prompts is None else prompts)
+    reducer = NeuronReducer(langs, a.n_layers, a.d_mlp, device=loaded.device, token_selection=selection or count)
     with tqdm(total=len(batches), desc="neuron statistics", disable=not (show_progress and is_main())) as bar:
         collect(loaded.model, a, batches, reducer, bar)
     return reducer.all_reduce()
+
+
+def answer_prompts(spec: str, corpus, languages: list[str]) -> dict[str, list[str]]:
+    """Whole prompts per language whose greedy answers are counted (``--count answer --prompts``).
+
+    ``qt``: the question-translation prompts of ``finetune``'s qt kind (PLAST), built from the
+    source's training items: ``"<tag>: <text>\n<pivot tag>:"`` with English as the pivot (or the
+    first language without English); the pivot's own texts are translated into the first other
+    language. Otherwise ``spec`` is a JSONL file of ``{"language": ..., "question": ...}`` rows
+    (e.g. MGSM questions; other keys ignored), each question given whole.
+    """
+    if spec == "qt":
+        items, _ = split_for_eval(corpus)
+        pivot = "eng_Latn" if "eng_Latn" in languages else languages[0]
+        out = {}
+        for lang in languages:
+            target = pivot if lang != pivot else next((x for x in languages if x != pivot), None)
+            if target is None:
+                raise UsageError("--prompts qt needs at least 2 languages (a question and its translation).")
+            out[lang] = [f"{lang_tag(lang)}: {it.texts[lang].strip()}\n{lang_tag(target)}:"
+                         for it in items if lang in it.texts and target in it.texts]
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            raise UsageError(f"--prompts {spec!r}: not qt and no such file (a JSONL of language, question rows).")
+        out = {lang: [] for lang in languages}
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                lang, question = row["language"], row["question"]
+            except (ValueError, KeyError, TypeError) as e:
+                raise DataError(f"{spec} line {n}: expected a JSON object with language and question ({e}).") from e
+            if lang in out and str(question).strip():
+                out[lang].append(str(question))
+    empty = [lang for lang, p in out.items() if not p]
+    if empty:
+        raise DataError(f"--prompts {spec}: no prompt for {', '.join(empty)}.")
+    return out
 
 
 def identify(
@@ -168,7 +230,9 @@ def from_stats(reducer, model_name: str, method: str = "ternary", **kwargs) -> N
     p = reducer.probabilities()  # [L, F, K]
     sets = identify(p, reducer.languages, method, **kwargs)
     classes = classify(p, sets)
-    counts = layer_counts(classes)
+    counts = layer_counts(classes)  # ternary names, which phases() reads
+    ph = phases(counts)
+    named = dict(zip(class_names(method)[1:], counts.values(), strict=True))
     return NeuronResult(
         model_name,
         reducer.languages,
@@ -176,8 +240,8 @@ def from_stats(reducer, model_name: str, method: str = "ternary", **kwargs) -> N
         sets,
         classes,
         p,
-        counts,
-        phases(counts),
+        named,
+        ph,
         dict(zip(reducer.languages, reducer.tokens.tolist(), strict=True)),
     )
 

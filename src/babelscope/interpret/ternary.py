@@ -180,7 +180,7 @@ def plot_layers(counts: dict[str, list[int]], path, title: str = "", phase_list:
 
     fig, ax = plt.subplots(figsize=(8, 4.2), dpi=120)
     layers = list(range(len(counts["specific"])))
-    for name, color in (("specific", "tab:red"), ("related", "tab:orange"), ("general", "tab:blue")):
+    for name, color in zip(counts, ("tab:red", "tab:orange", "tab:blue"), strict=False):  # LAPE: multi-language
         ax.plot(layers, counts[name], marker="o", ms=3, color=color, label=f"language-{name}")
     shades = ("#f2f2f2", "#ffffff", "#e8eef8", "#fff4e0")
     for i, ph in enumerate(phase_list or []):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from babelscope.interpret.compare import compare_runs, format_compare
 from babelscope.verbs import VerbSpec
@@ -20,11 +21,15 @@ class _Runs(Config):
 
 @dataclass
 class CompareNeuronsConfig(OutputOptions, _Runs):
-    pass
+    lam: float | None = option(None, "two ternary runs: the one lambda both are re-selected at (default: run A's "
+                               "own lambda, applied to run B, so the two sweeps do not confound class shifts)",
+                               short="--lambda", minimum=0.0)
+
+    RENAMED: ClassVar[dict] = {"lambda": "lam"}
 
 
 def run(config: CompareNeuronsConfig):
-    cmp = compare_runs(config.run_a, config.run_b)
+    cmp = compare_runs(config.run_a, config.run_b, config.lam)
     run = start_run(config, "compare-neurons", f"{cmp['model_a']}-vs-{cmp['model_b']}")
     run.languages = cmp["languages"]
     run.write_results({k: v for k, v in cmp.items() if k != "languages"})
@@ -44,5 +49,6 @@ SPEC = VerbSpec(
     CompareNeuronsConfig, run,
     description="Per-language Jaccard overlap of neuron sets, transitions between classes (e.g. specific -> "
     "general) and per-layer shifts, for two runs on the same architecture (a base model and its aligned or "
-    "finetuned version). Example: babelscope compare-neurons runs/base/neurons-X runs/tuned/neurons-Y",
+    "finetuned version). Two ternary runs are compared at one lambda (run A's, or --lambda), recorded in "
+    "results.json. Example: babelscope compare-neurons runs/base/neurons-X runs/tuned/neurons-Y",
 )

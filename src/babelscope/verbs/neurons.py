@@ -12,6 +12,7 @@ import torch
 from babelscope import distributed as dist
 from babelscope.data.corpus import load_corpus
 from babelscope.data.split import split_texts
+from babelscope.errors import UsageError
 from babelscope.interpret import neurons as nr
 from babelscope.interpret import ternary
 from babelscope.interpret.compare import compare_results
@@ -69,6 +70,11 @@ class NeuronsConfig(OutputOptions, TextOptions, LanguageOptions, ModelOptions):
                          short="--validate", group="checks")
     eval_tokens: int = option(nr.EVAL_TOKENS, "held-out tokens per language for --validate", minimum=1,
                               group="checks")
+    prompts: str | None = option(None, "--count answer only: the prompts the model answers, given whole: qt (the "
+                                 "question-translation prompts of finetune's qt kind, '<lang>: text\\n<pivot>:', from "
+                                 "the source's training items) or a JSONL file of {language, question} rows (e.g. "
+                                 "MGSM questions, as the language-neurons paper counts the answers to them); default: "
+                                 "the first tokens of each text", metavar="qt|FILE", group="text")
     compare: str | None = option(None, "a second model (same --model_args syntax, e.g. pretrained=my-finetuned-"
                                  "dir): run the same analysis on it and compare the neuron sets",
                                  metavar="MODEL_ARGS", group="checks")
@@ -76,15 +82,23 @@ class NeuronsConfig(OutputOptions, TextOptions, LanguageOptions, ModelOptions):
     # a run folder reused with --run_name keeps its statistics when only these change (docs/neurons.md);
     # a different --count recomputes them in place
     RERUN_IN_PLACE: ClassVar[tuple] = ("method", "top_rate", "bar_rate", "filter_rate", "lam", "lambda_search",
-                                       "check", "eval_tokens", "compare", "count", "threads")
+                                       "check", "eval_tokens", "compare", "count", "prompts", "threads")
 
     RENAMED: ClassVar[dict] = RENAMED
 
     def validate(self) -> None:
         super().validate()
+        if self.prompts and self.count != "answer":
+            raise UsageError("--prompts gives the questions whose answers are counted; add --count answer.")
+        if self.prompts and self.prompts not in nr.PROMPT_KINDS and not Path(self.prompts).is_file():
+            raise UsageError(f"--prompts {self.prompts!r}: use qt or a JSONL file of {{language, question}} rows.")
         if self.compare:
             compare = parse_model_args(self.compare) if "=" in self.compare else {"pretrained": self.compare}
             check_model_path(compare.get("pretrained"), "--compare")
+
+    def token_selection(self) -> str:
+        """What the statistics count: all, answer (continuations of text), answer:qt or answer:FILE."""
+        return f"answer:{self.prompts}" if self.prompts and self.count == "answer" else self.count
 
     def selection(self) -> dict:
         """Keyword arguments of ``interpret.neurons.from_stats`` for the chosen method."""
@@ -93,38 +107,46 @@ class NeuronsConfig(OutputOptions, TextOptions, LanguageOptions, ModelOptions):
         return {"top_rate": self.top_rate, "bar_rate": self.bar_rate, **extra}
 
 
-def _statistics(config, run, loaded, train: dict, name: str):
+def _statistics(config, run, loaded, train: dict, name: str, prompts: dict | None = None):
     """Neuron statistics, reused from the run folder when it holds ones of the same token selection."""
     stats_path = run.path / nr.STATS_FILE
     stats = NeuronReducer.load(stats_path) if stats_path.exists() else None  # resume an interrupted run
-    if stats is None or stats.token_selection != config.count:
-        stats = nr.collect_stats(loaded, train, config.max_tokens, config.batch_size, count=config.count)
+    if stats is None or stats.token_selection != config.token_selection():
+        stats = nr.collect_stats(loaded, train, config.max_tokens, config.batch_size, count=config.count,
+                                 prompts=prompts, selection=config.token_selection())
         if dist.is_main():
             stats_path.parent.mkdir(parents=True, exist_ok=True)
             stats.save(stats_path, {"model": name, "source": config.source})
     return stats
 
 
-def payload(result, source: str) -> dict:
+def payload(result, source: str, token_selection: str = "all") -> dict:
     """results.json's payload: the selection summary (model and languages live in the envelope)."""
-    return {"source": source, **{k: v for k, v in result.summary().items() if k not in ("model", "languages")}}
+    return {"source": source, "token_selection": token_selection,
+            **{k: v for k, v in result.summary().items() if k not in ("model", "languages")}}
 
 
-def analyse(config: NeuronsConfig, spec: dict, corpus, languages: list[str]):
-    """One model: statistics (resumed when present), selection, optional check; its run folder."""
+def analyse(config: NeuronsConfig, spec: dict, corpus, languages: list[str], lam: float | None = None):
+    """One model: statistics (resumed when present), selection, optional check; its run folder.
+
+    ``lam``: a ternary lambda that overrides the sweep (``--compare`` applies the first model's)."""
     name = str(spec.get("pretrained", DEFAULT_MODEL))
     run = start_run(config, "neurons", name)
     run.languages = languages
     loaded = load_from_args(spec, device=config.device)
     bind_model(run, loaded, spec.get("revision"))
     train, held = split_texts(corpus, languages)
-    stats = _statistics(config, run, loaded, train, name)
-    result = nr.from_stats(stats, name, config.method, **config.selection())
+    prompts = nr.answer_prompts(config.prompts, corpus, languages) if config.prompts else None
+    stats = _statistics(config, run, loaded, train, name, prompts)
+    selection = config.selection()
+    if lam is not None and config.method == "ternary":
+        selection["lam"] = lam
+    result = nr.from_stats(stats, name, config.method, **selection)
     if config.check:
         result.validation = nr.validate(loaded, result, held, config.eval_tokens, config.batch_size, config.seed)
     if dist.is_main():
         result.save(run)
-        run.write_results(payload(result, config.source))
+        run.write_results(payload(result, config.source, config.token_selection()))
         run.write_readme(readme(result))
     return run, result
 
@@ -172,12 +194,17 @@ def summary_text(run, result) -> str:
 
 
 def _compare(config: NeuronsConfig, run, result, corpus, languages: list[str]) -> str:
-    """``--compare``: the same analysis on a second model (its own run folder); compare.json here."""
+    """``--compare``: the same analysis on a second model (its own run folder); compare.json here.
+
+    Ternary: the second model is selected at the first model's lambda (swept or --lambda), so class
+    shifts are not confounded by two sweeps; compare.json records that lambda."""
     spec = parse_model_args(config.compare)
-    other_run, other = analyse(config, spec, corpus, languages)
+    lam = result.sets.info.get("lambda") if config.method == "ternary" else None
+    other_run, other = analyse(config, spec, corpus, languages, lam=lam)
     if not dist.is_main():
         return ""
-    run.write_json("compare.json", {"other_run": str(other_run.path), **compare_results(result, other)})
+    applied = {"lambda": lam, "lambda_from": "model_a" if lam is not None else None}
+    run.write_json("compare.json", {"other_run": str(other_run.path), **applied, **compare_results(result, other)})
     return f"\nbabelscope: comparison with {other.model} in {Path(run.path) / 'compare.json'}"
 
 
