@@ -145,3 +145,15 @@ def test_off_target_detects_wrong_language():
     ]
     assert off_target(recs, "deu_Latn")["off_target"] == 0.5
     assert [r["detected_language"] for r in recs] == ["de", "en"]
+
+
+def test_mubench_table_has_its_61_languages_and_mmlu_pro():
+    from babelscope.languages import resolve
+
+    codes = ("af ar az bg bn ca ceb cs da de el en es et fa fi fr ga gu he hi hr hu id is it ja jv kk km kn ko lt lv "
+             "ml mr ms my nl no pa pl pt ro ru sk sl sq sr sv sw ta te th tl tr uk ur uz vi zh").split()
+    mub = get_task("mubench")
+    assert len(mub.configs) == 61 and sorted(mub.configs.values()) == sorted(codes)
+    assert all(resolve(code) == flores for flores, code in mub.configs.items())
+    assert mub.config_for("ceb_Latn") == "StoryClozeDataset_lighteval_ceb"
+    assert get_task("mubench_MMLUProDataset").config_for("tel_Telu") == "MMLUProDataset_lighteval_te"

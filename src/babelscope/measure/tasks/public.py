@@ -227,10 +227,18 @@ class MuBench(PublicTask):
     name, kind, hf_path, split = "mubench", "mc", "aialt/MuBench", "test"
     description = "MuBench aligned multiple choice (cloze mode), items aligned by _id across languages"
     dataset = "StoryClozeDataset"  # which MuBench benchmark; `mubench_<Dataset>` picks another
+    # MuBench's 61 language codes (the config suffixes; ISO 639-1, ceb for Cebuano), as the MuBench task
+    # README lists them, mapped by babelscope.languages.resolve (sr -> srp_Cyrl, FLORES' only Serbian).
     configs = _table(
         "eng_Latn=en deu_Latn=de fra_Latn=fr spa_Latn=es ita_Latn=it por_Latn=pt rus_Cyrl=ru "
         "zho_Hans=zh jpn_Jpan=ja kor_Hang=ko arb_Arab=ar hin_Deva=hi ben_Beng=bn tur_Latn=tr "
-        "vie_Latn=vi ind_Latn=id pol_Latn=pl nld_Latn=nl ukr_Cyrl=uk swh_Latn=sw"
+        "vie_Latn=vi ind_Latn=id pol_Latn=pl nld_Latn=nl ukr_Cyrl=uk swh_Latn=sw "
+        "afr_Latn=af azj_Latn=az bul_Cyrl=bg cat_Latn=ca ceb_Latn=ceb ces_Latn=cs dan_Latn=da ell_Grek=el "
+        "est_Latn=et pes_Arab=fa fin_Latn=fi gle_Latn=ga guj_Gujr=gu heb_Hebr=he hrv_Latn=hr hun_Latn=hu "
+        "isl_Latn=is jav_Latn=jv kaz_Cyrl=kk khm_Khmr=km kan_Knda=kn lit_Latn=lt lvs_Latn=lv mal_Mlym=ml "
+        "mar_Deva=mr zsm_Latn=ms mya_Mymr=my nob_Latn=no pan_Guru=pa ron_Latn=ro slk_Latn=sk slv_Latn=sl "
+        "als_Latn=sq srp_Cyrl=sr swe_Latn=sv tam_Taml=ta tel_Telu=te tha_Thai=th tgl_Latn=tl urd_Arab=ur "
+        "uzn_Latn=uz"
     )
 
     def config_for(self, language):
@@ -285,6 +293,7 @@ for _ds in (
     "HellaswagDataset",  # the published folder name (not HellaSwag)
     "GPQADataset",
     "MMLUDataset",
+    "MMLUProDataset",  # MMLU-Pro (up to 10 options), a folder of the dataset repository
     "WinoGrandeDataset",
     "StoryClozeDataset",
     "TruthfulQADataset",
