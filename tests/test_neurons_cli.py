@@ -170,3 +170,9 @@ def test_compare_neurons_uses_one_lambda(tiny_model_dir, corpus, tmp_path):
     fixed = json.loads(next((tmp_path / "c").rglob("l/results.json")).read_text())
     assert fixed["lambda"] == 0.1 and fixed["lambda_from"] == "option" and fixed["reselected"] == ["a", "b"]
     assert fixed["transitions"] == {}
+
+
+def test_lna_paper_preset_counts_answers_to_question_translation_prompts(tiny_model_dir, corpus, tmp_path):
+    run = _neurons(tiny_model_dir, corpus, tmp_path, "lna", "--protocol", "lna-paper")
+    res = json.loads((run / "results.json").read_text())
+    assert res["token_selection"] == "answer:qt" and res["selection"]["lambda_search"]["search"] == "official"
