@@ -62,6 +62,8 @@ def test_heads_verb_writes_scores_lists_heatmaps_and_ablation(tiny_model_dir, ti
             tmp_path,
             "one",
             "--validate",
+            "--ablation",
+            "candidates",
             "--num_eval_items",
             "3",
             "--num_prompts",

@@ -25,8 +25,8 @@ def corpus_file(tmp_path_factory):
 def heads_run(tiny_model_dir, corpus_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("heads")
     return bs.heads(model=str(tiny_model_dir), languages=LANGS, source=corpus_file, num_items=6, batch_size=4,
-                    max_length=32, quantile=0.75, validate=True, num_eval_items=2, num_prompts=1,
-                    max_new_tokens=2, output_path=str(out), run_name="h")
+                    max_length=32, quantile=0.75, validate=True, ablation="candidates", num_eval_items=2,
+                    num_prompts=1, max_new_tokens=2, output_path=str(out), run_name="h")
 
 
 def test_heads_api_writes_scores_classes_and_a_valid_results_json(heads_run):

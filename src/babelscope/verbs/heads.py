@@ -49,9 +49,10 @@ class HeadsConfig(OutputOptions, LanguageOptions, ModelOptions):
     check: bool = option(False, "ablation check (--validate): zero each language's top heads in turn: loss matrix "
                          "on held-out text with a random-heads baseline, and the off-target rate of generation "
                          "before/after zeroing its specific heads", short="--validate", group="validation")
-    ablation: str = option("candidates", "what --validate ablates: candidates (each language's top heads, then its "
-                           "specific heads alone; mean loss rise) or official (the released code's: the top 2%% of "
-                           "layers x heads of each language's specific heads, mean exp(loss))",
+    ablation: str = option("official", "what --validate ablates: official (the paper's released code: the top 2%% of "
+                           "layers x heads of each language's specific heads, mean exp(loss)) or candidates "
+                           "(babelscope's: each language's top heads, then its specific heads alone, with a "
+                           "random-heads control; mean loss rise)",
                            choices=("candidates", "official"), group="validation")
     num_eval_items: int = option(NUM_EVAL_ITEMS, "held-out items per language for the ablation matrix", minimum=1,
                                  group="validation")
