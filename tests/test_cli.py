@@ -71,3 +71,21 @@ def test_ls(what, capsys):
 def test_negative_boolean_flags_accept_hyphens():
     assert _normalise(["--no-dry-run", "--batch-size=4", "--no-verbose"]) == ["--no-dry_run", "--batch_size=4",
                                                                            "--no-verbose"]
+
+
+def test_lm_eval_model_flag_habits(tmp_path, capsys):
+    argv = _normalise(["eval", "--model", "hf", "--model_args", "pretrained=smollm2-135m,dtype=float32"])
+    config = config_of(build_parser(only="eval").parse_args(argv))
+    assert config.model_spec() == {"pretrained": "smollm2-135m", "dtype": "float32"}
+    assert main(["eval", "--model", "vllm", "--model_args", "pretrained=x", "--output_path", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--model vllm" in err[0] and "--model hf" in err[0]
+
+
+@pytest.mark.parametrize("argv", [["eval", "--model_arg", "pretrained=x"], ["eval", "--lim", "3"]])
+def test_flag_prefixes_are_not_guessed(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unrecognized arguments" in err[0]

@@ -40,13 +40,13 @@ def _epilog(specs: list) -> str:
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole parser, or (``only``) the top level plus one verb's sub-parser."""
     specs = [verbs.spec(only)] if only in verbs.MODULES else verbs.all_specs()
-    parser = _Parser(prog="babelscope", formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = _Parser(prog="babelscope", formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
                      epilog=_epilog(specs) if only is None else EPILOG,
                      description="Measure, explain and improve what a causal language model can do in each language.")
     parser.add_argument("--version", action="version", version=f"babelscope {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for spec in specs:
-        p = sub.add_parser(spec.name, description=spec.description or spec.help)
+        p = sub.add_parser(spec.name, description=spec.description or spec.help, allow_abbrev=False)
         spec.config.add_to_parser(p)
         p.add_argument("--config", "-C", default=None,
                        help="YAML file whose keys equal the long flags (a run's config.yaml re-runs it)")

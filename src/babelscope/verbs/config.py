@@ -206,6 +206,13 @@ def _argparse_kwargs(f: dataclasses.Field, tp) -> dict:
 # Options shared by several verbs: each verb config inherits the groups it needs. ---------------
 
 
+HF_BACKENDS = ("hf", "hf-auto", "huggingface")  # lm-eval's --model names for what babelscope always runs
+OTHER_BACKENDS = ("vllm", "vllm-vlm", "sglang", "openai-completions", "openai-chat-completions", "local-completions",
+                  "local-chat-completions", "anthropic-completions", "anthropic-chat", "gguf", "ggml", "hf-multimodal",
+                  "mamba_ssm", "neuronx", "openvino", "optimum-lm", "ipex", "textsynth", "watsonx_llm", "nemo_lm",
+                  "sparseml", "deepsparse")  # lm-eval backends babelscope does not run
+
+
 def check_model_path(pretrained, flag: str = "model") -> None:
     """A model given as a path (``/…``, ``./…``, ``~/…`` or ``*.gguf``) must exist."""
     if isinstance(pretrained, str) and (pretrained.startswith(("/", ".", "~")) or pretrained.endswith(".gguf")):
@@ -217,7 +224,8 @@ def check_model_path(pretrained, flag: str = "model") -> None:
 @dataclass
 class ModelOptions(Config):
     model: str | None = option(None, "model: default | smollm2-135m | <folder> | <file.gguf> | <hub id> "
-                               "(same as pretrained= in --model_args)", group="model")
+                               "(same as pretrained= in --model_args); lm-eval's `--model hf` is accepted",
+                               group="model")
     model_args: str = option("", "comma-separated key=value, as in lm-eval: pretrained=..., "
                              "dtype=float32|bfloat16|float16, revision=..., parallelize=True (device_map=auto), "
                              "trust_remote_code=True, allow_pickle=True", short="-a", group="model")
@@ -225,15 +233,20 @@ class ModelOptions(Config):
     batch_size: int = option(8, "sequences per forward pass", short="-b", minimum=1, group="model")
 
     def model_spec(self) -> dict:
-        """The model arguments as one dict (``model`` wins over pretrained= in ``model_args``)."""
+        """The model arguments as one dict (``model`` wins over pretrained= in ``model_args``, except
+        lm-eval's backend names: ``--model hf --model_args pretrained=...`` works as in lm-eval)."""
         spec = parse_model_args(self.model_args)
-        if self.model:
+        if self.model and self.model not in HF_BACKENDS:
             spec["pretrained"] = self.model
         spec.setdefault("pretrained", DEFAULT_MODEL)
         return spec
 
     def validate(self) -> None:
         super().validate()
+        if self.model in OTHER_BACKENDS:
+            raise UsageError(f"--model {self.model}: babelscope runs Hugging Face models in process (it needs their "
+                             "hooks); drop --model or write --model hf, and name the model with --model_args "
+                             "pretrained=...")
         check_model_args(self.model_spec())
         if self.device is not None and not _DEVICE.fullmatch(self.device):
             raise UsageError(f"--device {self.device!r} is not a device; use cpu, cuda, cuda:N, mps or xpu.")
