@@ -77,6 +77,10 @@ def test_lm_eval_model_flag_habits(tmp_path, capsys):
     argv = _normalise(["eval", "--model", "hf", "--model_args", "pretrained=smollm2-135m,dtype=float32"])
     config = config_of(build_parser(only="eval").parse_args(argv))
     assert config.model_spec() == {"pretrained": "smollm2-135m", "dtype": "float32"}
+    argv = _normalise(["eval", "--model", "hf", "--model_args", "pretrained=x", "--num_fewshot", "0", "--log_samples",
+                       "--trust_remote_code"])
+    config = config_of(build_parser(only="eval").parse_args(argv))
+    assert config.model_spec() == {"pretrained": "x", "trust_remote_code": True} and config.log_samples
     assert main(["eval", "--model", "vllm", "--model_args", "pretrained=x", "--output_path", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--model vllm" in err[0] and "--model hf" in err[0]

@@ -136,6 +136,7 @@ CASES = [
     _case("eval", "--config", "{config_binary.yaml}", why="not UTF-8"),
     _case("eval", "--config", "{missing}.yaml", why="cannot read --config"),
     _case("eval", "--unknown_flag", "1", why="unrecognized arguments"),
+    _case("eval", "--num_fewshot", "5", why="--num_fewshot must be at most 0"),
     # rescore -------------------------------------------------------------------------------------
     _case("rescore", "{missing}", why="does not exist"),
     _case("rescore", "{not_a_run}", why="has no results.json"),

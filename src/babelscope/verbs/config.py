@@ -230,6 +230,9 @@ class ModelOptions(Config):
                              "dtype=float32|bfloat16|float16, revision=..., parallelize=True (device_map=auto), "
                              "trust_remote_code=True, allow_pickle=True", short="-a", group="model")
     device: str | None = option(None, "cpu, cuda, cuda:0 or mps (default: cpu)", group="model")
+    trust_remote_code: bool = option(False, "run the model repository's own Python code (as lm-eval's flag; same as "
+                                     "trust_remote_code=True in --model_args); only for repositories you trust",
+                                     group="model")
     batch_size: int = option(8, "sequences per forward pass", short="-b", minimum=1, group="model")
 
     def model_spec(self) -> dict:
@@ -238,6 +241,8 @@ class ModelOptions(Config):
         spec = parse_model_args(self.model_args)
         if self.model and self.model not in HF_BACKENDS:
             spec["pretrained"] = self.model
+        if self.trust_remote_code:
+            spec["trust_remote_code"] = True
         spec.setdefault("pretrained", DEFAULT_MODEL)
         return spec
 

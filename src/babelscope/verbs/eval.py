@@ -35,6 +35,10 @@ class EvalConfig(OutputOptions, LanguageOptions, ModelOptions):
                                 "scored again); giving the same --run_name does the same", metavar="RUN")
     task_data: str | None = option(None, "folder with local copies of public benchmarks (<task>/<config>.jsonl in "
                                    "the public schema) used instead of the hub", metavar="DIR")
+    num_fewshot: int = option(0, "few-shot examples per prompt, as lm-eval spells it; babelscope's tasks are "
+                              "zero-shot, so only 0 is accepted", minimum=0, maximum=0)
+    log_samples: bool = option(False, "accepted as in lm-eval; babelscope always writes "
+                               "samples/<task>.<language>.jsonl")
 
 
 def run(config: EvalConfig):

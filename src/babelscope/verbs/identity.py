@@ -15,7 +15,7 @@ from babelscope.errors import UsageError
 from babelscope.models.identity import file_hash
 from babelscope.runs import RunFolder, atomic_write_json, redact
 
-NOT_RESULTS = {"output_path", "run_name", "resume", "device", "batch_size", "task_data"}  # where and how fast
+NOT_RESULTS = {"output_path", "run_name", "resume", "device", "batch_size", "task_data", "log_samples"}  # where, how
 
 
 def _local_paths(value) -> list[str]:
