@@ -7,6 +7,7 @@ import json
 import os
 
 import pytest
+import torch
 import yaml
 
 from babelscope.cli.main import main
@@ -72,8 +73,11 @@ FOLDERS = {  # name -> {relative file: content}
 }
 
 
-def _case(verb, *argv, why):
-    return pytest.param([verb, *argv], why, id=f"{verb}:{' '.join(argv)[:60]}")
+def _case(verb, *argv, why, marks=()):
+    return pytest.param([verb, *argv], why, id=f"{verb}:{' '.join(argv)[:60]}", marks=marks)
+
+
+NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is available here")
 
 
 CASES = [
@@ -94,6 +98,9 @@ CASES = [
     _case("eval", "--model_args", "pretrained=/nonexistent/model", why="does not exist"),
     _case("eval", "--model", "./missing.gguf", why="does not exist"),
     _case("eval", "--device", "quantum", why="--device 'quantum'"),
+    _case("eval", "--device", "cuda", why="--device cuda: not available", marks=NO_CUDA),
+    _case("eval", "--model_args", "pretrained=default,device=cuda:0", why="--device cuda:0: not available",
+          marks=NO_CUDA),
     _case("eval", "--run_name", "../escape", why="--run_name"),
     _case("eval", "--run_name", "/tmp/abs", why="--run_name"),
     _case("eval", "--resume", "{not_a_run}", why="not a babelscope run folder"),

@@ -213,6 +213,19 @@ OTHER_BACKENDS = ("vllm", "vllm-vlm", "sglang", "openai-completions", "openai-ch
                   "sparseml", "deepsparse")  # lm-eval backends babelscope does not run
 
 
+def check_device_available(device: str | None) -> None:
+    """A CUDA or MPS device this torch build or machine lacks is a one-line error, not a traceback."""
+    if not device or device in ("cpu", "meta"):
+        return
+    import torch
+
+    kind = str(device).split(":")[0]
+    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}.get(kind)
+    if available is not None and not available():
+        build = "a CPU-only torch build" if kind == "cuda" and torch.version.cuda is None else "this machine"
+        raise UsageError(f"--device {device}: not available with {build}; use --device cpu.")
+
+
 def check_model_path(pretrained, flag: str = "model") -> None:
     """A model given as a path (``/…``, ``./…``, ``~/…`` or ``*.gguf``) must exist."""
     if isinstance(pretrained, str) and (pretrained.startswith(("/", ".", "~")) or pretrained.endswith(".gguf")):
@@ -255,6 +268,7 @@ class ModelOptions(Config):
         check_model_args(self.model_spec())
         if self.device is not None and not _DEVICE.fullmatch(self.device):
             raise UsageError(f"--device {self.device!r} is not a device; use cpu, cuda, cuda:N, mps or xpu.")
+        check_device_available(self.device or self.model_spec().get("device"))
         check_model_path(self.model_spec()["pretrained"])
 
     @property
