@@ -30,22 +30,27 @@ from babelscope.models.load import DEFAULT_MODEL, check_model_args, load_from_ar
 from babelscope.runs import DEFAULT_OUTPUT, check_run_name
 
 _MISSING = dataclasses.MISSING
+SOURCE_HELP = ("text source: builtin (the built-in aligned corpus), a JSONL/CSV/TSV file in wide (one column per "
+               "language) or long (item_id, language, text) form, or hf:<dataset>[:<config>][@<split>] in FLORES "
+               "layout")
 _DEVICE = re.compile(r"(cpu|cuda|mps|xpu|hpu|npu|meta)(:\d+)?")
 
 
 def option(default=_MISSING, help: str = "", *, short: str | None = None, choices=None, minimum=None,
            maximum=None, metavar: str | None = None, positional: bool = False, group: str | None = None,
-           cli: bool = True, existing: bool = False):
+           cli: bool = True, existing: bool = False, kw_only=_MISSING):
     """A config field: ``default`` (omit for a required field), help text and checks.
 
     ``minimum``/``maximum`` bound numbers (inclusive), ``choices`` lists allowed values,
     ``positional`` makes the CLI take it without a flag, ``cli=False`` keeps it out of the CLI
-    (Python API only), ``existing`` requires a path that exists (checked before anything runs).
+    (Python API only), ``existing`` requires a path that exists (checked before anything runs),
+    ``kw_only=True`` lets a base class field (``protocol``) precede subclasses' required fields
+    (unset: the dataclass's own setting).
     """
     meta = {"help": help, "short": short, "choices": tuple(choices) if choices else None, "minimum": minimum,
             "maximum": maximum, "metavar": metavar, "positional": positional, "group": group, "cli": cli,
             "existing": existing}
-    return dataclasses.field(default=default, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta, kw_only=kw_only)
 
 
 def _base_type(tp) -> tuple[type, bool]:
@@ -100,10 +105,8 @@ class Config:
     """Base of every verb config; subclasses are dataclasses of ``option`` fields."""
 
     RENAMED: ClassVar[dict] = {}  # keys accepted under another name (old config.yaml files, flag spellings)
-    protocol: str | None = dataclasses.field(default=None, kw_only=True, metadata={
-        "help": "a paper's protocol: a named preset of this verb's options (babelscope ls protocols); "
-                "options you give still win", "short": None, "choices": None, "minimum": None, "maximum": None,
-        "metavar": "NAME", "positional": False, "group": None, "cli": True, "existing": False})
+    protocol: str | None = option(None, "a paper's protocol: a named preset of this verb's options (babelscope ls "
+                                  "protocols); options you give still win", metavar="NAME", kw_only=True)
 
     @classmethod
     def fields(cls) -> list[dataclasses.Field]:

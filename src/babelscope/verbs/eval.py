@@ -13,7 +13,7 @@ from babelscope.measure.tasks import get_tasks
 from babelscope.measure.tasks.public import TASK_DATA_ENV
 from babelscope.verbs import VerbSpec
 from babelscope.verbs.common import bind_model, finish, reopen_run, seed_everything, start_run
-from babelscope.verbs.config import LanguageOptions, ModelOptions, OutputOptions, option
+from babelscope.verbs.config import SOURCE_HELP, LanguageOptions, ModelOptions, OutputOptions, option
 
 TASKS = "continuation,translation"
 
@@ -24,8 +24,7 @@ class EvalConfig(OutputOptions, LanguageOptions, ModelOptions):
                         "built-in corpus); public belebele, xnli, xcopa, xstorycloze, mgsm, xquad, flores, mubench "
                         "(need `datasets` and hub access or --task_data); or a task file (.jsonl items or .yaml "
                         "description; see docs/measure.md)", short="-t")
-    source: str = option("builtin", "text source of the built-in tasks: builtin, a JSONL/CSV/TSV file in wide or "
-                         "long form, or hf:<dataset>[:<config>][@<split>] in FLORES layout")
+    source: str = option("builtin", f"{SOURCE_HELP}; read by the built-in tasks")
     limit: int | None = option(None, "at most this many items per language (for quick runs)", short="-L",
                                minimum=1)
     engine: str = option("babelscope", "scoring engine: babelscope (shared-context KV cache, logits only where "

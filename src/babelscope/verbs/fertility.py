@@ -23,7 +23,7 @@ from babelscope.models.identity import source_kind
 from babelscope.models.load import DEFAULT_MODEL, parse_model_args
 from babelscope.verbs import VerbSpec
 from babelscope.verbs.common import finish, start_run
-from babelscope.verbs.config import LanguageOptions, OutputOptions, option
+from babelscope.verbs.config import SOURCE_HELP, LanguageOptions, OutputOptions, option
 from babelscope.verbs.result import Result
 from babelscope.verbs.text import as_text
 
@@ -42,8 +42,7 @@ class FertilityConfig(OutputOptions, LanguageOptions):
     tokenizers: str | None = option(None, "comma-separated tokenizers side by side instead of the model's: default "
                                     "(Gemma 3), smollm2-135m, tekken (Mistral, from mistral_common), a folder or a "
                                     "hub id")
-    source: str = option("builtin", "text source: builtin (the built-in aligned corpus), a JSONL/CSV/TSV file in "
-                         "wide or long form, or hf:<dataset>[:<config>][@<split>] in FLORES layout")
+    source: str = option("builtin", SOURCE_HELP)
     limit: int | None = option(None, "at most this many items per language (for quick runs)", short="-L",
                                minimum=1)
     pool_runs: str | None = option(None, "comma-separated `babelscope eval` run folders (or their results.json): "

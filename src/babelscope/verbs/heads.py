@@ -18,17 +18,12 @@ from babelscope.interpret.lahis_validate import MAX_NEW_TOKENS, ablation_matrix,
 from babelscope.languages import resolve_many
 from babelscope.verbs import VerbSpec
 from babelscope.verbs.common import bind_model, finish, seed_everything, start_run
-from babelscope.verbs.config import LanguageOptions, ModelOptions, OutputOptions, option
+from babelscope.verbs.config import SOURCE_HELP, LanguageOptions, ModelOptions, OutputOptions, option
 from babelscope.verbs.result import Result
 
 NUM_ITEMS = 64  # scored items per language (official: 1000 Wikipedia articles)
 NUM_EVAL_ITEMS = 8  # held-out items per language for the ablation matrix (scored K + 2 times each)
 NUM_PROMPTS = 8  # held-out prompts per language for the off-target check
-SOURCE_HELP = ("text source: builtin (the built-in aligned corpus), a JSONL/CSV/TSV file in wide (one column per "
-               "language) or long (item_id, language, text) form, or hf:<dataset>[:<config>][@<split>] in FLORES "
-               "layout")
-
-
 @dataclass
 class HeadsConfig(OutputOptions, LanguageOptions, ModelOptions):
     source: str = option("builtin", SOURCE_HELP)

@@ -22,7 +22,15 @@ from babelscope.models.load import DEFAULT_MODEL, load_from_args, parse_model_ar
 from babelscope.models.reducers import NeuronReducer
 from babelscope.verbs import VerbSpec
 from babelscope.verbs.common import bind_model, finish, seed_everything, start_run
-from babelscope.verbs.config import Config, LanguageOptions, ModelOptions, OutputOptions, check_model_path, option
+from babelscope.verbs.config import (
+    SOURCE_HELP,
+    Config,
+    LanguageOptions,
+    ModelOptions,
+    OutputOptions,
+    check_model_path,
+    option,
+)
 
 COUNTS = ("all", "answer")
 RENAMED = {"validate": "check", "lambda": "lam"}  # flag spellings whose config key differs
@@ -30,9 +38,7 @@ RENAMED = {"validate": "check", "lambda": "lam"}  # flag spellings whose config 
 
 @dataclass
 class TextOptions(Config):
-    source: str = option("builtin", "text source: builtin (the built-in aligned corpus), a JSONL/CSV/TSV file in "
-                         "wide (one column per language) or long (item_id, language, text) form, or "
-                         "hf:<dataset>[:<config>][@<split>] in FLORES layout", group="text")
+    source: str = option("builtin", SOURCE_HELP, group="text")
     max_tokens: int = option(nr.MAX_TOKENS, "statistics tokens per language, from the training part of the "
                              "aligned items", minimum=1, group="text")
     count: str = option("all", "tokens whose activations count: all text tokens, or only answer tokens the model "
