@@ -27,6 +27,8 @@ def _local_paths(value) -> list[str]:
 
 
 def _hash(path: str) -> str:
+    """A model folder: ``file_hash`` (memoised by size and mtime, its weights are large). A data file:
+    its content, hashed every time, so an edit that keeps size and mtime is still seen."""
     p = Path(path).expanduser()
     if p.is_dir():
         return file_hash(p) or ""
