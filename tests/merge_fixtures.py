@@ -47,3 +47,12 @@ def read_all(path: Path) -> dict[str, torch.Tensor]:
         with safe_open(file, framework="pt") as f:
             out.update({k: f.get_tensor(k) for k in f.keys()})
     return out
+
+
+def write_recipe(folder: Path, recipe: dict) -> str:
+    """``folder/recipe.yaml`` holding ``recipe``; returns its path."""
+    import yaml
+
+    path = Path(folder) / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return str(path)

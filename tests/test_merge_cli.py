@@ -10,7 +10,7 @@ import yaml
 
 from babelscope.cli.main import main
 from measure_fixtures import small_corpus
-from merge_fixtures import build_models, read_all
+from merge_fixtures import build_models, read_all, write_recipe
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +26,7 @@ def _recipe(tmp_path, models, **params) -> str:
         "language_expert": str(models["B"]),
         "parameters": params,
     }
-    path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe))
+    path = write_recipe(tmp_path, recipe)
     return str(path)
 
 
@@ -74,8 +73,7 @@ def test_example_recipe_runs_on_local_experts(models, tmp_path):
 
     recipe = yaml.safe_load((Path(__file__).parents[1] / "examples/layer_swap/recipe.yaml").read_text())
     recipe.update(task_expert=str(models["A"]), language_expert=str(models["B"]))
-    path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe))
+    path = write_recipe(tmp_path, recipe)
     assert main(["merge", str(path), "--output_path", str(tmp_path / "runs"), "--run_name", "r"]) == 0
     from transformers import AutoModelForCausalLM
 
@@ -92,8 +90,7 @@ def test_bfloat16_output(models, tmp_path):
             {"model": str(models["B"]), "parameters": {"weight": 1}},
         ],
     }
-    path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe))
+    path = write_recipe(tmp_path, recipe)
     assert main(["merge", str(path), "--output_path", str(tmp_path / "runs"), "--run_name", "r"]) == 0
     out = tmp_path / "runs" / "recipe" / "r" / "model"
     tensors, a, b = read_all(out), read_all(models["A"]), read_all(models["B"])

@@ -108,10 +108,11 @@ def test_deactivation_equals_zeroing_down_proj_input_by_hand(tiny_loaded):
     assert not torch.allclose(hooked, plain)
 
 
-def test_loss_matches_model_loss(tiny_loaded):
+@pytest.mark.parametrize("family", ["gemma3_text", "cohere"])  # softcap; logit_scale
+def test_loss_matches_model_loss(tiny_loaded, family):
     from babelscope.interpret.activations import batch_nll, make_batches
 
-    loaded = tiny_loaded("gemma3_text")
+    loaded = tiny_loaded(family)
     rows = [[1, 5, 9, 40, 77, 12], [1, 8, 30, 31]]
     batch = make_batches("x", rows, 2, pad_id=0, has_bos=True)[0]
     nll, n = batch_nll(loaded.model, loaded.adapter, batch)

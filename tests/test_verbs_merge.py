@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-import yaml
 
 import babelscope as bs
 from babelscope.errors import UsageError
 from babelscope.schema import validate
 from measure_fixtures import small_corpus
-from merge_fixtures import build_models, read_all
+from merge_fixtures import build_models, read_all, write_recipe
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +21,7 @@ def _linear(tmp_path, models, weight_b=1) -> str:
     recipe = {"name": "lin", "merge_method": "linear",
               "models": [{"model": str(models["A"]), "parameters": {"weight": 1}},
                          {"model": str(models["B"]), "parameters": {"weight": weight_b}}]}
-    path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe))
+    path = write_recipe(tmp_path, recipe)
     return str(path)
 
 
@@ -89,7 +87,6 @@ def test_option_errors_before_anything_runs(models, tmp_path):
 def test_a_word_for_a_layer_swap_parameter_is_one_line(models, tmp_path, params, why):
     recipe = {"merge_method": "layer_swap", "task_expert": str(models["A"]), "language_expert": str(models["B"]),
               "parameters": params}
-    path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe))
+    path = write_recipe(tmp_path, recipe)
     with pytest.raises(UsageError, match=why):
         bs.merge(recipe=str(path), dry_run=True)
