@@ -29,7 +29,8 @@ class EvalConfig(OutputOptions, LanguageOptions, ModelOptions):
                                minimum=1)
     engine: str = option("babelscope", "scoring engine: babelscope (shared-context KV cache, logits only where "
                          "scored) or lm_eval (lm-eval's HFLM on the same live model)", choices=ENGINES)
-    reference: str = option(REFERENCE, "language the consistency columns compare against")
+    reference: str = option(REFERENCE, "language the consistency columns compare against (without it among "
+                            "--languages, only the language x language matrix is written)")
     resume: str | None = option(None, "continue an interrupted run in this folder (items with records are not "
                                 "scored again); giving the same --run_name does the same", metavar="RUN")
     task_data: str | None = option(None, "folder with local copies of public benchmarks (<task>/<config>.jsonl in "
@@ -45,7 +46,7 @@ def run(config: EvalConfig):
         os.environ[TASK_DATA_ENV] = config.task_data
     tasks = get_tasks(config.tasks)  # unknown task: one-line error before anything loads
     languages = config.language_list()
-    if resolve(config.reference) not in languages:
+    if config.reference != REFERENCE and resolve(config.reference) not in languages:  # the default may be absent
         raise UsageError(f"--reference {config.reference} is not among --languages ({', '.join(languages)}); "
                          "add it there or pick one of them.")
     for task in tasks:  # languages the task cannot run in fail here, before the model loads
