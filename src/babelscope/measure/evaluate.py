@@ -187,7 +187,8 @@ def evaluate(
     records, infos = {}, {}
     for task in task_objs:
         data = _load(task, langs, source, limit)
-        data = {lang: prompt.apply(loaded.tokenizer, items) for lang, items in data.items()}
+        delimiter = getattr(task, "target_delimiter", " ")  # what choices start with; a chat template drops it
+        data = {lang: prompt.apply(loaded.tokenizer, items, delimiter) for lang, items in data.items()}
         infos[task.name] = {
             **task.info(),
             "metrics": list(task.metrics),

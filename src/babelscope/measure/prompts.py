@@ -5,10 +5,11 @@ For a zero-shot prompt this is lm-eval 0.4's ``ConfigurableTask.fewshot_context`
 
 * no chat template: the context is ``system_instruction + context`` (lm-eval joins them with nothing);
 * ``--apply_chat_template``: ``[system, user: context]`` rendered by the tokenizer's chat template
-  with the generation prompt; multiple-choice continuations lose their leading spaces (lm-eval
-  drops the target delimiter under a chat template). ``--fewshot_as_multiturn`` only changes how
-  few-shot examples are laid out, and babelscope's prompts are zero-shot: it is accepted and the
-  prompt stays the same, as in lm-eval with ``--num_fewshot 0``;
+  with the generation prompt; multiple-choice continuations lose the task's target delimiter
+  (a leading space unless the task says otherwise), as lm-eval drops it under a chat template;
+* ``--fewshot_as_multiturn`` only changes how few-shot examples are laid out, and babelscope's
+  prompts are zero-shot: it is accepted and the prompt stays the same, as in lm-eval with
+  ``--num_fewshot 0``;
 * ``--gen_kwargs until=...,max_gen_toks=...``: replaces the stop strings and the token budget of
   every generation item (decoding is greedy: sampling settings are refused).
 
@@ -47,19 +48,21 @@ class PromptFormat:
                "fewshot_as_multiturn": self.fewshot_as_multiturn or None, "gen_kwargs": self.gen_kwargs or None}
         return {k: v for k, v in out.items() if v is not None}
 
-    def apply(self, tokenizer, items: list) -> list:
-        """Copies of ``items`` with the contexts (and choices, stop strings, budgets) the model is fed."""
+    def apply(self, tokenizer, items: list, target_delimiter: str = " ") -> list:
+        """Copies of ``items`` with the contexts (and choices, stop strings, budgets) the model is fed;
+        ``target_delimiter``: what the task's choices start with (dropped under a chat template)."""
         if not self.settings():
             return items
         template = select_template(tokenizer, self.chat_template) if self.chat_template else None
-        return [self._item(tokenizer, template, it) for it in items]
+        return [self._item(tokenizer, template, it, target_delimiter) for it in items]
 
-    def _item(self, tokenizer, template, item):
+    def _item(self, tokenizer, template, item, delimiter: str):
         if not isinstance(item, (MCItem, GenItem)):
             return item  # bits per character: a raw text, no prompt
         changes: dict = {"context": self.context(tokenizer, template, item.context)}
-        if isinstance(item, MCItem) and template is not None:
-            changes["choices"] = [c.lstrip(" ") or c for c in item.choices]
+        if isinstance(item, MCItem) and template is not None and delimiter:
+            changes["choices"] = [c[len(delimiter):] if c.startswith(delimiter) and c != delimiter else c
+                                  for c in item.choices]
         if isinstance(item, GenItem):
             if "until" in self.gen_kwargs:
                 changes["until"] = list(self.gen_kwargs["until"])
@@ -139,7 +142,8 @@ def parse_gen_kwargs(text: str | dict | None) -> dict:
         raw = {}
         for part in _split_top_level(text):
             if "=" not in part:
-                raise UsageError(f"--gen_kwargs: {part!r} is not key=value; write e.g. until=[\"\\n\"],max_gen_toks=32.")
+                raise UsageError(f"--gen_kwargs: {part!r} is not key=value; write e.g. "
+                                 "until=[\"\\n\"],max_gen_toks=32.")
             key, value = part.split("=", 1)
             raw[key.strip()] = _value(value)
     return _check_gen_kwargs(raw)

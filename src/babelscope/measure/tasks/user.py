@@ -55,7 +55,7 @@ class UserTask(Task):
                 raise DataError(f"{data} line {n}: every row is a JSON object with item_id and language.")
         self.rows = [row for _, row in rows]
         self.lm_eval_style = any(k in spec for k in LM_EVAL_KEYS)
-        self.delimiter = str(spec.get("target_delimiter", " " if self.lm_eval_style else ""))
+        self.target_delimiter = str(spec.get("target_delimiter", " " if self.lm_eval_style else ""))
         self.generation = spec.get("generation_kwargs") or {}
         self.kind = spec.get("kind") or OUTPUT_TYPES.get(spec.get("output_type")) or (
             "mc" if "doc_to_choice" in spec or spec.get("choices_field", "choices") in self.rows[0] else "generate")
@@ -108,7 +108,7 @@ class UserTask(Task):
                 if not isinstance(choices, list):
                     raise DataError(f"item {iid}: the choices must be a list, not {choices!r}.")
                 gold = _gold(choices, self._field(row, "doc_to_target", self.spec.get("gold_field", "gold")))
-                choices = [self.delimiter + c if isinstance(c, str) else c for c in choices]
+                choices = [self.target_delimiter + c if isinstance(c, str) else c for c in choices]
                 return MCItem(iid, self._text(row), choices, gold).check()
             refs = self._field(row, "doc_to_target", self.spec.get("references_field", "references"))
             until = row.get("until", self.generation.get("until", self.spec.get("until", ["\n"])))
