@@ -292,3 +292,19 @@ def test_docs_example_runs_on_a_tiny_chat_model(chat_loaded, tmp_path, monkeypat
                                 "Answer:\n<|assistant|>")
     cont = json.loads((run / "samples" / "continuation.eng_Latn.jsonl").read_text().splitlines()[0])
     assert cont["context"].startswith("<|system|>Answer in one word.\n<|user|>")
+
+
+def test_chat_template_the_tokenizer_lacks_is_one_line_and_leaves_no_run(tiny_model_dir, tmp_path, capsys):
+    argv = ["eval", "--model_args", f"pretrained={tiny_model_dir}", "--tasks", "continuation", "--languages",
+            "eng_Latn", "--limit", "2", "--apply_chat_template", "--output_path", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()  # "run folder ..." (the model loaded), then the error
+    assert err[-1].startswith("babelscope: error: --apply_chat_template: the model's tokenizer has no chat template")
+    assert not list(tmp_path.rglob("config.yaml"))
+
+
+def test_lm_eval_engine_gets_max_length(tiny_model_dir):
+    from babelscope.measure.evaluate import _scorer
+
+    scorer = _scorer(load_model(str(tiny_model_dir), max_length=12), "lm_eval", 2, False)
+    assert scorer.lm.max_length == 12
