@@ -308,3 +308,22 @@ def test_lm_eval_engine_gets_max_length(tiny_model_dir):
 
     scorer = _scorer(load_model(str(tiny_model_dir), max_length=12), "lm_eval", 2, False)
     assert scorer.lm.max_length == 12
+
+
+def test_python_api_takes_the_flags_and_resume_sees_the_same_run(tiny_model_dir, tmp_path):
+    import babelscope as bs
+    from babelscope.schema import validate
+
+    small_corpus().save(str(tmp_path / "aligned.jsonl"))
+    options = dict(model=str(tiny_model_dir), tasks="continuation", languages=["eng_Latn", "fra_Latn"], limit=0.05,
+                   system_instruction="Read: ", gen_kwargs={"max_gen_toks": 4}, source=str(tmp_path / "aligned.jsonl"),
+                   output_path=str(tmp_path / "runs"))
+    r = bs.eval(**options)
+    validate(r.results)
+    assert r.results["config"]["system_instruction"] == "Read: " and r.results["config"]["limit"] == 0.05
+    records = r.extras["evaluation"].records["continuation"]
+    assert all(rec["context"].startswith("Read: ") for recs in records.values() for rec in recs)
+    again = bs.eval(**options, resume=str(r.path))  # the same settings: the same run, nothing scored again
+    assert again.results["tasks"] == r.results["tasks"]
+    with pytest.raises(UsageError, match="system_instruction"):
+        bs.eval(**{**options, "system_instruction": "Lies: "}, resume=str(r.path))

@@ -111,6 +111,7 @@ class UserTask(Task):
                 choices = [self.target_delimiter + c if isinstance(c, str) else c for c in choices]
                 return MCItem(iid, self._text(row), choices, gold).check()
             refs = self._field(row, "doc_to_target", self.spec.get("references_field", "references"))
+            refs = str(refs) if isinstance(refs, (int, float)) and not isinstance(refs, bool) else refs  # 4 -> "4"
             until = row.get("until", self.generation.get("until", self.spec.get("until", ["\n"])))
             budget = row.get("max_gen_toks", self.generation.get("max_gen_toks", self.spec.get("max_gen_toks", 64)))
             return GenItem(iid, self._text(row), _strings(iid, "references", refs), until=_strings(iid, "until", until),
@@ -128,7 +129,7 @@ class UserTask(Task):
         how = self.spec.get(key)
         if how is None:
             return row[default_field]
-        if isinstance(how, (int, list)):
+        if isinstance(how, (int, list, dict)):
             return how
         if how in row:
             return row[how]
