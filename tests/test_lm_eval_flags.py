@@ -174,6 +174,10 @@ def test_yaml_target_delimiter_and_templates_build_items(tmp_path):
     _, yaml_file = _write_task(tmp_path, "mc", MC_DOCS, MC_KEYS_2, "multiple_choice")
     item = get_task(str(yaml_file)).load(["eng_Latn"])["eng_Latn"][0]
     assert (item.context, item.choices, item.gold) == ("Capital of France?", [":: yes", ":: no", ":: Rome"], 2)
+    rows = [{"item_id": "n1", "language": "eng_Latn", "q": "2+2", "n": 4}]
+    _, yaml_file = _write_task(tmp_path, "num", rows, {"doc_to_text": "{{q}}=", "doc_to_target": "n"}, "generate_until")
+    item = get_task(str(yaml_file)).load(["eng_Latn"])["eng_Latn"][0]
+    assert (item.context, item.references, item.until) == ("2+2=", ["4"], ["\n"])
     bad = {**MC_KEYS, "doc_to_text": "Q: {{missing}}"}
     _, yaml_file = _write_task(tmp_path, "bad", MC_DOCS, bad, "multiple_choice")
     with pytest.raises(Exception, match="q1: template .* cannot be filled"):

@@ -42,8 +42,9 @@ class EvalConfig(OutputOptions, LanguageOptions, ModelOptions):
     log_samples: bool = option(False, "accepted as in lm-eval; babelscope always writes "
                                "samples/<task>.<language>.jsonl")
     apply_chat_template: bool | str = option(False, "wrap every prompt in the tokenizer's chat template as one user "
-                                             "turn with the generation prompt, as lm-eval does (choices lose the task's "
-                                             "target delimiter); a NAME picks one of several templates", cli=False)
+                                             "turn with the generation prompt, as lm-eval does (choices lose the "
+                                             "task's target delimiter); a NAME picks one of several templates",
+                                             cli=False)
     system_instruction: str | None = option(None, "text put before every prompt, as lm-eval does: the system turn "
                                             "under --apply_chat_template, else prepended as is", metavar="TEXT")
     fewshot_as_multiturn: bool = option(False, "as in lm-eval (needs --apply_chat_template); the prompts are "

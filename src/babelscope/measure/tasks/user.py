@@ -111,7 +111,8 @@ class UserTask(Task):
                 choices = [self.target_delimiter + c if isinstance(c, str) else c for c in choices]
                 return MCItem(iid, self._text(row), choices, gold).check()
             refs = self._field(row, "doc_to_target", self.spec.get("references_field", "references"))
-            refs = str(refs) if isinstance(refs, (int, float)) and not isinstance(refs, bool) else refs  # 4 -> "4"
+            if "doc_to_target" in self.spec and isinstance(refs, (int, float)) and not isinstance(refs, bool):
+                refs = str(refs)  # lm-eval compares a numeric target as text
             until = row.get("until", self.generation.get("until", self.spec.get("until", ["\n"])))
             budget = row.get("max_gen_toks", self.generation.get("max_gen_toks", self.spec.get("max_gen_toks", 64)))
             return GenItem(iid, self._text(row), _strings(iid, "references", refs), until=_strings(iid, "until", until),
