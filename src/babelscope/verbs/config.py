@@ -244,8 +244,8 @@ class ModelOptions(Config):
                                group="model")
     model_args: str = option("", "comma-separated key=value, as in lm-eval's HFLM: pretrained=..., "
                              "dtype=float32|bfloat16|float16|auto, revision=..., peft=<adapter folder> (a PEFT/LoRA "
-                             "adapter merged on top), max_length=N (context cap in tokens, cut from the left when "
-                             "scoring), device_map=auto|<device> (or parallelize=True), load_in_4bit=True / "
+                             "adapter merged on top), max_length=N (eval: contexts cut from the left to N tokens "
+                             "as lm-eval does), device_map=auto|<device> (or parallelize=True), load_in_4bit=True / "
                              "load_in_8bit=True (need bitsandbytes), trust_remote_code=True, allow_pickle=True, "
                              "attn_implementation=..., head_mask=<mask file>", short="-a", group="model")
     device: str | None = option(None, "cpu, cuda, cuda:0 or mps (default: cpu)", group="model")
