@@ -6,6 +6,7 @@ import json
 import math
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from babelscope.models.load import load_model
 from babelscope.verbs.config import ModelOptions
 from measure_fixtures import small_corpus
 
+ROOT = Path(__file__).resolve().parents[1]
 CHAT = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
         "{% if add_generation_prompt %}<|assistant|>{% endif %}")
 MC_DOCS = [
@@ -270,15 +272,17 @@ def test_quantisation_without_bitsandbytes_is_one_line(tiny_model_dir):
 
 def _docs_example() -> dict[str, str]:
     """The code blocks of docs/measure.md's "Coming from lm-evaluation-harness" section, by language."""
-    text = (Path(__file__).parents[1] / "docs" / "measure.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "measure.md").read_text(encoding="utf-8")
     section = text.split("## Coming from lm-evaluation-harness")[1].split("\n## ")[0]
     return dict(re.findall(r"```(\w+)\n(.*?)```", section, re.S))
 
 
 def test_docs_example_runs_on_a_tiny_chat_model(chat_loaded, tmp_path, monkeypatch):
     blocks = _docs_example()
-    (tmp_path / "qa.jsonl").write_text(blocks["jsonl"], encoding="utf-8")
-    (tmp_path / "qa.yaml").write_text(blocks["yaml"], encoding="utf-8")
+    example = ROOT / "examples" / "lm_eval_tasks"
+    assert blocks["jsonl"] == (example / "qa.jsonl").read_text(encoding="utf-8")  # the page shows the files
+    assert blocks["yaml"] == (example / "qa.yaml").read_text(encoding="utf-8")
+    shutil.copytree(example, tmp_path / "examples" / "lm_eval_tasks")
     chat_loaded.model.save_pretrained(tmp_path / "chat-model")
     chat_loaded.tokenizer.save_pretrained(tmp_path / "chat-model")
     small_corpus().save(str(tmp_path / "aligned.jsonl"))
@@ -289,13 +293,15 @@ def test_docs_example_runs_on_a_tiny_chat_model(chat_loaded, tmp_path, monkeypat
     assert main([*argv, "--source", "aligned.jsonl"]) == 0
     run = next((tmp_path / "runs").rglob("results.json")).parent
     results = json.loads((run / "results.json").read_text())
-    assert set(results["tasks"]) == {"continuation", "qa"} and results["config"]["limit"] == 0.5
+    assert set(results["tasks"]) == {"continuation", "qa"} and results["config"]["limit"] == 0.01
     qa = [json.loads(x) for x in (run / "samples" / "qa.fra_Latn.jsonl").read_text().splitlines()]
-    assert [r["item_id"] for r in qa] == ["q1"]  # ceil(0.5 * 2 items), the same item in every language
+    assert [r["item_id"] for r in qa] == ["q1"]  # ceil(0.01 * 2 items), the same item in every language
     assert qa[0]["context"] == ("<|system|>Answer in one word.\n<|user|>Question: Combien font deux plus deux ?\n"
                                 "Answer:\n<|assistant|>")
-    cont = json.loads((run / "samples" / "continuation.eng_Latn.jsonl").read_text().splitlines()[0])
-    assert cont["context"].startswith("<|system|>Answer in one word.\n<|user|>")
+    cont = {lang: [json.loads(x) for x in (run / "samples" / f"continuation.{lang}.jsonl").read_text().splitlines()]
+            for lang in ("eng_Latn", "fra_Latn")}
+    assert [r["item_id"] for r in cont["eng_Latn"]] == [r["item_id"] for r in cont["fra_Latn"]]
+    assert cont["eng_Latn"][0]["context"].startswith("<|system|>Answer in one word.\n<|user|>")
 
 
 def test_chat_template_the_tokenizer_lacks_is_one_line_and_leaves_no_run(tiny_model_dir, tmp_path, capsys):
