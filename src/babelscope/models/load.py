@@ -236,13 +236,9 @@ def load_model(pretrained=DEFAULT_MODEL, *, dtype=DEFAULT_DTYPE, device: str | N
                head_mask: str | None = None, peft: str | None = None, max_length: int | None = None,
                device_map: str | None = None, load_in_4bit: bool = False, load_in_8bit: bool = False,
                **kwargs) -> LoadedModel:
-    """Load ``pretrained`` (embedded name, folder, ``.gguf`` file, hub id, or a model object).
-
-    As lm-eval's HFLM: ``peft`` puts a PEFT/LoRA adapter on top (merged, so hooks see plain
-    modules), ``max_length`` caps the context the scoring engine keeps (it cuts from the left),
-    ``device_map`` / ``parallelize`` place the weights, ``load_in_4bit`` / ``load_in_8bit`` quantise
-    with bitsandbytes.
-    """
+    """Load ``pretrained`` (embedded name, folder, ``.gguf`` file, hub id, or a model object). As lm-eval's
+    HFLM: ``peft`` merges a PEFT/LoRA adapter on top (hooks see plain modules), ``max_length`` caps the
+    scored context, ``device_map`` places the weights, ``load_in_4bit``/``8bit`` quantise (bitsandbytes)."""
     from transformers import PreTrainedModel
 
     if kwargs:
@@ -314,7 +310,10 @@ def _quantization(load_in_4bit: bool, load_in_8bit: bool):
 
 def _with_adapter(loaded: LoadedModel, adapter: str, revision: str | None) -> LoadedModel:
     """lm-eval's ``peft=``: the adapter applied on top of the loaded model and merged into its weights."""
-    from peft import PeftModel
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise UsageError("a PEFT adapter needs the peft package: pip install peft.") from None
 
     try:
         merged = PeftModel.from_pretrained(loaded.model, adapter, revision=revision).merge_and_unload()
