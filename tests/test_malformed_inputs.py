@@ -84,7 +84,7 @@ CASES = [
     # eval ----------------------------------------------------------------------------------------
     _case("eval", "--limit", "0", why="--limit must be at least 1"),
     _case("eval", "--limit", "-3", why="--limit must be at least 1"),
-    _case("eval", "--limit", "lots", why="invalid int value"),
+    _case("eval", "--limit", "lots", why="invalid float value"),
     _case("eval", "--batch_size", "0", why="--batch_size must be at least 1"),
     _case("eval", "--tasks", "contination", why="Available:"),
     _case("eval", "--languages", "eng_Latn,Germn", why="Did you mean deu_Latn"),

@@ -23,6 +23,7 @@ from babelscope.languages import REFERENCE, resolve_many
 from babelscope.measure import metrics as M
 from babelscope.measure.aggregate import compute_results, format_table, rescore_records
 from babelscope.measure.fertility import fertility_table, get_counter
+from babelscope.measure.prompts import PromptFormat, check_limit, fraction_of
 from babelscope.measure.tasks import get_tasks
 from babelscope.models.load import LoadedModel, load_model
 from babelscope.runs import RunFolder, dumps
@@ -86,7 +87,8 @@ def _scorer(loaded, engine: str, batch_size: int, progress: bool):
     if engine == "babelscope":
         from babelscope.measure.engine import Engine
 
-        return Engine(loaded, batch_size=batch_size, progress=progress)
+        # max_length= in --model_args: the context cap, cut from the left as lm-eval does
+        return Engine(loaded, batch_size=batch_size, progress=progress, max_length=loaded.extras.get("max_length"))
     if engine == "lm_eval":
         from babelscope.measure.lm_eval_engine import LMEvalScorer
 
@@ -139,6 +141,13 @@ def _score_language(scorer, task, lang, items, run, progress) -> list[dict]:
     return [done[it.item_id] for it in items]
 
 
+def _load(task, languages, source, limit) -> dict[str, list]:
+    """The task's items per language: at most ``limit``, or below 1 that fraction of its aligned items."""
+    if isinstance(limit, float):
+        return fraction_of(task.load(languages, source=source, limit=None), limit)
+    return task.load(languages, source=source, limit=limit)
+
+
 def _fertility(tokenizer, languages, source) -> dict | None:
     """Tokens per character (and fertility) of the model's tokenizer on held-out aligned text."""
     try:
@@ -161,19 +170,25 @@ def evaluate(
     progress: bool = True,
     reference: str = REFERENCE,
     fertility: bool = True,
+    prompt: PromptFormat | None = None,
 ) -> EvalResult:
     """Evaluate ``tasks`` (names, task files or Task objects) in ``languages`` (codes or "all").
 
-    ``loaded``: a LoadedModel or anything ``load_model`` accepts. ``limit``: items per language.
+    ``loaded``: a LoadedModel or anything ``load_model`` accepts. ``limit``: items per language,
+    or below 1 a fraction of each task's aligned items (the same items in every language).
     ``run``: a RunFolder (records are written as they come and reused when present).
+    ``prompt``: lm-eval's chat template, system instruction and gen_kwargs (``PromptFormat``).
     """
     loaded = loaded if isinstance(loaded, LoadedModel) else load_model(loaded)
     task_objs = get_tasks(tasks)
     langs = resolve_many(languages)
+    limit, prompt = check_limit(limit), prompt or PromptFormat()
     scorer = _scorer(loaded, engine, batch_size, progress)
     records, infos = {}, {}
     for task in task_objs:
-        data = task.load(langs, source=source, limit=limit)
+        data = _load(task, langs, source, limit)
+        delimiter = getattr(task, "target_delimiter", " ")  # what choices start with; a chat template drops it
+        data = {lang: prompt.apply(loaded.tokenizer, items, delimiter) for lang, items in data.items()}
         infos[task.name] = {
             **task.info(),
             "metrics": list(task.metrics),
@@ -192,6 +207,7 @@ def evaluate(
         "engine": engine,
         "batch_size": batch_size,
         "reference": reference,
+        **prompt.settings(),
     }
     result = EvalResult(results, records, loaded.name)
     if run is not None:

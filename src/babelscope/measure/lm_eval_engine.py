@@ -16,9 +16,11 @@ class LMEvalScorer:
 
         from babelscope.measure.engine import Engine
 
-        self.lm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=batch_size)
+        max_length = loaded.extras.get("max_length")  # max_length= in --model_args
+        self.lm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=batch_size,
+                       max_length=max_length)
         self.progress = progress
-        self._tokens = Engine(loaded, batch_size=batch_size, progress=False)  # same split, for token counts
+        self._tokens = Engine(loaded, batch_size=batch_size, progress=False, max_length=max_length)  # for token counts
 
     def encode_pair(self, context: str, continuation: str):
         return self._tokens.encode_pair(context, continuation)

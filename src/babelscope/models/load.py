@@ -88,17 +88,31 @@ def parse_model_args(text: str | None) -> dict:
 
 
 MODEL_ARGS = ("pretrained", "dtype", "device", "revision", "trust_remote_code", "allow_pickle", "parallelize",
-              "attn_implementation", "head_mask")  # the keys --model_args takes
+              "attn_implementation", "head_mask", "peft", "max_length", "device_map", "load_in_4bit",
+              "load_in_8bit")  # the keys --model_args takes (lm-eval's HFLM spelling)
 DTYPES = ("float32", "fp32", "bfloat16", "bf16", "float16", "fp16", "auto")
 
 
 def check_model_args(args: dict) -> dict:
-    """Unknown keys or dtypes are one-line errors before anything is loaded."""
+    """Unknown keys, dtypes, lengths or a missing quantisation library are one-line errors before anything loads."""
     unknown = sorted(set(args) - set(MODEL_ARGS))
     if unknown:
         raise UsageError(f"unknown model argument(s) {', '.join(unknown)}; known: {', '.join(MODEL_ARGS)}.")
     if "dtype" in args and str(args["dtype"]) not in DTYPES:
         raise UsageError(f"unknown dtype {args['dtype']!r}; use float32, bfloat16, float16 or auto.")
+    if "max_length" in args and not (str(args["max_length"]).isdigit() and int(args["max_length"]) > 0):
+        raise UsageError(f"max_length={args['max_length']!r}: give the context length in tokens, e.g. max_length=2048.")
+    bits = [k for k in ("load_in_4bit", "load_in_8bit") if args.get(k) in (True, "True", "true")]
+    if len(bits) > 1:
+        raise UsageError("load_in_4bit and load_in_8bit exclude each other; give one of them.")
+    if bits and importlib.util.find_spec("bitsandbytes") is None:
+        raise UsageError(f"{bits[0]}=True needs bitsandbytes (and a CUDA GPU): pip install bitsandbytes; or drop "
+                         f"{bits[0]} and use dtype=bfloat16.")
+    peft = args.get("peft")
+    if isinstance(peft, str) and peft.startswith(("/", ".", "~")) and \
+            not (Path(peft).expanduser() / "adapter_config.json").is_file():
+        raise UsageError(f"peft={peft}: no adapter_config.json there; give a PEFT adapter folder (as saved by "
+                         "save_pretrained).")
     return args
 
 
@@ -219,49 +233,40 @@ def load_tokenizer(pretrained: str, revision: str | None = None, trust_remote_co
 def load_model(pretrained=DEFAULT_MODEL, *, dtype=DEFAULT_DTYPE, device: str | None = None,
                revision: str | None = None, trust_remote_code: bool = False, allow_pickle: bool = False,
                parallelize: bool = False, tokenizer=None, attn_implementation: str | None = None,
-               head_mask: str | None = None, **kwargs) -> LoadedModel:
-    """Load ``pretrained`` (embedded name, folder, ``.gguf`` file, hub id, or a model object)."""
-    from transformers import AutoModelForCausalLM, PreTrainedModel
+               head_mask: str | None = None, peft: str | None = None, max_length: int | None = None,
+               device_map: str | None = None, load_in_4bit: bool = False, load_in_8bit: bool = False,
+               **kwargs) -> LoadedModel:
+    """Load ``pretrained`` (embedded name, folder, ``.gguf`` file, hub id, or a model object). As lm-eval's
+    HFLM: ``peft`` merges a PEFT/LoRA adapter on top (hooks see plain modules), ``max_length`` caps the
+    scored context, ``device_map`` places the weights, ``load_in_4bit``/``8bit`` quantise (bitsandbytes)."""
+    from transformers import PreTrainedModel
 
     if kwargs:
-        raise UsageError(f"unknown model argument(s) {', '.join(kwargs)}; known: pretrained, dtype, device, "
-                         "revision, trust_remote_code, allow_pickle, parallelize, attn_implementation, head_mask.")
+        raise UsageError(f"unknown model argument(s) {', '.join(kwargs)}; known: {', '.join(MODEL_ARGS)}.")
+    placement = device_map or ("auto" if parallelize else None)
     if isinstance(pretrained, LoadedModel):
         loaded = pretrained
     elif isinstance(pretrained, PreTrainedModel):
         name = getattr(pretrained.config, "name_or_path", "") or type(pretrained).__name__
         loaded = LoadedModel(pretrained, tokenizer or load_tokenizer(name), name, source="object")
+    elif (Path(str(pretrained)).expanduser() / "adapter_config.json").is_file():  # a PEFT adapter folder
+        return _load_peft_folder(Path(str(pretrained)).expanduser(), dtype=dtype, device=device, revision=revision,
+                                 trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+                                 attn_implementation=attn_implementation, head_mask=head_mask, max_length=max_length)
     else:
-        pretrained = str(pretrained)
-        if (Path(pretrained).expanduser() / "adapter_config.json").is_file():  # a PEFT adapter folder
-            return _load_peft_folder(Path(pretrained).expanduser(), dtype=dtype, device=device, revision=revision,
-                                     trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
-                                     attn_implementation=attn_implementation, head_mask=head_mask)
-        where, extra = _locate(pretrained)
-        if Path(where).is_dir() and "gguf_file" not in extra:
-            _check_weights_format(Path(where), allow_pickle)
-        opts = dict(revision=revision, trust_remote_code=trust_remote_code, dtype=_torch_dtype(dtype), **extra)
-        if "gguf_file" not in extra:
-            opts["use_safetensors"] = None if allow_pickle else True
-        if attn_implementation:
-            opts["attn_implementation"] = attn_implementation
-        if parallelize:
-            opts["device_map"] = "auto"
-        try:
-            model = AutoModelForCausalLM.from_pretrained(where, **opts)
-        except OSError as exc:
-            if Path(where).exists():
-                raise ModelLoadError(f"cannot load {pretrained!r}: {exc}") from None
-            raise _hub_error(pretrained, exc) from None
-        except ValueError as exc:
-            raise ModelLoadError(f"cannot load {pretrained!r}: {str(exc).splitlines()[0]}") from None
-        tok = tokenizer or load_tokenizer(pretrained if pretrained in EMBEDDED else where, revision,
-                                          trust_remote_code) if "gguf_file" not in extra else \
-            _gguf_tokenizer(where, extra["gguf_file"])
-        loaded = LoadedModel(model, tok, pretrained, source=where)
-    if device and not parallelize:
+        check_model_args({"load_in_4bit": load_in_4bit, "load_in_8bit": load_in_8bit})
+        opts = dict(revision=revision, trust_remote_code=trust_remote_code, dtype=_torch_dtype(dtype),
+                    attn_implementation=attn_implementation, device_map=placement,
+                    quantization_config=_quantization(load_in_4bit, load_in_8bit))
+        loaded = _from_pretrained(str(pretrained), tokenizer, allow_pickle,
+                                  {k: v for k, v in opts.items() if v is not None})
+    if peft:
+        loaded = _with_adapter(loaded, str(peft), revision)
+    if device and not placement and not (load_in_4bit or load_in_8bit):
         loaded.model.to(device)
     loaded.model.eval()
+    if max_length:
+        loaded.extras["max_length"] = int(max_length)
     if head_mask:
         from babelscope.models.head_mask import apply_head_mask  # imports torch: only when a mask is asked for
 
@@ -269,19 +274,65 @@ def load_model(pretrained=DEFAULT_MODEL, *, dtype=DEFAULT_DTYPE, device: str | N
     return loaded
 
 
-def _load_peft_folder(folder: Path, **opts) -> LoadedModel:
+def _from_pretrained(pretrained: str, tokenizer, allow_pickle: bool, opts: dict) -> LoadedModel:
+    """A string spec through ``AutoModelForCausalLM.from_pretrained`` with its tokenizer."""
+    from transformers import AutoModelForCausalLM
+
+    where, extra = _locate(pretrained)
+    if Path(where).is_dir() and "gguf_file" not in extra:
+        _check_weights_format(Path(where), allow_pickle)
+    opts = {**opts, **extra}
+    if "gguf_file" not in extra:
+        opts["use_safetensors"] = None if allow_pickle else True
+    try:
+        model = AutoModelForCausalLM.from_pretrained(where, **opts)
+    except OSError as exc:
+        if Path(where).exists():
+            raise ModelLoadError(f"cannot load {pretrained!r}: {exc}") from None
+        raise _hub_error(pretrained, exc) from None
+    except ValueError as exc:
+        raise ModelLoadError(f"cannot load {pretrained!r}: {str(exc).splitlines()[0]}") from None
+    if tokenizer is None:
+        tokenizer = _gguf_tokenizer(where, extra["gguf_file"]) if "gguf_file" in extra else \
+            load_tokenizer(pretrained if pretrained in EMBEDDED else where, opts.get("revision"),
+                           opts.get("trust_remote_code", False))
+    return LoadedModel(model, tokenizer, pretrained, source=where)
+
+
+def _quantization(load_in_4bit: bool, load_in_8bit: bool):
+    """A bitsandbytes config for lm-eval's load_in_4bit / load_in_8bit (None when neither is asked)."""
+    if not (load_in_4bit or load_in_8bit):
+        return None
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=bool(load_in_4bit), load_in_8bit=bool(load_in_8bit))
+
+
+def _with_adapter(loaded: LoadedModel, adapter: str, revision: str | None) -> LoadedModel:
+    """lm-eval's ``peft=``: the adapter applied on top of the loaded model and merged into its weights."""
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise UsageError("a PEFT adapter needs the peft package: pip install peft.") from None
+
+    try:
+        merged = PeftModel.from_pretrained(loaded.model, adapter, revision=revision).merge_and_unload()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelLoadError(f"cannot apply the adapter peft={adapter}: {str(exc).splitlines()[0]}") from None
+    return LoadedModel(merged, loaded.tokenizer, f"{loaded.name}+{Path(adapter).name}", source=loaded.source,
+                       extras=dict(loaded.extras))
+
+
+def _load_peft_folder(folder: Path, head_mask=None, max_length=None, **opts) -> LoadedModel:
     """A PEFT adapter folder: load its base (``base_model_name_or_path``), apply and merge the adapter."""
     import json
-
-    from peft import PeftModel
 
     base_spec = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
     if not base_spec:
         raise ModelLoadError(f"{folder}/adapter_config.json names no base model (base_model_name_or_path).")
-    head_mask = opts.pop("head_mask", None)
-    base = load_model(base_spec, **opts)
-    merged = PeftModel.from_pretrained(base.model, str(folder)).merge_and_unload()
-    return load_model(LoadedModel(merged, base.tokenizer, str(folder), source=str(folder)), head_mask=head_mask)
+    merged = _with_adapter(load_model(base_spec, **opts), str(folder), None)
+    merged.name = merged.source = str(folder)
+    return load_model(merged, head_mask=head_mask, max_length=max_length)
 
 
 def _gguf_tokenizer(folder: str, gguf_file: str):

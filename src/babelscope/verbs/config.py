@@ -242,9 +242,12 @@ class ModelOptions(Config):
     model: str | None = option(None, "model: default | smollm2-135m | <folder> | <file.gguf> | <hub id> "
                                "(same as pretrained= in --model_args); lm-eval's `--model hf` is accepted",
                                group="model")
-    model_args: str = option("", "comma-separated key=value, as in lm-eval: pretrained=..., "
-                             "dtype=float32|bfloat16|float16, revision=..., parallelize=True (device_map=auto), "
-                             "trust_remote_code=True, allow_pickle=True", short="-a", group="model")
+    model_args: str = option("", "comma-separated key=value, as in lm-eval's HFLM: pretrained=..., "
+                             "dtype=float32|bfloat16|float16|auto, revision=..., peft=<adapter folder> (a PEFT/LoRA "
+                             "adapter merged on top), max_length=N (eval: contexts cut from the left to N tokens "
+                             "as lm-eval does), device_map=auto|<device> (or parallelize=True), load_in_4bit=True / "
+                             "load_in_8bit=True (need bitsandbytes), trust_remote_code=True, allow_pickle=True, "
+                             "attn_implementation=..., head_mask=<mask file>", short="-a", group="model")
     device: str | None = option(None, "cpu, cuda, cuda:0 or mps (default: cpu)", group="model")
     trust_remote_code: bool = option(False, "run the model repository's own Python code (as lm-eval's flag; same as "
                                      "trust_remote_code=True in --model_args); only for repositories you trust",
@@ -272,6 +275,9 @@ class ModelOptions(Config):
         if self.device is not None and not _DEVICE.fullmatch(self.device):
             raise UsageError(f"--device {self.device!r} is not a device; use cpu, cuda, cuda:N, mps or xpu.")
         check_device_available(self.device or self.model_spec().get("device"))
+        device_map = str(self.model_spec().get("device_map", ""))
+        if _DEVICE.fullmatch(device_map):  # device_map=cuda:0 names one device; auto/balanced spread the model
+            check_device_available(device_map)
         check_model_path(self.model_spec()["pretrained"])
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import dataclass
 
@@ -9,6 +10,7 @@ from babelscope import distributed as dist
 from babelscope.errors import UsageError
 from babelscope.languages import REFERENCE, resolve
 from babelscope.measure.evaluate import ENGINES, evaluate, format_table
+from babelscope.measure.prompts import DEFAULT_TEMPLATE, GREEDY_KWARGS, PromptFormat, check_limit, parse_gen_kwargs
 from babelscope.measure.tasks import get_tasks
 from babelscope.measure.tasks.public import TASK_DATA_ENV
 from babelscope.verbs import VerbSpec
@@ -25,8 +27,9 @@ class EvalConfig(OutputOptions, LanguageOptions, ModelOptions):
                         "(need `datasets` and hub access or --task_data); or a task file (.jsonl items or .yaml "
                         "description; see docs/measure.md)", short="-t")
     source: str = option("builtin", f"{SOURCE_HELP}; read by the built-in tasks")
-    limit: int | None = option(None, "at most this many items per language (for quick runs)", short="-L",
-                               minimum=1)
+    limit: float | None = option(None, "at most this many items per language (for quick runs); as in lm-eval, a "
+                                 "number below 1 is a fraction of each task's items (0.1: the first 10%%, the same "
+                                 "aligned items in every language)", short="-L")
     engine: str = option("babelscope", "scoring engine: babelscope (shared-context KV cache, logits only where "
                          "scored) or lm_eval (lm-eval's HFLM on the same live model)", choices=ENGINES)
     reference: str = option(REFERENCE, "language the consistency columns compare against (without it among "
@@ -39,6 +42,38 @@ class EvalConfig(OutputOptions, LanguageOptions, ModelOptions):
                               "zero-shot, so only 0 is accepted", minimum=0, maximum=0)
     log_samples: bool = option(False, "accepted as in lm-eval; babelscope always writes "
                                "samples/<task>.<language>.jsonl")
+    apply_chat_template: bool | str = option(False, "wrap every prompt in the tokenizer's chat template as one user "
+                                             "turn with the generation prompt, as lm-eval does (choices lose the "
+                                             "task's target delimiter); a NAME picks one of several templates",
+                                             cli=False)
+    system_instruction: str | None = option(None, "text put before every prompt, as lm-eval does: the system turn "
+                                            "under --apply_chat_template, else prepended as is", metavar="TEXT")
+    fewshot_as_multiturn: bool = option(False, "as in lm-eval (needs --apply_chat_template); the prompts are "
+                                        "zero-shot, so there are no few-shot turns and prompts stay the same")
+    gen_kwargs: str | dict = option("", "generation settings of generation tasks as lm-eval's key=value list: "
+                                    f"{GREEDY_KWARGS} (decoding is greedy), e.g. 'until=[\"\\n\"],max_gen_toks=32'",
+                                    metavar="KEY=VALUE,...")
+
+    @classmethod
+    def add_to_parser(cls, parser: argparse.ArgumentParser) -> None:
+        super().add_to_parser(parser)
+        help_text = cls.__dataclass_fields__["apply_chat_template"].metadata["help"]
+        parser.add_argument("--apply_chat_template", nargs="?", const=True, default=argparse.SUPPRESS,
+                            metavar="NAME", help=help_text)
+
+    def validate(self) -> None:
+        super().validate()
+        self.limit = check_limit(self.limit)
+        self.prompt_format()  # bad --gen_kwargs: one line before anything loads
+        if self.fewshot_as_multiturn and not self.apply_chat_template:
+            raise UsageError("--fewshot_as_multiturn needs --apply_chat_template (as in lm-eval).")
+
+    def prompt_format(self) -> PromptFormat:
+        template = self.apply_chat_template
+        return PromptFormat(chat_template=DEFAULT_TEMPLATE if template is True else template or None,
+                            system_instruction=self.system_instruction or None,
+                            fewshot_as_multiturn=self.fewshot_as_multiturn,
+                            gen_kwargs=parse_gen_kwargs(self.gen_kwargs))
 
 
 def run(config: EvalConfig):
@@ -55,9 +90,11 @@ def run(config: EvalConfig):
     run.languages = languages
     seed_everything(config.seed)
     loaded = config.load()
+    config.prompt_format().apply(loaded.tokenizer, [])  # a chat template the tokenizer lacks: one line, now
     bind_model(run, loaded, config.model_spec().get("revision"))
     result = evaluate(loaded, tasks, languages, limit=config.limit, source=config.source,
-                      batch_size=config.batch_size, run=run, engine=config.engine, reference=config.reference)
+                      batch_size=config.batch_size, run=run, engine=config.engine, reference=config.reference,
+                      prompt=config.prompt_format())
     summary = ""
     if dist.is_main():
         summary = (f"{format_table(result)}\nbabelscope: wrote {run.path / 'results.json'} and samples/; "
