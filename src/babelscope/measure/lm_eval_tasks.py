@@ -1,0 +1,316 @@
+"""``--tasks lm_eval:<task or group>``: lm-eval's own task definitions, babelscope's engine and tables.
+
+lm-eval builds the requests (its YAML, ``doc_to_text`` / ``doc_to_choice`` / ``doc_to_target``,
+``target_delimiter``, few-shot sampler, ``process_docs``); babelscope scores them and lays the
+group's per-language subtasks out as languages::
+
+    task = LMEvalTask("belebele")                 # or xnli, global_mmlu_de, belebele_deu_Latn, ...
+    data = task.load(["deu_Latn", "fra_Latn"], limit=10)   # {language: [MCItem]}, lm-eval's requests
+
+A subtask's language comes from its name (``belebele_deu_Latn`` -> deu_Latn, ``xnli_de`` ->
+deu_Latn, ``include_base_44_albanian_stem`` -> als_Latn). Items are aligned across languages by
+document index (``belebele_*#12``), which is right for parallel datasets (belebele, xnli,
+global_mmlu, xcopa, xstorycloze); the families in ``NOT_PARALLEL`` get language-specific ids, so
+they have no consistency figures. Only ``multiple_choice`` tasks run for now.
+
+Offline: ``--task_data DIR`` ($BABELSCOPE_TASK_DATA) holds local copies laid out as
+``DIR/<dataset_path>/<dataset_name>/<split>.{jsonl,json,parquet,csv}`` in the dataset's public
+schema; the subtask then reads those files instead of the hub.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+from babelscope.errors import DataError, LanguageError, UsageError
+from babelscope.languages import all_codes, resolve
+from babelscope.measure.tasks import MCItem, Task
+from babelscope.measure.tasks.public import TASK_DATA_ENV
+
+PREFIX = "lm_eval:"
+NOT_PARALLEL = ("include", "m_mmlu", "okapi")  # name prefixes of groups whose documents differ per language
+SPLITS = ("test_split", "validation_split", "training_split", "fewshot_split")
+FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}  # file -> datasets builder
+FEWSHOT_SEED = 1234  # lm-eval's default fewshot_random_seed
+_FLORES = re.compile(r"[a-z]{3}_[A-Z][a-z]{3}")
+
+
+def _require_lm_eval():
+    try:
+        import lm_eval.tasks
+    except ImportError:
+        raise UsageError("lm_eval: tasks need lm-eval; install it with pip install 'babelscope[lm_eval]'.") from None
+    return Path(lm_eval.tasks.__file__).parent
+
+
+@lru_cache(maxsize=1)
+def _yaml_stems() -> dict[str, list[Path]]:
+    """File stem (``belebele_deu_Latn``, ``_belebele``) -> top-level folders of lm-eval's task tree holding it."""
+    root = _require_lm_eval()
+    out: dict[str, list[Path]] = {}
+    for folder, _, files in os.walk(root):
+        top = Path(folder).relative_to(root).parts[:1]
+        for f in files:
+            if f.endswith(".yaml") and top and root / top[0] not in out.get(f[:-5], []):
+                out.setdefault(f[:-5], []).append(root / top[0])
+    return out
+
+
+def is_lm_eval_task(name: str) -> bool:
+    """Whether lm-eval ships a task or group YAML of that name (a quick file-name check)."""
+    try:
+        stems = _yaml_stems()
+    except UsageError:
+        return False
+    return name in stems or f"_{name}" in stems
+
+
+@lru_cache(maxsize=8)
+def _manager(folder: str | None):
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager() if folder is None else TaskManager(include_path=folder, include_defaults=False)
+
+
+def task_manager(name: str):
+    """A TaskManager that knows ``name``: over its own folder of lm-eval's tasks when that has it
+    (seconds), else over every task (tags such as m_mmlu; about 20 s)."""
+    _require_lm_eval()
+    for folder in [*_yaml_stems().get(name, []), *_yaml_stems().get(f"_{name}", [])]:
+        tm = _manager(str(folder))
+        if name in tm.task_index:
+            return tm
+    tm = _manager(None)
+    if name not in tm.task_index:
+        raise UsageError(f"lm-eval has no task, group or tag {name!r}; `lm-eval ls tasks` lists them.")
+    return tm
+
+
+def leaves(tm, name: str, overrides: dict | None = None) -> list[tuple[str, dict]]:
+    """The leaf tasks of a task, group or tag, each with the overrides its groups give it."""
+    from lm_eval.tasks._factory import GROUP_FIELD_NAMES
+    from lm_eval.tasks._index import Kind
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    overrides = overrides or {}
+    entry = tm.task_index.get(name)
+    if entry is None:
+        raise UsageError(f"lm-eval has no task, group or tag {name!r}; `lm-eval ls tasks` lists them.")
+    if entry.kind is Kind.TAG:
+        return [(t, overrides) for t in sorted(entry.tags)]
+    if entry.kind is not Kind.GROUP:
+        return [(name, overrides)]
+    cfg = load_yaml(entry.yaml_path, resolve_func=True) if entry.yaml_path else entry.cfg
+    shared = {**{k: v for k, v in cfg.items() if k not in GROUP_FIELD_NAMES}, **overrides}
+    out = []
+    for member in cfg.get("task") or []:
+        if isinstance(member, dict) and isinstance(member.get("task"), str) and member["task"] in tm.task_index:
+            out += leaves(tm, member["task"], {**shared, **{k: v for k, v in member.items() if k != "task"}})
+        elif isinstance(member, str):
+            out += leaves(tm, member, shared)
+        else:
+            raise UsageError(f"lm-eval group {name} defines an inline task or group; babelscope runs groups whose "
+                             "members are named tasks (run the members one by one).")
+    return out
+
+
+def language_of(task_name: str) -> str | None:
+    """The FLORES-200 code a subtask's name carries: a FLORES-shaped code (``deu_Latn``; None when
+    babelscope's table lacks it, e.g. belebele's hin_Latn), else the last word after the first that
+    is an ISO code or English name (``xnli_de``, ``include_base_44_albanian_stem``)."""
+    parts = task_name.split("_")
+    for i in range(len(parts) - 1):
+        code = f"{parts[i]}_{parts[i + 1]}"
+        if _FLORES.fullmatch(code):
+            return code if code in all_codes() else None
+    for word in reversed(parts[1:]):
+        if len(word) >= 2 and not word.isdigit():
+            try:
+                return resolve(word)
+            except LanguageError:
+                continue
+    return None
+
+
+def _family(task_name: str, language: str) -> str:
+    """The subtask's name with its language word(s) replaced by ``*`` (shared across languages)."""
+    parts = task_name.split("_")
+    for i in range(len(parts)):
+        for width in (2, 1):
+            word = "_".join(parts[i : i + width])
+            if len(word) >= 2 and (word == language or (width == 1 and _resolves_to(word, language))):
+                return "_".join([*parts[:i], "*", *parts[i + width :]])
+    return task_name
+
+
+def _resolves_to(word: str, language: str) -> bool:
+    try:
+        return resolve(word) == language
+    except LanguageError:
+        return False
+
+
+def local_files(folder: str | os.PathLike, cfg: dict) -> dict[str, str]:
+    """{split: file} of a local copy of the subtask's dataset, ``<dir>/<path>/<name>/<split>.<ext>``."""
+    base = Path(folder) / str(cfg.get("dataset_path", ""))
+    if cfg.get("dataset_name"):
+        base = base / str(cfg["dataset_name"])
+    out = {}
+    for key in SPLITS:
+        split = cfg.get(key)
+        if split and split not in out:
+            found = [base / f"{split}{ext}" for ext in FORMATS if (base / f"{split}{ext}").is_file()]
+            if found:
+                out[split] = str(found[0])
+    return out
+
+
+def with_local_data(cfg: dict, folder: str | None) -> dict:
+    """The subtask's config reading a local copy when ``folder`` has one (splits without a file dropped)."""
+    files = local_files(folder, cfg) if folder and "class" not in cfg else {}
+    if not files:
+        return cfg
+    builders = {FORMATS[Path(f).suffix] for f in files.values()}
+    if len(builders) > 1:
+        raise DataError(f"{cfg['task']}: the local files {sorted(files.values())} mix formats; use one.")
+    out = {**cfg, "dataset_path": builders.pop(), "dataset_name": None, "dataset_kwargs": {"data_files": files}}
+    for key in SPLITS:
+        if out.get(key) not in files:
+            out[key] = None
+    return out
+
+
+def _where(cfg: dict) -> str:
+    path = f"{cfg.get('dataset_path')}/{cfg['dataset_name']}" if cfg.get("dataset_name") else cfg.get("dataset_path")
+    split = cfg.get("test_split") or cfg.get("validation_split") or "test"
+    return f"{path}/{split}.jsonl"
+
+
+def build_task(tm, name: str, overrides: dict, folder: str | None):
+    """One lm-eval leaf task (its YAML, the group's overrides, local data when present)."""
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    entry = tm.task_index[name]
+    cfg = {**(load_yaml(entry.yaml_path, resolve_func=True) if entry.yaml_path else dict(entry.cfg or {})),
+           **overrides, "task": name}
+    if "class" not in cfg:
+        _check_kind(name, cfg.get("output_type", "generate_until"), False)  # before any data is read
+    cfg = with_local_data(cfg, folder)
+    try:
+        task = tm.load(cfg)["tasks"][name]
+    except Exception as exc:  # offline hub, missing config, unreadable file, ...
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise DataError(
+            f"lm-eval task {name} cannot load its data ({first}). Without hub access, put a local copy at "
+            f"<DIR>/{_where(cfg)} (or .parquet/.json/.csv) and pass --task_data DIR"
+            + (f" (now {folder})" if folder else "") + "."
+        ) from None
+    if task.get_config("num_fewshot") is None:  # simple_evaluate's rule without --num_fewshot
+        task.set_config(key="num_fewshot", value=0)
+    task.set_fewshot_seed(seed=FEWSHOT_SEED)
+    return task
+
+
+def _check_kind(name: str, kind: str, multiple_input: bool) -> None:
+    if kind != "multiple_choice" or multiple_input:
+        what = "several contexts per document" if kind == "multiple_choice" else f"output_type {kind}"
+        raise UsageError(f"lm-eval task {name} has {what}; babelscope runs lm-eval's multiple-choice tasks with one "
+                         "context per document for now (run this one with lm-eval itself).")
+
+
+def _gold(task, doc, choices: list[str]) -> int:
+    """lm-eval's gold index (an int, or a string among the choices)."""
+    gold = task.doc_to_target(doc)
+    if isinstance(gold, str) and gold in choices:
+        return choices.index(gold)
+    if isinstance(gold, int) and 0 <= gold < len(choices):
+        return gold
+    raise DataError(f"{task.config.task}: target {gold!r} is not one of the {len(choices)} choices; babelscope "
+                    "scores tasks with one gold choice per document.")
+
+
+def task_items(task, family: str, limit=None) -> list[MCItem]:
+    """lm-eval's own loglikelihood requests for the first ``limit`` documents, as multiple-choice items."""
+    _check_kind(task.config.task, task.get_config("output_type"), task.multiple_input)
+    from lm_eval.evaluator_utils import get_sample_size
+
+    task.build_all_requests(limit=get_sample_size(task, limit), rank=0, world_size=1)
+    by_doc: dict[int, list] = {}
+    for inst in task.instances:
+        by_doc.setdefault(inst.doc_id, []).append(inst)
+    items = []
+    for doc_id, insts in sorted(by_doc.items()):
+        insts = sorted(insts, key=lambda i: i.idx)
+        doc, delimiter = insts[0].doc, task.config.target_delimiter
+        choices = task.doc_to_choice(doc)
+        args = [inst.arguments for inst in insts[: len(choices)]]  # (unconditional acc_mutual_info ones follow)
+        items.append(MCItem(f"{family}#{doc_id}", args[0][0], [cont for _, cont in args], _gold(task, doc, choices),
+                            norm_texts=[c[len(delimiter):] if c.startswith(delimiter) else c for _, c in args]))
+    return items
+
+
+class LMEvalTask(Task):
+    """An lm-eval task, group or tag whose subtasks are languages; ``kind`` mc."""
+
+    kind = "mc"
+
+    def __init__(self, spec: str):
+        self.lm_eval_name = spec.strip()
+        if not self.lm_eval_name:
+            raise UsageError("give an lm-eval task after lm_eval:, e.g. --tasks lm_eval:belebele.")
+        self.name = f"lm_eval-{self.lm_eval_name}"
+        self.description = f"lm-eval's {self.lm_eval_name} (its prompts and requests), scored by babelscope"
+        self.tm = task_manager(self.lm_eval_name)
+        self.parallel = not self.lm_eval_name.startswith(NOT_PARALLEL)
+        self.subtasks: dict[str, tuple[str, dict]] = {}  # language -> (leaf task, overrides)
+        skipped = []
+        for leaf, overrides in leaves(self.tm, self.lm_eval_name):
+            lang = language_of(leaf)
+            if lang is None or lang in self.subtasks:
+                skipped.append(leaf)
+            else:
+                self.subtasks[lang] = (leaf, overrides)
+        if skipped and self.subtasks:
+            print(f"babelscope: {self.name}: left out {', '.join(skipped)} (no FLORES-200 language of their own "
+                  "in babelscope's table)", file=sys.stderr)
+        if not self.subtasks:
+            raise UsageError(f"lm-eval's {self.lm_eval_name} has no subtask whose name carries a language.")
+        self._built: dict[str, object] = {}
+
+    def available_languages(self, source="builtin"):
+        return sorted(self.subtasks)
+
+    def lm_eval_task(self, language: str):
+        """The built lm-eval task object of one language (cached)."""
+        if language not in self._built:
+            leaf, overrides = self.subtasks[language]
+            self._built[language] = build_task(self.tm, leaf, overrides, os.environ.get(TASK_DATA_ENV))
+        return self._built[language]
+
+    def load(self, languages, source="builtin", limit=None):
+        have = [lang for lang in languages if lang in self.subtasks]
+        if not have:
+            raise LanguageError(f"lm-eval's {self.lm_eval_name} has none of {', '.join(languages)}; it has "
+                                f"{', '.join(sorted(self.subtasks))}.")
+        if len(have) < len(languages):
+            print(f"babelscope: {self.name} has no {', '.join(g for g in languages if g not in have)}; "
+                  "those languages are left out of its table", file=sys.stderr)
+        out = {}
+        for lang in have:
+            leaf = self.subtasks[lang][0]
+            family = _family(leaf, lang) if self.parallel else leaf
+            out[lang] = [it.check() for it in task_items(self.lm_eval_task(lang), family, limit)]
+        return out
+
+    def info(self) -> dict:
+        built = {lang: task for lang, task in self._built.items()}
+        return {**super().info(), "lm_eval": {
+            "task": self.lm_eval_name, "parallel": self.parallel,
+            "subtasks": {lang: leaf for lang, (leaf, _) in sorted(self.subtasks.items()) if lang in built},
+            "versions": {t.config.task: (t.config.metadata or {}).get("version") for t in built.values()},
+            "n_shot": {t.config.task: t.get_config("num_fewshot") for t in built.values()},
+        }}

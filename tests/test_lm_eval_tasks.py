@@ -1,0 +1,131 @@
+"""``--tasks lm_eval:<task>``: lm-eval's own task definitions on a local belebele copy, scored by babelscope.
+
+The reference is lm-eval itself on the same local files, loaded the way lm-eval documents local data
+(a task YAML that includes its belebele template and sets ``dataset_path: json``), independent of the
+path babelscope's ``--task_data`` takes.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from babelscope.errors import BabelscopeError, UsageError
+from babelscope.measure import evaluate
+from babelscope.measure.tasks import get_task
+
+LANGS = ["eng_Latn", "fra_Latn", "deu_Latn"]
+N_DOCS = 8
+TASK = "lm_eval-belebele"
+_WORDS = {"eng_Latn": ("The river", "What flows?", ["water", "sand", "a long road", "light"]),
+          "fra_Latn": ("La rivière", "Qu'est-ce qui coule ?", ["l'eau", "le sable", "une longue route", "la lumière"]),
+          "deu_Latn": ("Der Fluss", "Was fließt?", ["Wasser", "Sand", "eine lange Straße", "Licht"])}
+
+
+def belebele_rows(lang: str) -> list[dict]:
+    """Rows in facebook/belebele's public schema (the same questions in every language)."""
+    subject, question, answers = _WORDS[lang]
+    return [{"link": f"https://example.org/{i}", "question_number": 1, "flores_passage": f"{subject} {i} runs far.",
+             "question": f"{question} ({i}) ", "mc_answer1": answers[i % 4], "mc_answer2": answers[(i + 1) % 4],
+             "mc_answer3": answers[(i + 2) % 4], "mc_answer4": answers[(i + 3) % 4],
+             "correct_answer_num": str(i % 4 + 1), "dialect": lang, "ds": "2023-05-03"} for i in range(N_DOCS)]
+
+
+@pytest.fixture(scope="module")
+def task_data(tmp_path_factory):
+    """DIR/facebook/belebele/<lang>/test.jsonl for three languages, and lm-eval's own YAMLs over them."""
+    import lm_eval.tasks
+
+    root = tmp_path_factory.mktemp("task_data")
+    ref = tmp_path_factory.mktemp("lm_eval_yaml")
+    template = Path(lm_eval.tasks.__file__).parent / "belebele" / "_default_template_yaml"
+    for lang in LANGS:
+        data = root / "facebook" / "belebele" / lang / "test.jsonl"
+        data.parent.mkdir(parents=True)
+        data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in belebele_rows(lang)),
+                        encoding="utf-8")
+        (ref / f"belebele_{lang}.yaml").write_text(
+            f"include: {json.dumps(str(template))}\ntask: belebele_{lang}\ndataset_path: json\ndataset_name: null\n"
+            f"dataset_kwargs:\n  data_files:\n    test: {json.dumps(str(data))}\ntest_split: test\n"
+            "fewshot_split: test\n", encoding="utf-8")
+    return root, ref
+
+
+@pytest.fixture
+def lm_task(task_data, monkeypatch):
+    monkeypatch.setenv("BABELSCOPE_TASK_DATA", str(task_data[0]))
+    return get_task("lm_eval:belebele")
+
+
+def lm_eval_reference(ref_dir):
+    """lm-eval's task objects over the local YAMLs (its own TaskManager, no babelscope code)."""
+    from lm_eval.tasks import TaskManager
+
+    tm = TaskManager(include_path=str(ref_dir), include_defaults=False)
+    return tm, tm.load([f"belebele_{lang}" for lang in LANGS])["tasks"]
+
+
+def test_requests_equal_the_ones_lm_eval_builds(lm_task, task_data):
+    data = lm_task.load(LANGS)
+    _, tasks = lm_eval_reference(task_data[1])
+    for lang in LANGS:
+        task = tasks[f"belebele_{lang}"]
+        task.set_config(key="num_fewshot", value=0)
+        task.build_all_requests(limit=None, rank=0, world_size=1)
+        theirs = [inst.arguments for inst in sorted(task.instances, key=lambda i: (i.doc_id, i.idx))]
+        ours = [(it.context, choice) for it in data[lang] for choice in it.choices]
+        assert len(ours) == N_DOCS * 4
+        assert ours == theirs  # contexts and continuations, byte for byte
+        assert [it.gold for it in data[lang]] == [i % 4 for i in range(N_DOCS)]
+    # aligned by document: the same ids in every language
+    assert {it.item_id for it in data["eng_Latn"]} == {it.item_id for it in data["deu_Latn"]}
+
+
+def test_accuracy_equals_lm_eval_evaluator(lm_task, task_data, tiny_loaded):
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+
+    loaded = tiny_loaded("llama")
+    ours = evaluate(loaded, [lm_task], LANGS, progress=False, fertility=False)
+    tm, _ = lm_eval_reference(task_data[1])
+    lm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=4)
+    theirs = simple_evaluate(model=lm, tasks=[f"belebele_{lang}" for lang in LANGS], task_manager=tm,
+                             log_samples=True, bootstrap_iters=0)
+    for lang in LANGS:
+        name = f"belebele_{lang}"
+        assert ours.results["tasks"][TASK][lang]["acc"] == theirs["results"][name]["acc,none"]
+        assert ours.results["tasks"][TASK][lang]["acc_norm"] == theirs["results"][name]["acc_norm,none"]
+        samples = sorted(theirs["samples"][name], key=lambda s: s["doc_id"])
+        for rec, sample in zip(ours.records[TASK][lang], samples, strict=True):
+            assert rec["logprobs"] == pytest.approx([float(r[0][0]) for r in sample["resps"]], abs=1e-4)
+    cons = ours.results["consistency"][TASK]
+    assert cons["vs_reference"]["fra_Latn"]["n"] == N_DOCS
+    assert set(cons["matrix"]) == set(LANGS)
+
+
+def test_single_lm_eval_task_name_gets_the_prefix_hint():
+    with pytest.raises(UsageError, match="--tasks lm_eval:belebele_deu_Latn"):
+        get_task("belebele_deu_Latn")
+
+
+def test_generation_tasks_are_refused_before_any_data_loads():
+    task = get_task("lm_eval:xnli_de")  # multiple choice: accepted
+    assert task.available_languages() == ["deu_Latn"]
+    with pytest.raises(UsageError, match="output_type generate_until"):
+        get_task("lm_eval:mgsm_direct_de").load(["deu_Latn"], limit=1)
+
+
+def test_missing_local_copy_is_one_line(lm_task):
+    with pytest.raises(BabelscopeError, match="hau_Latn/test.jsonl") as err:
+        lm_task.load(["hau_Latn"], limit=1)
+    assert "\n" not in str(err.value)
+
+
+def test_subtask_languages():
+    from babelscope.measure.lm_eval_tasks import language_of
+
+    assert language_of("belebele_deu_Latn") == "deu_Latn"
+    assert language_of("belebele_hin_Latn") is None  # a variety babelscope's table does not name
+    assert language_of("xnli_de") == "deu_Latn"
+    assert language_of("global_mmlu_full_de_abstract_algebra") == "deu_Latn"
+    assert language_of("include_base_44_albanian_stem") == "als_Latn"
