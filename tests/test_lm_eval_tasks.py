@@ -122,10 +122,79 @@ def test_missing_local_copy_is_one_line(lm_task):
 
 
 def test_subtask_languages():
-    from babelscope.measure.lm_eval_tasks import language_of
+    from babelscope.languages import in_task_name as language_of
 
     assert language_of("belebele_deu_Latn") == "deu_Latn"
     assert language_of("belebele_hin_Latn") is None  # a variety babelscope's table does not name
     assert language_of("xnli_de") == "deu_Latn"
     assert language_of("global_mmlu_full_de_abstract_algebra") == "deu_Latn"
     assert language_of("include_base_44_albanian_stem") == "als_Latn"
+
+
+def lm_eval_tracker_file(ref_dir, loaded, out) -> dict:
+    """What lm-eval itself writes (simple_evaluate + EvaluationTracker) for a group over the local YAMLs."""
+    from lm_eval import simple_evaluate
+    from lm_eval.loggers import EvaluationTracker
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    (ref_dir / "_belebele_local.yaml").write_text(
+        "group: belebele\ntask:\n" + "".join(f"  - belebele_{lang}\n" for lang in LANGS)
+        + "aggregate_metric_list:\n  - metric: acc\n    weight_by_size: true\n"
+        "  - metric: acc_norm\n    weight_by_size: true\nmetadata:\n  version: 0.0\n", encoding="utf-8")
+    tracker = EvaluationTracker(output_path=str(out))
+    lm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=4)
+    res = simple_evaluate(model=lm, tasks=["belebele"], log_samples=True, evaluation_tracker=tracker,
+                          task_manager=TaskManager(include_path=str(ref_dir), include_defaults=False))
+    samples = res.pop("samples")
+    tracker.save_results_aggregated(results=res, samples=samples)
+    return json.loads(next(Path(out).rglob("results_*.json")).read_text(encoding="utf-8"))
+
+
+def test_eval_verb_tables_consistency_and_lm_eval_results(task_data, tiny_model_dir, tiny_tokenizer, tmp_path,
+                                                           capsys):
+    from babelscope.cli.main import main
+    from babelscope.models.load import load_model
+    from babelscope.report.build import build_report
+    from babelscope.report.lm_eval import read
+
+    argv = ["eval", "--model_args", f"pretrained={tiny_model_dir}", "--tasks", "lm_eval:belebele", "--languages",
+            ",".join(LANGS), "--task_data", str(task_data[0]), "--output_path", str(tmp_path / "runs"),
+            "--run_name", "r", "--write_lm_eval_results"]
+    assert main(argv) == 0
+    run = next(p for p in (tmp_path / "runs").rglob("r") if p.is_dir())
+    res = json.loads((run / "results.json").read_text(encoding="utf-8"))
+    assert set(res["tasks"][TASK]) == set(LANGS) and res["tasks"][TASK]["deu_Latn"]["n"] == N_DOCS
+    assert res["consistency"][TASK]["vs_reference"]["deu_Latn"]["n"] == N_DOCS
+    assert res["task_info"][TASK]["lm_eval"]["subtasks"]["fra_Latn"] == "belebele_fra_Latn"
+    assert (run / "samples" / f"{TASK}.fra_Latn.jsonl").is_file()
+    capsys.readouterr()
+    assert main(["rescore", str(run)]) == 0 and "identical" in capsys.readouterr().out
+
+    ours = json.loads(next(run.glob("results_*.json")).read_text(encoding="utf-8"))
+    theirs = lm_eval_tracker_file(task_data[1], load_model(str(tiny_model_dir)), tmp_path / "lm_eval_out")
+    assert set(theirs) - {"pretty_env_info", "model_num_parameters"} <= set(ours)  # every key lm-eval writes
+    for key in ("results", "configs", "versions", "n-shot", "higher_is_better", "n-samples"):
+        assert set(ours[key]) == set(theirs[key]), key
+    for sub, row in theirs["results"].items():
+        assert set(row) == set(ours["results"][sub]), sub
+        for metric, value in row.items():
+            if "," in metric and metric != "sample_count":
+                assert ours["results"][sub][metric] == pytest.approx(value), (sub, metric)
+    assert set(ours["groups"]["belebele"]) >= set(theirs["groups"]["belebele"])
+    assert ours["group_subtasks"] == {"belebele": [f"belebele_{lang}" for lang in LANGS]}
+    mine = {k: v for k, v in ours["configs"]["belebele_deu_Latn"].items() if k not in ("metadata", "dataset_kwargs")}
+    assert mine == {k: v for k, v in theirs["configs"]["belebele_deu_Latn"].items()
+                    if k not in ("metadata", "dataset_kwargs")}
+
+    # read back: our file and lm-eval's own folder give babelscope's per-language table
+    back = read(next(run.glob("results_*.json")))
+    for lang in LANGS:
+        for metric in ("acc", "acc_norm", "acc_stderr", "n"):
+            assert back["tasks"][TASK][lang][metric] == pytest.approx(res["tasks"][TASK][lang][metric])
+    foreign = read(next((tmp_path / "lm_eval_out").rglob("results_*.json")))
+    assert {lang: m["acc"] for lang, m in foreign["tasks"][TASK].items()} == {
+        lang: m["acc"] for lang, m in res["tasks"][TASK].items()}
+    report = build_report([str(tmp_path / "lm_eval_out")])
+    assert [r.results["tasks"][TASK]["fra_Latn"]["acc"] for r, _ in report["runs"]] == [
+        res["tasks"][TASK]["fra_Latn"]["acc"]]

@@ -21,13 +21,12 @@ schema; the subtask then reads those files instead of the hub.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from functools import lru_cache
 from pathlib import Path
 
 from babelscope.errors import DataError, LanguageError, UsageError
-from babelscope.languages import all_codes, resolve
+from babelscope.languages import in_task_name, resolve
 from babelscope.measure.tasks import MCItem, Task
 from babelscope.measure.tasks.public import TASK_DATA_ENV
 
@@ -36,7 +35,6 @@ NOT_PARALLEL = ("include", "m_mmlu", "okapi")  # name prefixes of groups whose d
 SPLITS = ("test_split", "validation_split", "training_split", "fewshot_split")
 FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}  # file -> datasets builder
 FEWSHOT_SEED = 1234  # lm-eval's default fewshot_random_seed
-_FLORES = re.compile(r"[a-z]{3}_[A-Z][a-z]{3}")
 
 
 def _require_lm_eval():
@@ -116,24 +114,6 @@ def leaves(tm, name: str, overrides: dict | None = None) -> list[tuple[str, dict
             raise UsageError(f"lm-eval group {name} defines an inline task or group; babelscope runs groups whose "
                              "members are named tasks (run the members one by one).")
     return out
-
-
-def language_of(task_name: str) -> str | None:
-    """The FLORES-200 code a subtask's name carries: a FLORES-shaped code (``deu_Latn``; None when
-    babelscope's table lacks it, e.g. belebele's hin_Latn), else the last word after the first that
-    is an ISO code or English name (``xnli_de``, ``include_base_44_albanian_stem``)."""
-    parts = task_name.split("_")
-    for i in range(len(parts) - 1):
-        code = f"{parts[i]}_{parts[i + 1]}"
-        if _FLORES.fullmatch(code):
-            return code if code in all_codes() else None
-    for word in reversed(parts[1:]):
-        if len(word) >= 2 and not word.isdigit():
-            try:
-                return resolve(word)
-            except LanguageError:
-                continue
-    return None
 
 
 def _family(task_name: str, language: str) -> str:
@@ -269,7 +249,7 @@ class LMEvalTask(Task):
         self.subtasks: dict[str, tuple[str, dict]] = {}  # language -> (leaf task, overrides)
         skipped = []
         for leaf, overrides in leaves(self.tm, self.lm_eval_name):
-            lang = language_of(leaf)
+            lang = in_task_name(leaf)
             if lang is None or lang in self.subtasks:
                 skipped.append(leaf)
             else:
@@ -307,10 +287,12 @@ class LMEvalTask(Task):
         return out
 
     def info(self) -> dict:
-        built = {lang: task for lang, task in self._built.items()}
+        built = self._built
         return {**super().info(), "lm_eval": {
             "task": self.lm_eval_name, "parallel": self.parallel,
             "subtasks": {lang: leaf for lang, (leaf, _) in sorted(self.subtasks.items()) if lang in built},
             "versions": {t.config.task: (t.config.metadata or {}).get("version") for t in built.values()},
             "n_shot": {t.config.task: t.get_config("num_fewshot") for t in built.values()},
+            "metrics": sorted({m["metric"] for t in built.values() for m in t.config.metric_list or []
+                               if isinstance(m.get("metric"), str)}),
         }}

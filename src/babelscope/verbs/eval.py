@@ -38,6 +38,9 @@ class EvalConfig(OutputOptions, LanguageOptions, ModelOptions):
                               "zero-shot, so only 0 is accepted", minimum=0, maximum=0)
     log_samples: bool = option(False, "accepted as in lm-eval; babelscope always writes "
                                "samples/<task>.<language>.jsonl")
+    write_lm_eval_results: bool = option(False, "also write lm-eval's results_<time>.json (results, groups, "
+                                         "configs, versions, n-shot, ...) beside results.json; `babelscope "
+                                         "report` reads it, and lm-eval's own output folders")
 
 
 def run(config: EvalConfig):
@@ -57,6 +60,10 @@ def run(config: EvalConfig):
     bind_model(run, loaded, config.model_spec().get("revision"))
     result = evaluate(loaded, tasks, languages, limit=config.limit, source=config.source,
                       batch_size=config.batch_size, run=run, engine=config.engine, reference=config.reference)
+    if config.write_lm_eval_results and dist.is_main():
+        from babelscope.measure.lm_eval_results import write_lm_eval_results
+
+        write_lm_eval_results(run, tasks, loaded)
     summary = ""
     if dist.is_main():
         summary = (f"{format_table(result)}\nbabelscope: wrote {run.path / 'results.json'} and samples/; "
