@@ -122,7 +122,10 @@ def test_missing_local_copy_is_one_line(lm_task):
 
 
 def test_subtask_languages():
-    from babelscope.languages import in_task_name as language_of
+    from babelscope.languages import split_task_name
+
+    def language_of(name):
+        return split_task_name(name)[0]
 
     assert language_of("belebele_deu_Latn") == "deu_Latn"
     assert language_of("belebele_hin_Latn") is None  # a variety babelscope's table does not name
@@ -166,7 +169,7 @@ def test_eval_verb_tables_consistency_and_lm_eval_results(task_data, tiny_model_
     res = json.loads((run / "results.json").read_text(encoding="utf-8"))
     assert set(res["tasks"][TASK]) == set(LANGS) and res["tasks"][TASK]["deu_Latn"]["n"] == N_DOCS
     assert res["consistency"][TASK]["vs_reference"]["deu_Latn"]["n"] == N_DOCS
-    assert res["task_info"][TASK]["lm_eval"]["subtasks"]["fra_Latn"] == "belebele_fra_Latn"
+    assert res["task_info"][TASK]["lm_eval"]["subtasks"]["fra_Latn"] == ["belebele_fra_Latn"]
     assert (run / "samples" / f"{TASK}.fra_Latn.jsonl").is_file()
     capsys.readouterr()
     assert main(["rescore", str(run)]) == 0 and "identical" in capsys.readouterr().out
@@ -198,3 +201,64 @@ def test_eval_verb_tables_consistency_and_lm_eval_results(task_data, tiny_model_
     report = build_report([str(tmp_path / "lm_eval_out")])
     assert [r.results["tasks"][TASK]["fra_Latn"]["acc"] for r, _ in report["runs"]] == [
         res["tasks"][TASK]["fra_Latn"]["acc"]]
+
+
+CATEGORIES = ["Business", "Humanities", "Medical", "Other", "STEM", "Social Sciences"]
+
+
+def global_mmlu_rows(lang: str) -> list[dict]:
+    """Rows in CohereLabs/Global-MMLU-Lite's public schema, two per subject category."""
+    return [{"sample_id": f"s/test/{i}", "subject": "s", "subject_category": CATEGORIES[i % 6],
+             "question": f"[{lang}] question {i}?", "option_a": "one", "option_b": "two", "option_c": "three",
+             "option_d": "four", "answer": "ABCD"[i % 4], "required_knowledge": "[]", "time_sensitive": "No",
+             "reference": "", "culture": "[]", "region": "[]", "country": "[]", "cultural_sensitivity_label": "CA",
+             "is_annotated": True} for i in range(12)]
+
+
+def test_per_language_groups_joined_with_plus(tmp_path, monkeypatch, tiny_loaded):
+    from babelscope.measure.lm_eval_results import to_lm_eval
+    from babelscope.report.lm_eval import per_language
+
+    for iso in ("de", "fr"):
+        path = tmp_path / "CohereLabs" / "Global-MMLU-Lite" / iso / "test.jsonl"
+        path.parent.mkdir(parents=True)
+        path.write_text("".join(json.dumps(r) + "\n" for r in global_mmlu_rows(iso)), encoding="utf-8")
+    monkeypatch.setenv("BABELSCOPE_TASK_DATA", str(tmp_path))
+    task = get_task("lm_eval:global_mmlu_de+global_mmlu_fr")
+    langs = ["deu_Latn", "fra_Latn"]
+    data = task.load(langs)
+    assert [len(data[lang]) for lang in langs] == [12, 12]  # six subject subtasks per language, concatenated
+    assert {it.item_id for it in data["deu_Latn"]} == {it.item_id for it in data["fra_Latn"]}
+    assert "global_mmlu_*_business#0" in {it.item_id for it in data["deu_Latn"]}
+    first = next(it for it in data["fra_Latn"] if it.item_id == "global_mmlu_*_business#0")
+    assert first.context == "[fr] question 0?\nA. one\nB. two\nC. three\nD. four\nAnswer:"
+    assert (first.choices, first.gold) == ([" A", " B", " C", " D"], 0)
+
+    res = evaluate(tiny_loaded("llama"), [task], langs, reference="deu_Latn", progress=False, fertility=False)
+    assert res.results["consistency"][task.name]["vs_reference"]["fra_Latn"]["n"] == 12
+    doc = to_lm_eval(res.results, [task])
+    assert doc["group_subtasks"] == {task.lm_eval_name: ["global_mmlu_de", "global_mmlu_fr"]}
+    assert len(doc["configs"]) == 12 and "global_mmlu_fr_stem" in doc["configs"]
+    assert doc["n-samples"]["global_mmlu_de"] == {"original": 12, "effective": 12}
+    back = per_language(doc)
+    assert {lang: m["acc"] for lang, m in back[task.name].items()} == {
+        lang: m["acc"] for lang, m in res.results["tasks"][task.name].items()}
+
+
+def test_lm_eval_groups_of_one_language_read_as_that_language():
+    from babelscope.report.lm_eval import per_language
+
+    def row(name, acc, n):
+        return {"name": name, "alias": name, "sample_len": n, "acc,none": acc, "acc_stderr,none": 0.1}
+
+    doc = {"results": {}, "groups": {}, "group_subtasks": {}}
+    for iso, accs in (("de", (0.5, 1.0)), ("fr", (0.0, 0.5))):
+        leaves = [f"global_mmlu_{iso}_business", f"global_mmlu_{iso}_stem"]
+        doc["results"].update({leaf: row(leaf, acc, 4) for leaf, acc in zip(leaves, accs, strict=True)})
+        doc["results"][f"global_mmlu_{iso}"] = doc["groups"][f"global_mmlu_{iso}"] = row(
+            f"global_mmlu_{iso}", sum(accs) / 2, 8)
+        doc["group_subtasks"][f"global_mmlu_{iso}"] = leaves
+    doc["results"]["arc_easy"] = row("arc_easy", 0.3, 10)  # no language: left out
+    tables = per_language(doc)
+    assert tables == {"lm_eval-global_mmlu_*": {
+        "deu_Latn": {"n": 8, "acc": 0.75, "acc_stderr": 0.1}, "fra_Latn": {"n": 8, "acc": 0.25, "acc_stderr": 0.1}}}

@@ -60,60 +60,60 @@ def _group(name: str, rows: list[tuple[dict, int]]) -> dict:
     return out
 
 
-def _subtask_names(task: str, info: dict, languages: list[str]) -> tuple[str, dict[str, str]]:
-    """(group name, {language: subtask name}) of one babelscope task."""
-    lm = info.get("lm_eval") or {}
-    if lm:
-        return lm["task"], {lang: lm["subtasks"][lang] for lang in languages}
-    return task, {lang: f"{task}_{lang}" for lang in languages}
+def _unit(task: str, lm: dict, lang: str) -> str:
+    """The lm-eval name of one language of a task: its one subtask (belebele_deu_Latn), else the lm-eval
+    group holding its subtasks (global_mmlu_de), else ``<task>_<language>`` (continuation_deu_Latn)."""
+    subtasks = (lm.get("subtasks") or {}).get(lang) or []
+    if len(subtasks) == 1:
+        return subtasks[0]
+    return (lm.get("groups") or {}).get(lang) or f"{lm.get('task', task)}_{lang}"
+
+
+def _lm_eval_objects(task, lang: str) -> list:
+    """The lm-eval task objects behind one language of a babelscope task (none for built-in tasks)."""
+    return task.lm_eval_tasks(lang) if hasattr(task, "lm_eval_tasks") else []
 
 
 def to_lm_eval(results: dict, tasks=()) -> dict:
     """lm-eval's aggregated results document for an eval's results.json; ``tasks``: the Task objects
-    (their lm-eval configs go into ``configs``)."""
+    (lm-eval's own ``dump_config`` of their subtasks goes into ``configs``)."""
     by_name = {t.name: t for t in tasks}
     doc = {k: {} for k in ("results", "groups", "group_subtasks", "configs", "versions", "n-shot",
                            "higher_is_better", "n-samples")}
     doc[BABELSCOPE_KEY] = {}
     for task, per_lang in results["tasks"].items():
         info = results["task_info"][task]
-        keep = (info.get("lm_eval") or {}).get("metrics")
-        group, names = _subtask_names(task, info, list(per_lang))
+        lm = info.get("lm_eval") or {}
+        group = lm.get("task", task)
         doc[BABELSCOPE_KEY][group] = task
         rows = []
         for lang, values in per_lang.items():
-            sub, n = names[lang], int(values.get("n", 0))
-            row = {"name": sub, "alias": sub, "sample_len": n, **_metrics(values, keep)}
+            sub, n = _unit(task, lm, lang), int(values.get("n", 0))
+            row = {"name": sub, "alias": sub, "sample_len": n, **_metrics(values, lm.get("metrics"))}
             doc["results"][sub] = row
             rows.append((row, n))
-            doc["configs"][sub] = _config(by_name.get(task), lang, sub, info)
-            doc["versions"][sub] = ((info.get("lm_eval") or {}).get("versions") or {}).get(sub, 0.0)
-            doc["n-shot"][sub] = ((info.get("lm_eval") or {}).get("n_shot") or {}).get(sub, 0)
+            built = _lm_eval_objects(by_name.get(task), lang)
+            doc["configs"].update({t.config.task: t.dump_config() for t in built} or {sub: _config(sub, info)})
+            doc["versions"].update(lm.get("versions") or {})
+            doc["n-shot"].update(lm.get("n_shot") or {})
+            doc["versions"].setdefault(sub, "0.0")
+            doc["n-shot"].setdefault(sub, 0)
             doc["higher_is_better"][sub] = {k.split(",")[0]: k.split(",")[0] not in LOWER_IS_BETTER
                                             for k in row if k.endswith(f",{FILTER}") and "_stderr," not in k}
-            doc["n-samples"][sub] = {"original": _original(by_name.get(task), lang, n), "effective": n}
+            doc["n-samples"][sub] = {"original": sum(len(t.eval_docs) for t in built) or n, "effective": n}
         if len(rows) > 1 or group not in doc["results"]:
             doc["results"][group] = doc["groups"][group] = _group(group, rows)
-            doc["group_subtasks"][group] = [names[lang] for lang in per_lang]
+            doc["group_subtasks"][group] = [row["name"] for row, _ in rows]
             doc["versions"][group] = "0.0"
             doc["n-shot"][group] = 0
             doc["higher_is_better"][group] = doc["higher_is_better"][rows[0][0]["name"]]
     return {**doc, **_header(results)}
 
 
-def _config(task, lang: str, sub: str, info: dict) -> dict:
-    """The subtask's lm-eval config (lm-eval's own ``dump_config`` for lm_eval: tasks)."""
-    if task is not None and hasattr(task, "lm_eval_task"):
-        return task.lm_eval_task(lang).dump_config()
+def _config(sub: str, info: dict) -> dict:
+    """A built-in task's stand-in for lm-eval's task config."""
     return {"task": sub, "output_type": "multiple_choice" if info.get("kind") == "mc" else info.get("kind"),
             "description": info.get("description", ""), "metadata": {"version": 0.0, "source": "babelscope"}}
-
-
-def _original(task, lang: str, n: int) -> int:
-    """Documents in the evaluated split (lm-eval's ``n-samples.original``); ``n`` for built-in tasks."""
-    if task is not None and hasattr(task, "lm_eval_task"):
-        return len(task.lm_eval_task(lang).eval_docs)
-    return n
 
 
 def _header(results: dict) -> dict:

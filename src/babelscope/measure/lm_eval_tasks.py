@@ -26,7 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from babelscope.errors import DataError, LanguageError, UsageError
-from babelscope.languages import in_task_name, resolve
+from babelscope.languages import split_task_name
 from babelscope.measure.tasks import MCItem, Task
 from babelscope.measure.tasks.public import TASK_DATA_ENV
 
@@ -114,24 +114,6 @@ def leaves(tm, name: str, overrides: dict | None = None) -> list[tuple[str, dict
             raise UsageError(f"lm-eval group {name} defines an inline task or group; babelscope runs groups whose "
                              "members are named tasks (run the members one by one).")
     return out
-
-
-def _family(task_name: str, language: str) -> str:
-    """The subtask's name with its language word(s) replaced by ``*`` (shared across languages)."""
-    parts = task_name.split("_")
-    for i in range(len(parts)):
-        for width in (2, 1):
-            word = "_".join(parts[i : i + width])
-            if len(word) >= 2 and (word == language or (width == 1 and _resolves_to(word, language))):
-                return "_".join([*parts[:i], "*", *parts[i + width :]])
-    return task_name
-
-
-def _resolves_to(word: str, language: str) -> bool:
-    try:
-        return resolve(word) == language
-    except LanguageError:
-        return False
 
 
 def local_files(folder: str | os.PathLike, cfg: dict) -> dict[str, str]:
@@ -234,41 +216,51 @@ def task_items(task, family: str, limit=None) -> list[MCItem]:
 
 
 class LMEvalTask(Task):
-    """An lm-eval task, group or tag whose subtasks are languages; ``kind`` mc."""
+    """lm-eval tasks, groups or tags (``a+b`` joins several) whose subtasks are languages; ``kind`` mc.
+
+    A language may have several subtasks (global_mmlu_de's six subject groups): their items are
+    concatenated, ids keep the subtask (``global_mmlu_*_business#3``).
+    """
 
     kind = "mc"
 
     def __init__(self, spec: str):
         self.lm_eval_name = spec.strip()
-        if not self.lm_eval_name:
+        parts = [p.strip() for p in self.lm_eval_name.split("+") if p.strip()]
+        if not parts:
             raise UsageError("give an lm-eval task after lm_eval:, e.g. --tasks lm_eval:belebele.")
         self.name = f"lm_eval-{self.lm_eval_name}"
         self.description = f"lm-eval's {self.lm_eval_name} (its prompts and requests), scored by babelscope"
-        self.tm = task_manager(self.lm_eval_name)
-        self.parallel = not self.lm_eval_name.startswith(NOT_PARALLEL)
-        self.subtasks: dict[str, tuple[str, dict]] = {}  # language -> (leaf task, overrides)
+        self.parallel = not any(p.startswith(NOT_PARALLEL) for p in parts)
+        self.subtasks: dict[str, list[tuple]] = {}  # language -> [(task manager, leaf task, overrides)]
+        self.groups: dict[str, str] = {}  # language -> the lm-eval group holding exactly its subtasks
         skipped = []
-        for leaf, overrides in leaves(self.tm, self.lm_eval_name):
-            lang = in_task_name(leaf)
-            if lang is None or lang in self.subtasks:
-                skipped.append(leaf)
-            else:
-                self.subtasks[lang] = (leaf, overrides)
-        if skipped and self.subtasks:
-            print(f"babelscope: {self.name}: left out {', '.join(skipped)} (no FLORES-200 language of their own "
-                  "in babelscope's table)", file=sys.stderr)
+        for part in parts:
+            tm = task_manager(part)
+            found = [(leaf, overrides, split_task_name(leaf)[0]) for leaf, overrides in leaves(tm, part)]
+            skipped += [leaf for leaf, _, lang in found if lang is None]
+            langs = {lang for _, _, lang in found if lang}
+            if len(langs) == 1 and len(found) > 1:
+                self.groups[langs.pop()] = part
+            for leaf, overrides, lang in found:
+                if lang and leaf not in [x[1] for x in self.subtasks.get(lang, [])]:
+                    self.subtasks.setdefault(lang, []).append((tm, leaf, overrides))
         if not self.subtasks:
             raise UsageError(f"lm-eval's {self.lm_eval_name} has no subtask whose name carries a language.")
-        self._built: dict[str, object] = {}
+        if skipped:
+            print(f"babelscope: {self.name}: left out {', '.join(skipped)} (no FLORES-200 language of their own "
+                  "in babelscope's table)", file=sys.stderr)
+        self._built: dict[str, list] = {}
+        self._noted = False  # the languages left out are said once
 
     def available_languages(self, source="builtin"):
         return sorted(self.subtasks)
 
-    def lm_eval_task(self, language: str):
-        """The built lm-eval task object of one language (cached)."""
+    def lm_eval_tasks(self, language: str) -> list:
+        """The built lm-eval task objects of one language (cached)."""
         if language not in self._built:
-            leaf, overrides = self.subtasks[language]
-            self._built[language] = build_task(self.tm, leaf, overrides, os.environ.get(TASK_DATA_ENV))
+            folder = os.environ.get(TASK_DATA_ENV)
+            self._built[language] = [build_task(tm, leaf, ov, folder) for tm, leaf, ov in self.subtasks[language]]
         return self._built[language]
 
     def load(self, languages, source="builtin", limit=None):
@@ -276,23 +268,27 @@ class LMEvalTask(Task):
         if not have:
             raise LanguageError(f"lm-eval's {self.lm_eval_name} has none of {', '.join(languages)}; it has "
                                 f"{', '.join(sorted(self.subtasks))}.")
-        if len(have) < len(languages):
-            print(f"babelscope: {self.name} has no {', '.join(g for g in languages if g not in have)}; "
-                  "those languages are left out of its table", file=sys.stderr)
+        missing = [g for g in languages if g not in have]
+        if missing and not self._noted:
+            self._noted = True
+            what = ", ".join(missing) if len(missing) <= 8 else f"{len(missing)} of the languages asked for"
+            print(f"babelscope: {self.name} has no {what}; they are left out of its table", file=sys.stderr)
         out = {}
         for lang in have:
-            leaf = self.subtasks[lang][0]
-            family = _family(leaf, lang) if self.parallel else leaf
-            out[lang] = [it.check() for it in task_items(self.lm_eval_task(lang), family, limit)]
+            out[lang] = []
+            for task in self.lm_eval_tasks(lang):
+                family = split_task_name(task.config.task)[1] if self.parallel else task.config.task
+                out[lang] += [it.check() for it in task_items(task, family, limit)]
         return out
 
     def info(self) -> dict:
-        built = self._built
+        tasks = [t for built in self._built.values() for t in built]
         return {**super().info(), "lm_eval": {
             "task": self.lm_eval_name, "parallel": self.parallel,
-            "subtasks": {lang: leaf for lang, (leaf, _) in sorted(self.subtasks.items()) if lang in built},
-            "versions": {t.config.task: (t.config.metadata or {}).get("version") for t in built.values()},
-            "n_shot": {t.config.task: t.get_config("num_fewshot") for t in built.values()},
-            "metrics": sorted({m["metric"] for t in built.values() for m in t.config.metric_list or []
+            "subtasks": {lang: [t.config.task for t in built] for lang, built in sorted(self._built.items())},
+            "groups": {lang: g for lang, g in sorted(self.groups.items()) if lang in self._built},
+            "versions": {t.config.task: (t.config.metadata or {}).get("version") for t in tasks},
+            "n_shot": {t.config.task: t.get_config("num_fewshot") for t in tasks},
+            "metrics": sorted({m["metric"] for t in tasks for m in t.config.metric_list or []
                                if isinstance(m.get("metric"), str)}),
         }}

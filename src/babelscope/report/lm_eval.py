@@ -1,7 +1,9 @@
 """lm-eval's ``results_<time>.json`` (lm-eval's own output folders, or the one ``eval
 --write_lm_eval_results`` writes) read as an eval run: subtasks whose names carry a language
-(``belebele_deu_Latn``, ``xnli_de``) become the languages of their group, named ``lm_eval-<group>``
-as ``--tasks lm_eval:<group>`` names it; subtasks without a language are left out.
+(``belebele_deu_Latn``, ``xnli_de``; a group of one language's subtasks such as ``global_mmlu_de``
+counts as one) become the languages of their group, named ``lm_eval-<group>`` as ``--tasks
+lm_eval:<group>`` names it (``lm_eval-global_mmlu_*`` for groups that are one language each);
+entries without a language are left out.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import json
 import math
 from pathlib import Path
 
-from babelscope.languages import in_task_name
+from babelscope.languages import split_task_name
 from babelscope.schema import envelope
 
 FILTER = "none"  # lm-eval's filter name for unfiltered metrics ("acc,none")
@@ -37,17 +39,33 @@ def _row(doc: dict, sub: str, row: dict) -> dict:
     return out
 
 
+def _units(doc: dict) -> list[str]:
+    """The entries that stand for one language each: groups whose subtasks all share their language
+    (global_mmlu_de), and the subtasks outside such groups (belebele_deu_Latn)."""
+    group_subtasks = doc.get("group_subtasks") or {}
+    units, covered = [], set()
+    for group, subs in group_subtasks.items():
+        lang = split_task_name(group)[0]
+        if lang and subs and all(split_task_name(sub)[0] == lang for sub in subs):
+            units.append(group)
+            covered.update(subs)
+    return units + [name for name in doc.get("results") or {}
+                    if name not in group_subtasks and name not in covered and name not in units]
+
+
 def per_language(doc: dict) -> dict[str, dict[str, dict]]:
     """``{task: {language: {metric: value}}}`` of an lm-eval results document."""
     names = doc.get(BABELSCOPE_KEY) or {}
     parent = {sub: g for g, subs in (doc.get("group_subtasks") or {}).items() for sub in subs}
     tasks: dict[str, dict] = {}
-    for sub, row in (doc.get("results") or {}).items():
-        lang = in_task_name(sub)
-        if sub in (doc.get("groups") or {}) or lang is None or not isinstance(row, dict):
+    for unit in _units(doc):
+        lang, family = split_task_name(unit)
+        row = (doc.get("results") or {}).get(unit) or (doc.get("groups") or {}).get(unit)
+        if lang is None or not isinstance(row, dict):
             continue
-        group = parent.get(sub, sub)
-        tasks.setdefault(names.get(group, f"lm_eval-{group}"), {})[lang] = _row(doc, sub, row)
+        top = parent.get(unit)
+        task = names.get(top or unit) or f"lm_eval-{top or family}"
+        tasks.setdefault(task, {})[lang] = _row(doc, unit, row)
     return tasks
 
 
