@@ -22,8 +22,9 @@ TASKS = "continuation,translation"
 class EvalConfig(OutputOptions, LanguageOptions, ModelOptions):
     tasks: str = option(TASKS, "comma-separated tasks: built-in continuation, translation, bpc (aligned, from the "
                         "built-in corpus); public belebele, xnli, xcopa, xstorycloze, mgsm, xquad, flores, mubench "
-                        "(need `datasets` and hub access or --task_data); or a task file (.jsonl items or .yaml "
-                        "description; see docs/measure.md)", short="-t")
+                        "(need `datasets` and hub access or --task_data); a task file (.jsonl items or .yaml "
+                        "description; see docs/measure.md); or lm_eval:<task or group> (lm-eval's own multiple-choice "
+                        "task definitions, its subtasks as languages; a+b joins several)", short="-t")
     source: str = option("builtin", f"{SOURCE_HELP}; read by the built-in tasks")
     limit: int | None = option(None, "at most this many items per language (for quick runs)", short="-L",
                                minimum=1)
@@ -33,7 +34,8 @@ class EvalConfig(OutputOptions, LanguageOptions, ModelOptions):
     resume: str | None = option(None, "continue an interrupted run in this folder (items with records are not "
                                 "scored again); giving the same --run_name does the same", metavar="RUN")
     task_data: str | None = option(None, "folder with local copies of public benchmarks (<task>/<config>.jsonl in "
-                                   "the public schema) used instead of the hub", metavar="DIR")
+                                   "the public schema; for lm_eval: tasks <dataset_path>/<dataset_name>/<split>.jsonl) "
+                                   "used instead of the hub", metavar="DIR")
     num_fewshot: int = option(0, "few-shot examples per prompt, as lm-eval spells it; babelscope's tasks are "
                               "zero-shot, so only 0 is accepted", minimum=0, maximum=0)
     log_samples: bool = option(False, "accepted as in lm-eval; babelscope always writes "
