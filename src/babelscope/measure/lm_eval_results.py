@@ -1,8 +1,9 @@
-"""lm-eval's results layout, both ways: ``--write_lm_eval_results`` and reading lm-eval's output.
+"""``--write_lm_eval_results``: an eval's results in lm-eval's results layout.
 
-``to_lm_eval(results, tasks)`` turns an eval's results.json payload into the ``results_<time>.json``
-that lm-eval 0.4.13's ``EvaluationTracker`` writes: one subtask per (task, language), named as
-lm-eval names it (``belebele_deu_Latn``; a built-in task as ``continuation_deu_Latn``), with
+``to_lm_eval(results, tasks)`` turns an eval's results.json into the ``results_<time>.json`` that
+lm-eval 0.4.13's ``EvaluationTracker`` writes: one entry per (task, language), named as lm-eval
+names it (``belebele_deu_Latn``; a language's own group such as ``global_mmlu_de``; a built-in task
+as ``continuation_deu_Latn``), with
 ``"acc,none"`` / ``"acc_stderr,none"`` metrics, ``groups`` (item-weighted means, pooled standard
 errors, as lm-eval's ``weight_by_size``), ``group_subtasks``, ``configs``, ``versions``, ``n-shot``,
 ``higher_is_better``, ``n-samples`` and ``config``. ``babelscope.report.lm_eval`` reads such a file
@@ -128,7 +129,8 @@ def _header(results: dict) -> dict:
                    "device": environment.get("device"), "use_cache": None, "limit": cfg.get("limit"),
                    "bootstrap_iters": 0, "gen_kwargs": None, "random_seed": cfg.get("seed"),
                    "numpy_seed": cfg.get("seed"), "torch_seed": cfg.get("seed"), "fewshot_seed": 1234},
-        "git_hash": None, "date": time.time(), "transformers_version": environment.get("transformers"),
+        "git_hash": None, "date": _timestamp(results.get("started")),
+        "transformers_version": environment.get("transformers"),
         "lm_eval_version": (environment.get("versions") or {}).get("lm_eval"), "upper_git_hash": None,
         "task_hashes": {},
         "model_source": "babelscope", "model_name": name, "model_name_sanitized": sanitize(name),
@@ -136,6 +138,14 @@ def _header(results: dict) -> dict:
         "chat_template": None, "chat_template_sha": None,
         "total_evaluation_time_seconds": str(results.get("seconds", "")),
     }
+
+
+def _timestamp(started) -> float:
+    """lm-eval's ``date``: the start as a UNIX time (now when results.json has no start)."""
+    try:
+        return datetime.fromisoformat(str(started)).timestamp()
+    except ValueError:
+        return time.time()
 
 
 def sanitize(model_name: str) -> str:

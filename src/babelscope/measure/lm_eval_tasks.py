@@ -207,11 +207,10 @@ def task_items(task, family: str, limit=None) -> list[MCItem]:
     items = []
     for doc_id, insts in sorted(by_doc.items()):
         insts = sorted(insts, key=lambda i: i.idx)
-        doc, delimiter = insts[0].doc, task.config.target_delimiter
-        choices = task.doc_to_choice(doc)
+        choices = [str(c) for c in task.doc_to_choice(insts[0].doc)]  # acc_norm's lengths, as lm-eval's
         args = [inst.arguments for inst in insts[: len(choices)]]  # (unconditional acc_mutual_info ones follow)
-        items.append(MCItem(f"{family}#{doc_id}", args[0][0], [cont for _, cont in args], _gold(task, doc, choices),
-                            norm_texts=[c[len(delimiter):] if c.startswith(delimiter) else c for _, c in args]))
+        items.append(MCItem(f"{family}#{doc_id}", args[0][0], [cont for _, cont in args],
+                            _gold(task, insts[0].doc, choices), norm_texts=choices))
     return items
 
 

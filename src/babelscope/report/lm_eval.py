@@ -15,8 +15,8 @@ from pathlib import Path
 from babelscope.languages import split_task_name
 from babelscope.schema import envelope
 
-FILTER = "none"  # lm-eval's filter name for unfiltered metrics ("acc,none")
-BABELSCOPE_KEY = "babelscope"  # written by babelscope: {lm-eval group: babelscope task}
+FILTER = "none"  # lm-eval's filter name for unfiltered metrics ("acc,none"), as measure.lm_eval_results writes
+BABELSCOPE_KEY = "babelscope"  # written by measure.lm_eval_results: {lm-eval group: babelscope task}
 
 
 def latest_file(folder) -> Path | None:
