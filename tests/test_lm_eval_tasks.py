@@ -262,3 +262,50 @@ def test_lm_eval_groups_of_one_language_read_as_that_language():
     tables = per_language(doc)
     assert tables == {"lm_eval-global_mmlu_*": {
         "deu_Latn": {"n": 8, "acc": 0.75, "acc_stderr": 0.1}, "fra_Latn": {"n": 8, "acc": 0.25, "acc_stderr": 0.1}}}
+
+
+XNLI = {"en": ["The cat sleeps.", "It rains a lot today.", "Tom bought three red apples.",
+               "The old train left at noon.", "She writes long letters.", "We never eat fish."],
+        "de": ["Die Katze schläft.", "Heute regnet es viel.", "Tom kaufte drei rote Äpfel.",
+               "Der alte Zug fuhr mittags ab.", "Sie schreibt lange Briefe.", "Wir essen nie Fisch."]}
+
+
+def test_xnli_whole_sentence_choices_match_lm_eval(tmp_path, monkeypatch, tiny_loaded):
+    """xnli: empty context, choices of different lengths (acc_norm differs from acc), validation split."""
+    import lm_eval.tasks
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    ref = tmp_path / "yaml"
+    ref.mkdir()
+    for iso, pairs in XNLI.items():
+        rows = [{"premise": p, "hypothesis": pairs[(i + 2) % 6][:-1] + " again.", "label": i * 7 % 3}
+                for i, p in enumerate(pairs)]
+        path = tmp_path / "data" / "facebook" / "xnli" / iso / "validation.jsonl"
+        path.parent.mkdir(parents=True)
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        theirs_yaml = Path(lm_eval.tasks.__file__).parent / "xnli" / f"xnli_{iso}.yaml"
+        (ref / f"xnli_{iso}.yaml").write_text(
+            f"include: {json.dumps(str(theirs_yaml))}\ntask: xnli_{iso}\ndataset_path: json\ndataset_name: null\n"
+            f"dataset_kwargs:\n  data_files:\n    validation: {json.dumps(str(path))}\ntraining_split: null\n"
+            "metric_list:\n  - metric: acc\n  - metric: acc_norm\n", encoding="utf-8")
+    monkeypatch.setenv("BABELSCOPE_TASK_DATA", str(tmp_path / "data"))
+    task = get_task("lm_eval:xnli")
+    langs = ["eng_Latn", "deu_Latn"]
+    assert task.load(langs)["deu_Latn"][0].context == ""
+    loaded = tiny_loaded("llama")
+    ours = evaluate(loaded, [task], langs, progress=False, fertility=False)
+    lm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=4)
+    theirs = simple_evaluate(model=lm, tasks=["xnli_en", "xnli_de"], bootstrap_iters=0, log_samples=True,
+                             task_manager=TaskManager(include_path=str(ref), include_defaults=False))
+    for lang, iso in zip(langs, ("en", "de"), strict=True):
+        samples = sorted(theirs["samples"][f"xnli_{iso}"], key=lambda s: s["doc_id"])
+        requests = [[(r["context"], r["choices"][k]) for k in range(3)] for r in ours.records["lm_eval-xnli"][lang]]
+        assert [[tuple(a) for a in s["arguments"]] for s in samples] == requests
+        for rec, sample in zip(ours.records["lm_eval-xnli"][lang], samples, strict=True):  # item by item
+            assert (rec["acc"], rec["acc_norm"]) == (sample["acc"], sample["acc_norm"])
+            assert rec["n_chars"] == [len(c) - 1 for c in rec["choices"]]  # acc_norm: without target_delimiter
+        assert ours.results["tasks"]["lm_eval-xnli"][lang]["acc"] == theirs["results"][f"xnli_{iso}"]["acc,none"]
+        assert ours.results["tasks"]["lm_eval-xnli"][lang]["acc_norm"] == theirs["results"][f"xnli_{iso}"][
+            "acc_norm,none"]
