@@ -198,7 +198,8 @@ def test_eval_verb_tables_consistency_and_lm_eval_results(task_data, tiny_model_
     foreign = read(next((tmp_path / "lm_eval_out").rglob("results_*.json")))
     assert {lang: m["acc"] for lang, m in foreign["tasks"][TASK].items()} == {
         lang: m["acc"] for lang, m in res["tasks"][TASK].items()}
-    report = build_report([str(tmp_path / "lm_eval_out")])
+    build_report([str(run)], strict=True)  # the run renders like any eval run
+    report = build_report([str(tmp_path / "lm_eval_out")], strict=True)
     assert [r.results["tasks"][TASK]["fra_Latn"]["acc"] for r, _ in report["runs"]] == [
         res["tasks"][TASK]["fra_Latn"]["acc"]]
 

@@ -50,6 +50,9 @@ def run(config: EvalConfig):
         os.environ[TASK_DATA_ENV] = config.task_data
     tasks = get_tasks(config.tasks)  # unknown task: one-line error before anything loads
     languages = config.language_list()
+    if config.languages == "all":  # every language some task has (lm_eval:belebele's, not all of FLORES-200)
+        have = [t.available_languages(config.source) for t in tasks]
+        languages = languages if None in have else [g for g in languages if any(g in h for h in have)]
     if resolve(config.reference) not in languages:
         raise UsageError(f"--reference {config.reference} is not among --languages ({', '.join(languages)}); "
                          "add it there or pick one of them.")
