@@ -360,3 +360,23 @@ def resolve_many(spec, available=None) -> list[str]:
     if not out:
         raise LanguageError("no language given; pass codes such as eng_Latn,fra_Latn or `all`.")
     return out
+
+
+_FLORES_SHAPE = re.compile(r"[a-z]{3}_[A-Z][a-z]{3}")
+
+
+def split_task_name(task_name: str) -> tuple[str | None, str]:
+    """(FLORES-200 code, family) of an lm-eval subtask name; the family is the name with its language
+    written ``*``. The language is a FLORES-shaped code (``belebele_deu_Latn``; None when this table
+    lacks it, e.g. belebele's hin_Latn), else the last word after the first that is an ISO code or
+    English name (``xnli_de``, ``global_mmlu_full_de_anatomy``, ``include_base_44_albanian_stem``)."""
+    parts = task_name.split("_")
+    for i in range(len(parts) - 1):
+        code = f"{parts[i]}_{parts[i + 1]}"
+        if _FLORES_SHAPE.fullmatch(code):
+            return (code if code in _languages() else None), "_".join([*parts[:i], "*", *parts[i + 2 :]])
+    for i in range(len(parts) - 1, 0, -1):
+        code = _lookup(parts[i]) if len(parts[i]) >= 2 and not parts[i].isdigit() else None
+        if code:
+            return code, "_".join([*parts[:i], "*", *parts[i + 1 :]])
+    return None, task_name

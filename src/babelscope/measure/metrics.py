@@ -43,8 +43,8 @@ def mc_record(item, scores: list[tuple[float, bool]], n_tokens: list[int]) -> di
         "gold": item.gold,
         "logprobs": logprobs,
         "is_greedy": [bool(g) for _, g in scores],
-        "n_chars": [len(c) for c in item.choices],
-        "n_bytes": [len(c.encode("utf-8")) for c in item.choices],
+        "n_chars": [len(c) for c in item.norm_texts or item.choices],
+        "n_bytes": [len(c.encode("utf-8")) for c in item.norm_texts or item.choices],
         "n_tokens": list(n_tokens),
     }
     return score_mc_record(rec)

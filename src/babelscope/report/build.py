@@ -20,6 +20,7 @@ from babelscope.report import sections as measure
 from babelscope.report import sections_fertility, sections_improve, sections_interpret, sections_runs
 from babelscope.report.collect import Run, load_runs
 from babelscope.report.compare import compare_sections
+from babelscope.report.lm_eval import latest_file
 from babelscope.report.model import Note, Section
 from babelscope.runs import atomic_write_text, redact
 
@@ -41,7 +42,7 @@ def find_run_folders(paths) -> list[Path]:
 
 
 def _is_run(p: Path) -> bool:
-    return (p / "config.yaml").is_file() or (p / "results.json").is_file()
+    return (p / "config.yaml").is_file() or (p / "results.json").is_file() or latest_file(p) is not None
 
 
 def _nested(p: Path, depth: int):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from babelscope.errors import UsageError
 from babelscope.languages import info
-from babelscope.report import legacy
+from babelscope.report import legacy, lm_eval
 
 LANG_RE = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")  # FLORES-200 style code, e.g. deu_Latn
 COUNT_KEYS = ("n", "n_items", "num_items", "items", "count", "n_samples", "n_eval_items")  # item counts for micro means
@@ -107,7 +107,7 @@ class Run:
         """Other JSON files at the top of the run folder (e.g. layers.json), by file name."""
         out = {}
         for p in sorted(self.path.glob("*.json")):
-            if p.name == "results.json":
+            if p.name == "results.json" or p.name.startswith("results_"):  # results_<time>.json: lm-eval's layout
                 continue
             try:
                 out[p.name] = json.loads(p.read_text(encoding="utf-8"))
@@ -124,14 +124,18 @@ def load_run(path) -> Run:
     if not path.is_dir():
         raise UsageError(f"run folder {path} does not exist; pass folders that babelscope verbs wrote.")
     config_p, results_p = path / "config.yaml", path / "results.json"
-    if not config_p.exists() and not results_p.exists():
-        raise UsageError(f"{path} has neither config.yaml nor results.json; it is not a babelscope run folder.")
+    lm_eval_p = None if results_p.exists() else lm_eval.latest_file(path)
+    if not config_p.exists() and not results_p.exists() and lm_eval_p is None:
+        raise UsageError(f"{path} has neither config.yaml nor results.json (nor lm-eval's results_*.json); it is "
+                         "not a run folder.")
     run = Run(path=path)
     try:
         if config_p.exists():
             run.config = yaml.safe_load(config_p.read_text(encoding="utf-8")) or {}
         if results_p.exists():
             run.results = json.loads(results_p.read_text(encoding="utf-8")) or {}
+        elif lm_eval_p is not None:  # an lm-eval output folder
+            run.results = lm_eval.read(lm_eval_p)
     except (ValueError, yaml.YAMLError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from None
     if not isinstance(run.config, dict):

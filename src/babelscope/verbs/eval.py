@@ -24,8 +24,9 @@ TASKS = "continuation,translation"
 class EvalConfig(OutputOptions, LanguageOptions, ModelOptions):
     tasks: str = option(TASKS, "comma-separated tasks: built-in continuation, translation, bpc (aligned, from the "
                         "built-in corpus); public belebele, xnli, xcopa, xstorycloze, mgsm, xquad, flores, mubench "
-                        "(need `datasets` and hub access or --task_data); or a task file (.jsonl items or .yaml "
-                        "description; see docs/measure.md)", short="-t")
+                        "(need `datasets` and hub access or --task_data); a task file (.jsonl items or .yaml "
+                        "description; see docs/measure.md); or lm_eval:<task or group> (lm-eval's own multiple-choice "
+                        "task definitions, its subtasks as languages; a+b joins several)", short="-t")
     source: str = option("builtin", f"{SOURCE_HELP}; read by the built-in tasks")
     limit: float | None = option(None, "at most this many items per language (for quick runs); as in lm-eval, a "
                                  "number below 1 is a fraction of each task's items (0.1: the first 10%%, the same "
@@ -37,11 +38,15 @@ class EvalConfig(OutputOptions, LanguageOptions, ModelOptions):
     resume: str | None = option(None, "continue an interrupted run in this folder (items with records are not "
                                 "scored again); giving the same --run_name does the same", metavar="RUN")
     task_data: str | None = option(None, "folder with local copies of public benchmarks (<task>/<config>.jsonl in "
-                                   "the public schema) used instead of the hub", metavar="DIR")
+                                   "the public schema; for lm_eval: tasks <dataset_path>/<dataset_name>/<split>.jsonl) "
+                                   "used instead of the hub", metavar="DIR")
     num_fewshot: int = option(0, "few-shot examples per prompt, as lm-eval spells it; babelscope's tasks are "
                               "zero-shot, so only 0 is accepted", minimum=0, maximum=0)
     log_samples: bool = option(False, "accepted as in lm-eval; babelscope always writes "
                                "samples/<task>.<language>.jsonl")
+    write_lm_eval_results: bool = option(False, "also write lm-eval's results_<time>.json (results, groups, "
+                                         "configs, versions, n-shot, ...) beside results.json; `babelscope "
+                                         "report` reads it, and lm-eval's own output folders")
     apply_chat_template: bool | str = option(False, "wrap every prompt in the tokenizer's chat template as one user "
                                              "turn with the generation prompt, as lm-eval does (choices lose the "
                                              "task's target delimiter); a NAME picks one of several templates",
@@ -81,6 +86,9 @@ def run(config: EvalConfig):
         os.environ[TASK_DATA_ENV] = config.task_data
     tasks = get_tasks(config.tasks)  # unknown task: one-line error before anything loads
     languages = config.language_list()
+    if config.languages == "all":  # every language some task has (lm_eval:belebele's, not all of FLORES-200)
+        have = [t.available_languages(config.source) for t in tasks]
+        languages = languages if None in have else [g for g in languages if any(g in h for h in have)]
     if config.reference != REFERENCE and resolve(config.reference) not in languages:  # the default may be absent
         raise UsageError(f"--reference {config.reference} is not among --languages ({', '.join(languages)}); "
                          "add it there or pick one of them.")
@@ -95,6 +103,10 @@ def run(config: EvalConfig):
     result = evaluate(loaded, tasks, languages, limit=config.limit, source=config.source,
                       batch_size=config.batch_size, run=run, engine=config.engine, reference=config.reference,
                       prompt=config.prompt_format())
+    if config.write_lm_eval_results and dist.is_main():
+        from babelscope.measure.lm_eval_results import write_lm_eval_results
+
+        write_lm_eval_results(run, tasks, loaded)
     summary = ""
     if dist.is_main():
         summary = (f"{format_table(result)}\nbabelscope: wrote {run.path / 'results.json'} and samples/; "

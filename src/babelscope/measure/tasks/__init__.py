@@ -20,12 +20,17 @@ from babelscope.errors import DataError, UsageError
 
 @dataclass
 class MCItem:
-    """Multiple choice: score ``context + choice`` for every choice; ``gold`` is the right index."""
+    """Multiple choice: score ``context + choice`` for every choice; ``gold`` is the right index.
+
+    ``norm_texts``: what acc_norm / acc_bytes divide by when it is not the scored choice (lm-eval's
+    tasks: the choice without its ``target_delimiter``).
+    """
 
     item_id: str
     context: str
     choices: list[str]
     gold: int
+    norm_texts: list[str] | None = None
 
     def check(self) -> MCItem:
         if not self.choices or not all(isinstance(c, str) and c.strip() for c in self.choices):
@@ -107,16 +112,25 @@ def available_tasks() -> list[str]:
 
 
 def get_task(spec) -> Task:
-    """A task by name, a user task file (``.jsonl`` / ``.yaml``), or a ``Task`` object."""
+    """A task by name, ``lm_eval:<task or group>``, a user task file (``.jsonl`` / ``.yaml``), or a ``Task``."""
     if isinstance(spec, Task):
         return spec
     _ensure_defaults()
     name = str(spec).strip()
+    if name.startswith("lm_eval:"):
+        from babelscope.measure.lm_eval_tasks import PREFIX, LMEvalTask
+
+        return LMEvalTask(name[len(PREFIX) :])
     if name.endswith((".jsonl", ".yaml", ".yml", ".json")):
         from babelscope.measure.tasks.user import load_user_task
 
         return load_user_task(name)
     if name not in _REGISTRY:
+        from babelscope.measure.lm_eval_tasks import is_lm_eval_task
+
+        if is_lm_eval_task(name):
+            raise UsageError(f"{name} is an lm-eval task; run it through lm-eval's own definition with "
+                             f"--tasks lm_eval:{name}.")
         close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
         hint = f" Did you mean {close[0]}?" if close else ""
         raise UsageError(
