@@ -5,7 +5,8 @@ Hugging Face's Trainer reports to: TensorBoard, Weights & Biases, trackio.
 files under ``<run>/tensorboard`` (``torch.utils.tensorboard``, which needs the ``tensorboard``
 package: ``pip install 'babelscope[tensorboard]'``). wandb and trackio are used only when they are
 installed; their project is ``$WANDB_PROJECT`` / ``$TRACKIO_PROJECT`` or ``babelscope``, the run's
-name is the run folder's, and offline use follows their own settings (``WANDB_MODE=offline``).
+name is the run folder's, and where they write and whether offline follows their own settings
+(``WANDB_DIR``, ``WANDB_MODE=offline``), so their logs stay out of the run folder.
 Tags follow the Trainer's: ``train/loss``, ``train/learning_rate``.
 """
 
@@ -65,8 +66,7 @@ def _open(name: str, run_dir: Path, run_name: str, config: dict):
     if name == "wandb":
         import wandb
 
-        run = wandb.init(project=os.environ.get("WANDB_PROJECT", "babelscope"), name=run_name, dir=str(run_dir),
-                         config=config)
+        run = wandb.init(project=os.environ.get("WANDB_PROJECT", "babelscope"), name=run_name, config=config)
         return _Tracker(run.log, run.finish)
     import trackio
 
