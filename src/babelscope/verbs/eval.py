@@ -9,6 +9,7 @@ from babelscope import distributed as dist
 from babelscope.errors import UsageError
 from babelscope.languages import REFERENCE, resolve
 from babelscope.measure.evaluate import ENGINES, evaluate, format_table
+from babelscope.measure.lid import IDENTIFIERS, LID_HELP, LID_MODEL_HELP, identifier
 from babelscope.measure.tasks import get_tasks
 from babelscope.measure.tasks.public import TASK_DATA_ENV
 from babelscope.verbs import VerbSpec
@@ -38,12 +39,15 @@ class EvalConfig(OutputOptions, LanguageOptions, ModelOptions):
                               "zero-shot, so only 0 is accepted", minimum=0, maximum=0)
     log_samples: bool = option(False, "accepted as in lm-eval; babelscope always writes "
                                "samples/<task>.<language>.jsonl")
+    lid: str | None = option(None, LID_HELP, metavar="|".join(IDENTIFIERS))
+    lid_model: str | None = option(None, LID_MODEL_HELP, metavar="PATH")
 
 
 def run(config: EvalConfig):
     if config.task_data:
         os.environ[TASK_DATA_ENV] = config.task_data
     tasks = get_tasks(config.tasks)  # unknown task: one-line error before anything loads
+    lid = identifier(config.lid, config.lid_model)
     languages = config.language_list()
     if resolve(config.reference) not in languages:
         raise UsageError(f"--reference {config.reference} is not among --languages ({', '.join(languages)}); "
@@ -56,7 +60,8 @@ def run(config: EvalConfig):
     loaded = config.load()
     bind_model(run, loaded, config.model_spec().get("revision"))
     result = evaluate(loaded, tasks, languages, limit=config.limit, source=config.source,
-                      batch_size=config.batch_size, run=run, engine=config.engine, reference=config.reference)
+                      batch_size=config.batch_size, run=run, engine=config.engine, reference=config.reference,
+                      lid=lid)
     summary = ""
     if dist.is_main():
         summary = (f"{format_table(result)}\nbabelscope: wrote {run.path / 'results.json'} and samples/; "
