@@ -2,7 +2,7 @@
 
 Two identifiers (``--lid``):
 
-- ``py3langid`` (default): langid.py's model as py3langid ships it (142 labels, mostly ISO 639-1,
+- ``py3langid`` (default): langid.py's model as py3langid ships it (140 labels, mostly ISO 639-1,
   some ISO 639-3; no script). A label stands for every FLORES-200 language with that ISO 639-1
   code or ISO 639-3 base, in every script (``zh`` -> zho_Hans and zho_Hant, ``ace`` -> ace_Arab
   and ace_Latn; ``no`` -> nob_Latn through the aliases of ``babelscope.languages``); labels of
@@ -82,9 +82,9 @@ class Identifier:
     @functools.cached_property
     def _backend(self):
         if self.name == "py3langid":
-            from py3langid.langid import _get_identifier
+            from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-            return _get_identifier()
+            return LanguageIdentifier.from_model_file(MODEL_FILE)
         return _load_fasttext(str(Path(self.model).expanduser().resolve()))
 
     def labels(self) -> list[str]:
