@@ -144,7 +144,7 @@ def test_off_target_detects_wrong_language():
         {"output": "This sentence is written in English, not in German at all."},
     ]
     assert off_target(recs, "deu_Latn")["off_target"] == 0.5
-    assert [r["detected_language"] for r in recs] == ["de", "en"]
+    assert [r["detected_language"] for r in recs] == ["deu_Latn", "eng_Latn"]  # FLORES-200 codes
 
 
 def test_mubench_table_has_its_61_languages_and_mmlu_pro():

@@ -3,10 +3,13 @@ its execution (execution accuracy, syntax-error rate), per language, and cross-l
 
 - Tokens: the Cypher lexer of `safety.tokenize` (a string literal is one token); keywords and
   names are lower-cased, string literals keep their case; a trailing `;` is dropped.
-- Google-BLEU is nltk's GLEU / HF evaluate's `google_bleu`: over all 1- to 4-grams,
-  min(precision, recall) = matches / max(hypothesis n-grams, reference n-grams). The corpus
-  score sums matches and totals over the items (as `corpus_gleu` does).
-- ROUGE-L: F1 of the longest common token subsequence, averaged over items.
+- Google-BLEU is nltk's GLEU (`nltk.translate.gleu_score`, the code behind HF evaluate's
+  `google_bleu`): over all 1- to 4-grams, min(precision, recall) = matches / max(hypothesis
+  n-grams, reference n-grams). The corpus score sums matches and totals over the items, as
+  `corpus_gleu` does; the per-item sums are kept in each sample record (`gleu_counts`) so a
+  summary needs the records alone.
+- ROUGE-L: `rouge-score`'s ROUGE-L F1 on the query tokens above, averaged over items (its own
+  tokenizer keeps only [a-z0-9] runs, which would erase Cypher's punctuation and literals).
 - Execution accuracy: the predicted result equals the gold result as a multiset of rows; as a
   list when the gold query has a top-level ORDER BY. Floats compare after rounding to 6 places.
 
@@ -15,13 +18,17 @@ The published Text2Cypher procedure (Ozsoy et al. 2024; Ozsoy & Tai 2025) is rep
   property keys and keywords counts; `exact_match` above is the lenient, normalised form.
 - Execution-based EM / Google-BLEU: both results become strings in one order and format
   (`result_string`) and the text metrics are applied to those strings, with Google-BLEU on
-  13a tokens (`tokenize_13a`, the tokenizer of HF evaluate's `google_bleu`).
+  13a tokens (`tokenize_13a`: sacrebleu's tokenizer, as HF evaluate's `google_bleu` applies it).
+
+HF `evaluate` itself is not used: `evaluate.load` fetches each metric's script from the Hugging
+Face Hub (the pip package ships none), so it fails offline; nltk, rouge-score and sacrebleu are
+the PyPI libraries whose code those scripts call.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import re
 from collections import Counter
 
 from babelscope.cypher.safety import LexError, clauses, tokenize
@@ -58,64 +65,57 @@ def exact_match_raw(pred: str, gold: str) -> float:
     return float(raw_query(pred) == raw_query(gold))
 
 
-_13A_RULES = [
-    (re.compile(r"([\{-\~\[-\` -\&\(-\+\:-\@\/])"), r" \1 "),  # punctuation and symbols stand alone
-    (re.compile(r"([^0-9])([\.,])"), r"\1 \2 "),  # a period or comma not after a digit
-    (re.compile(r"([\.,])([^0-9])"), r" \1 \2"),  # ... nor before a digit
-    (re.compile(r"([0-9])(-)"), r"\1 \2 "),  # a dash after a digit
-]
+@functools.cache
+def _tokenizer_13a():
+    from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+
+    return Tokenizer13a()
 
 
 def tokenize_13a(text: str) -> list[str]:
-    """The WMT "13a" tokenization (mteval-v13a), as HF evaluate's `google_bleu` applies it."""
-    text = (text or "").replace("<skipped>", "").replace("-\n", "").replace("\n", " ")
-    if "&" in text:
-        text = text.replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
-    text = f" {text} "
-    for pattern, repl in _13A_RULES:
-        text = pattern.sub(repl, text)
-    return text.split()
-
-
-def _ngrams(tokens: list[str], max_n: int = 4) -> Counter:
-    return Counter(tuple(tokens[i : i + n]) for n in range(1, max_n + 1) for i in range(len(tokens) - n + 1))
+    """The WMT "13a" tokens (mteval-v13a) of sacrebleu, split on spaces as HF evaluate's `google_bleu` does."""
+    return _tokenizer_13a()(text or "").split()
 
 
 def gleu_counts(pred_tokens: list[str], gold_tokens: list[str], max_n: int = 4) -> tuple[int, int]:
-    """(matching n-grams, max(hypothesis n-grams, reference n-grams)) for 1..max_n-grams."""
-    hyp, ref = _ngrams(pred_tokens, max_n), _ngrams(gold_tokens, max_n)
+    """(matching n-grams, max(hypothesis n-grams, reference n-grams)) for 1..max_n-grams: the two
+    numbers nltk's `corpus_gleu` adds up per item (kept per record so a summary needs the records alone)."""
+    from nltk.util import everygrams
+
+    hyp, ref = Counter(everygrams(pred_tokens, 1, max_n)), Counter(everygrams(gold_tokens, 1, max_n))
     return sum((hyp & ref).values()), max(sum(hyp.values()), sum(ref.values()))
 
 
 def google_bleu(pred: str, gold: str) -> float:
-    """Sentence-level Google-BLEU (GLEU) of two queries."""
-    match, total = gleu_counts(query_tokens(pred), query_tokens(gold))
-    return match / total if total else 0.0
+    """Sentence-level Google-BLEU (nltk's GLEU) of two queries on their query tokens."""
+    from nltk.translate.gleu_score import sentence_gleu
+
+    return sentence_gleu([query_tokens(gold)], query_tokens(pred))
 
 
 def corpus_google_bleu(counts: list[tuple[int, int]]) -> float:
+    """nltk's `corpus_gleu` from the per-item counts of `gleu_counts`: summed matches / summed totals."""
     total = sum(t for _, t in counts)
     return sum(m for m, _ in counts) / total if total else 0.0
 
 
-def _lcs(a: list[str], b: list[str]) -> int:
-    prev = [0] * (len(b) + 1)
-    for x in a:
-        cur = [0]
-        for j, y in enumerate(b):
-            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
-        prev = cur
-    return prev[-1]
+class _QueryTokenizer:
+    """The tokenizer interface of rouge-score (`tokenize(text) -> tokens`) over `query_tokens`."""
+
+    def tokenize(self, text: str) -> list[str]:
+        return query_tokens(text)
+
+
+@functools.cache
+def _rouge_l_scorer():
+    from rouge_score.rouge_scorer import RougeScorer
+
+    return RougeScorer(["rougeL"], tokenizer=_QueryTokenizer())
 
 
 def rouge_l(pred: str, gold: str) -> float:
-    """ROUGE-L F1 on query tokens."""
-    p, g = query_tokens(pred), query_tokens(gold)
-    lcs = _lcs(p, g)
-    if not lcs:
-        return 0.0
-    precision, recall = lcs / len(p), lcs / len(g)
-    return 2 * precision * recall / (precision + recall)
+    """ROUGE-L F1 (rouge-score) on query tokens."""
+    return _rouge_l_scorer().score(gold, pred)["rougeL"].fmeasure
 
 
 def has_order_by(query: str) -> bool:

@@ -97,8 +97,12 @@ def train_mask(
     batch_size: int = TRAIN_BATCH_SIZE,
     seed: int = 0,
     show_progress: bool = True,
+    reporter=None,
+    tag: str = "train",
 ) -> list[float]:
-    """Train ``mask.values`` on answer tokens of ``(prompt, answer)`` pairs; returns the loss per step."""
+    """Train ``mask.values`` on answer tokens of ``(prompt, answer)`` pairs; returns the loss per step.
+
+    ``reporter`` (``improve.report_to.Reporter``) gets ``<tag>/loss`` and ``<tag>/learning_rate`` per step."""
     if not pairs:
         raise UsageError("no (prompt, answer) pairs to train the head mask on; give training data.")
     engine = Engine(loaded, progress=False)
@@ -121,6 +125,8 @@ def train_mask(
                 loss.backward()
                 opt.step()
                 losses.append(float(loss.detach()))
+                if reporter is not None:
+                    reporter.log({f"{tag}/loss": losses[-1], f"{tag}/learning_rate": lr}, step=len(losses))
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.3f}")
     bar.close()

@@ -155,6 +155,7 @@ def train(
     stop_after: int | None = None,
     progress: bool = True,
     chunk_docs: list | None = None,
+    reporter=None,
 ) -> dict:
     """Train the parameters of ``model`` that require grad on packed ``chunks``.
 
@@ -162,6 +163,7 @@ def train(
     ``checkpoint_dir``: where checkpoints go; with ``resume`` an existing one is continued.
     ``stop_after``: stop (with a checkpoint) after this many steps of this call, as an
     interruption would. ``chunk_docs``: per chunk, the document indices it starts (``pack_docs``).
+    ``reporter``: an ``improve.report_to.Reporter`` that gets each step's loss and learning rate.
     Returns the loss history, tokens, seconds, tokens per second, ``data_steps`` (the steps the data
     fills), and with ``chunk_docs`` ``documents_per_step``: the documents fed at each step (steps
     before a resumed checkpoint were fed by the earlier call; the schedule is deterministic).
@@ -206,13 +208,16 @@ def train(
             tokens += int(mask.sum())
         if cfg.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        lr = lr_at(step, cfg)
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg)
+            group["lr"] = lr
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         history.append(round(total, 6))
         bar.set_postfix(loss=f"{total:.3f}")
         done = step + 1
+        if reporter is not None:
+            reporter.log({"train/loss": history[-1], "train/learning_rate": lr}, step=done)
         last = done == cfg.max_steps or (stop_after is not None and done - start >= stop_after)
         if checkpoint_dir and (last or (cfg.checkpoint_every and done % cfg.checkpoint_every == 0)):
             save_checkpoint(checkpoint_dir, model, optimizer, done, history)

@@ -164,27 +164,30 @@ def transfer(loaded, l1: str, l2: str, mask: torch.Tensor | None = None, max_new
 
 
 def off_target_rate(loaded, texts: list[str], lang: str, mask: torch.Tensor | None, batch_size: int = 8,
-                    max_new_tokens: int = 16) -> dict:
-    """Off-target rate (py3langid, as ``heads --validate``) of greedy continuations of ``texts`` under ``mask``."""
-    from babelscope.interpret.lahis_validate import identify
-    from babelscope.languages import info
+                    max_new_tokens: int = 16, lid=None) -> dict:
+    """Off-target rate (``lid``, default py3langid, as ``heads --validate``) of greedy continuations of
+    ``texts`` under ``mask``."""
+    from babelscope.interpret.lahis_validate import identify, off_target_share
     from babelscope.measure.engine import Engine
+    from babelscope.measure.lid import identifier
 
-    target = info(lang).iso1 or lang.split("_")[0]
+    lid = lid or identifier()
     sites = head_mask_hooks(mask.to(loaded.device), loaded.adapter) if mask is not None else {}
     with hooks(loaded.model, sites, adapter=loaded.adapter):
         gens = Engine(loaded, batch_size=batch_size, progress=False).generate_until(
             [(p, {"until": [], "max_gen_toks": max_new_tokens}) for p in texts])
-    judged = [lab for lab in map(identify, gens) if lab is not None]
-    rate = sum(lab != target for lab in judged) / len(judged) if judged else None
-    return {"off_target_rate": rate, "judged": len(judged), "n": len(gens), "target_label": target}
+    labels = [identify(g, lid) for g in gens]
+    rate = off_target_share(labels, lang) if lang in lid.names() else None
+    return {"off_target_rate": rate, "judged": sum(lab is not None for lab in labels), "n": len(gens),
+            "target_label": lang}
 
 
 def steer(loaded, l1: str, l2: str, specific: dict[str, list[int]], rate: float = RATE, scale: float = SCALE,
           weaken: float = WEAKEN, max_new_tokens: int = NEW_TOKENS, off_target_prompts: list[str] | None = None,
-          batch_size: int = 8, progress=None) -> dict:
-    """The transfer experiment under the four conditions, with l1's off-target rate under each when
-    ``off_target_prompts`` (held-out l1 text) are given. ``specific``: each language's specific heads, best first."""
+          batch_size: int = 8, progress=None, lid=None) -> dict:
+    """The transfer experiment under the four conditions, with l1's off-target rate (identifier ``lid``) under
+    each when ``off_target_prompts`` (held-out l1 text) are given. ``specific``: each language's specific heads,
+    best first."""
     _iso3(l1), _iso3(l2)
     if l1 == l2:
         raise UsageError(f"--steer needs two different languages, got {l1} twice.")
@@ -198,6 +201,6 @@ def steer(loaded, l1: str, l2: str, specific: dict[str, list[int]], rate: float 
     for name, mask in masks.items():
         row = transfer(loaded, l1, l2, mask, max_new_tokens, progress)
         if off_target_prompts:
-            row["off_target"] = off_target_rate(loaded, off_target_prompts, l1, mask, batch_size)
+            row["off_target"] = off_target_rate(loaded, off_target_prompts, l1, mask, batch_size, lid=lid)
         out["conditions"][name] = row
     return out

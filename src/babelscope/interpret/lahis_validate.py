@@ -13,8 +13,9 @@
   keep their ``_loss`` names). Its random control zeroes as many random heads (the released code
   draws 9).
 * Off-target: greedy continuations of short held-out prompts in each language, before and after
-  zeroing that language's specific heads; py3langid labels each continuation and the off-target
-  rate is the share not labelled as the prompt's language (the LAHIS paper's claim is that these
+  zeroing that language's specific heads; a language identifier (``measure.lid``: py3langid unless
+  ``--lid``) labels each continuation with FLORES-200 codes and the off-target rate is the share not
+  labelled as the prompt's language (the LAHIS paper's claim is that these
   heads keep the output in the right language).
 """
 
@@ -25,9 +26,9 @@ import random
 import torch
 
 from babelscope.interpret.lahis import MAX_LENGTH, encode, per_sample_loss
-from babelscope.languages import info
 from babelscope.measure.aggregate import detect_language
 from babelscope.measure.engine import Engine
+from babelscope.measure.lid import Identifier, identifier, is_language
 from babelscope.models.forward import length_batches, pad_id_of
 from babelscope.models.head_mask import head_mask_hooks
 from babelscope.models.hooks import hooks
@@ -157,11 +158,17 @@ def official_ablation(loaded, specific: dict[str, list[int]], eval_texts: dict[s
 # --------------------------------------------------------------------------- off-target generation
 
 
-def identify(text: str) -> str | None:
-    """ISO 639-1 label (the measure harness' py3langid detector); None under MIN_LETTERS letters."""
+def identify(text: str, lid: Identifier | None = None) -> str | None:
+    """FLORES-200 code(s) of ``text`` (``measure.lid``; default py3langid); None under MIN_LETTERS letters."""
     if sum(ch.isalpha() for ch in text) < MIN_LETTERS:
         return None
-    return detect_language(text)
+    return detect_language(text, lid)
+
+
+def off_target_share(labels: list[str | None], lang: str) -> float | None:
+    """Share of the identified ``labels`` that do not name ``lang`` (None when none was identified)."""
+    judged = [lab for lab in labels if lab is not None]
+    return sum(not is_language(lab, lang) for lab in judged) / len(judged) if judged else None
 
 
 def _generate(loaded, prompts: list[str], mask, batch_size: int, max_new_tokens: int) -> list[str]:
@@ -178,22 +185,25 @@ def off_target(
     batch_size: int = 8,
     max_new_tokens: int = MAX_NEW_TOKENS,
     progress=None,
+    lid: Identifier | None = None,
 ) -> dict:
-    """Per language: off-target rate of greedy continuations before and after zeroing ``heads[lang]``."""
+    """Per language: off-target rate of greedy continuations before and after zeroing ``heads[lang]``
+    (None, with a note, for a language the identifier ``lid`` cannot name)."""
+    lid = lid or identifier()
     out = {}
     for lang, texts in prompts.items():
-        target = info(lang).iso1 or lang.split("_")[0]
-        row = {"target_label": target, "heads": heads.get(lang, [])}
+        row = {"target_label": lang, "heads": heads.get(lang, []), "identifier": lid.name}
+        if lang not in lid.names():
+            row["note"] = f"{lid.name} cannot name {lang}"
         conditions = [("before", None)] + (
             [("after", zero_mask(loaded.adapter, heads[lang]))] if heads.get(lang) else []
         )
         for name, mask in conditions:
             gens = _generate(loaded, texts, mask, batch_size, max_new_tokens)
-            labels = [identify(g) for g in gens]
-            judged = [lab for lab in labels if lab is not None]
+            labels = [identify(g, lid) for g in gens]
             row[name] = {
-                "off_target_rate": (sum(lab != target for lab in judged) / len(judged)) if judged else None,
-                "judged": len(judged),
+                "off_target_rate": off_target_share(labels, lang) if lang in lid.names() else None,
+                "judged": sum(lab is not None for lab in labels),
                 "n": len(gens),
                 "samples": [
                     {"prompt": p, "generation": g, "label": lab} for p, g, lab in zip(texts, gens, labels, strict=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from babelscope.languages import REFERENCE, info
 from babelscope.measure import metrics as M
 from babelscope.measure.consistency import consistency, mark_flips
+from babelscope.measure.lid import Identifier, identifier, is_language
 
 
 def rescore_records(records: list[dict], info: dict) -> list[dict]:
@@ -19,34 +20,32 @@ def rescore_records(records: list[dict], info: dict) -> list[dict]:
     return records
 
 
-def task_metrics(records: list[dict], info: dict, language: str) -> dict:
+def task_metrics(records: list[dict], info: dict, language: str, lid: Identifier | None = None) -> dict:
     if info["kind"] == "mc":
         return M.mc_metrics(records)
     if info["kind"] == "bpc":
         return M.bpc_metrics(records)
     out = M.gen_metrics(records, tuple(info["metrics"]), language)
-    out.update(off_target(records, language))
+    out.update(off_target(records, language, lid))
     return out
 
 
-def detect_language(text: str) -> str | None:
-    """ISO 639-1 code of ``text`` by py3langid (None for empty text)."""
-    import py3langid
-
-    return py3langid.classify(text)[0] if text.strip() else None
+def detect_language(text: str, lid: Identifier | None = None) -> str | None:
+    """FLORES-200 code(s) of ``text`` by ``lid`` (default py3langid; see ``measure.lid``); None for blank text."""
+    return (lid or identifier()).detect(text)
 
 
-def off_target(records: list[dict], language: str) -> dict:
-    """Share of non-empty outputs whose detected language is not ``language`` (py3langid)."""
-    want = info(language).iso1
-    if not want:
-        return {"off_target": None, "off_target_note": f"py3langid has no code for {language}"}
+def off_target(records: list[dict], language: str, lid: Identifier | None = None) -> dict:
+    """Share of non-empty outputs whose detected language is not ``language`` (``lid``, default py3langid)."""
+    lid = lid or identifier()
+    if language not in lid.names():
+        return {"off_target": None, "off_target_note": f"{lid.name} cannot name {language}"}
     for r in records:
-        r["detected_language"] = detect_language(r["output"])
+        r["detected_language"] = lid.detect(r["output"])
     judged = [r for r in records if r["detected_language"]]
     if not judged:
         return {"off_target": None}
-    return {"off_target": sum(r["detected_language"] != want for r in judged) / len(judged)}
+    return {"off_target": sum(not is_language(r["detected_language"], language) for r in judged) / len(judged)}
 
 
 def _means(per_lang: dict[str, dict]) -> tuple[dict, dict]:
@@ -157,13 +156,15 @@ def pooled_fertility_correlation(results_list, names=None, languages=None) -> di
 
 
 def compute_results(
-    records: dict, infos: dict, languages: list[str], fertility: dict | None = None, reference: str = REFERENCE
+    records: dict, infos: dict, languages: list[str], fertility: dict | None = None, reference: str = REFERENCE,
+    lid: Identifier | None = None,
 ) -> dict:
-    """``records``: {task: {lang: [record]}}; ``infos``: {task: {kind, metrics, headline, ...}}."""
+    """``records``: {task: {lang: [record]}}; ``infos``: {task: {kind, metrics, headline, ...}};
+    ``lid``: the language identifier of off-target rates (default py3langid)."""
     per_task, macro, micro, cons = {}, {}, {}, {}
     for task, by_lang in records.items():
         info = infos[task]
-        per_task[task] = {lang: task_metrics(by_lang[lang], info, lang) for lang in languages if lang in by_lang}
+        per_task[task] = {lang: task_metrics(by_lang[lang], info, lang, lid) for lang in languages if lang in by_lang}
         macro[task], micro[task] = _means(per_task[task])
         if info["kind"] == "mc":
             mark_flips(by_lang, reference)

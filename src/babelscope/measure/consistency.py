@@ -15,6 +15,10 @@ from babelscope.languages import REFERENCE  # "vs English" columns compare each 
 
 
 def _kappa(a: list[int], b: list[int]) -> float | None:
+    """Cohen's kappa, equal to scikit-learn's ``cohen_kappa_score`` (tests/test_metrics_libs.py). Not
+    called from there on purpose: it costs milliseconds a call (validation, a confusion matrix) and the
+    matrices call it 2 x languages^2 times per task (minutes for 200 languages), and it warns and
+    returns nan (or raises on no items) where this returns None."""
     n = len(a)
     if n == 0:
         return None

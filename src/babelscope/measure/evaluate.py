@@ -23,6 +23,7 @@ from babelscope.languages import REFERENCE, resolve_many
 from babelscope.measure import metrics as M
 from babelscope.measure.aggregate import compute_results, format_table, rescore_records
 from babelscope.measure.fertility import fertility_table, get_counter
+from babelscope.measure.lid import Identifier, identifier
 from babelscope.measure.prompts import PromptFormat, check_limit, fraction_of
 from babelscope.measure.tasks import get_tasks
 from babelscope.models.load import LoadedModel, load_model
@@ -171,6 +172,7 @@ def evaluate(
     reference: str = REFERENCE,
     fertility: bool = True,
     prompt: PromptFormat | None = None,
+    lid: Identifier | None = None,
 ) -> EvalResult:
     """Evaluate ``tasks`` (names, task files or Task objects) in ``languages`` (codes or "all").
 
@@ -178,6 +180,7 @@ def evaluate(
     or below 1 a fraction of each task's aligned items (the same items in every language).
     ``run``: a RunFolder (records are written as they come and reused when present).
     ``prompt``: lm-eval's chat template, system instruction and gen_kwargs (``PromptFormat``).
+    ``lid``: the language identifier of off-target rates (``measure.lid.identifier(...)``; default py3langid).
     """
     loaded = loaded if isinstance(loaded, LoadedModel) else load_model(loaded)
     task_objs = get_tasks(tasks)
@@ -198,7 +201,8 @@ def evaluate(
             lang: _score_language(scorer, task, lang, data[lang], run, progress) for lang in langs if lang in data
         }
     fert = _fertility(loaded.tokenizer, langs, source) if fertility and source is not None else None
-    results = compute_results(records, infos, langs, fert, reference)
+    lid = lid or identifier()
+    results = compute_results(records, infos, langs, fert, reference, lid)
     results["model"] = {"name": loaded.name, **_card(loaded)}
     results["config"] = {
         "tasks": list(records),
@@ -208,6 +212,7 @@ def evaluate(
         "batch_size": batch_size,
         "reference": reference,
         **prompt.settings(),
+        **lid.spec(),
     }
     result = EvalResult(results, records, loaded.name)
     if run is not None:
@@ -230,9 +235,9 @@ def rescore(run_path) -> tuple[EvalResult, bool]:
     records = {
         t: {lang: rescore_records(run.read_samples(t, lang), infos[t]) for lang in old["tasks"][t]} for t in infos
     }
-    results = compute_results(
-        records, infos, langs, old.get("fertility"), old.get("config", {}).get("reference", REFERENCE)
-    )
+    config = old.get("config", {})
+    lid = identifier(config.get("lid"), config.get("lid_model"))  # runs before --lid: py3langid
+    results = compute_results(records, infos, langs, old.get("fertility"), config.get("reference", REFERENCE), lid)
     for key in ("model", "config"):
         if key in old:
             results[key] = old[key]

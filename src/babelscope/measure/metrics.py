@@ -5,6 +5,13 @@ Multiple choice (lm-eval definitions): ``acc`` = argmax of the summed log-probs,
 exact match, token F1, gold-in-continuation (the reference appears in the output), number match
 (last number in the output), chrF and BLEU (sacrebleu, corpus level). Text: bits per character
 and per byte. Standard errors are lm-eval's (sample standard deviation / sqrt(n)).
+
+Exact match and F1 are SQuAD's, written here rather than called from a library on purpose: HF
+`evaluate`'s `squad` metric is a script fetched from the Hub (not in the pip package), and the
+official SQuAD code (also in torchmetrics) strips only ASCII punctuation and splits on spaces,
+so "«Paris»" never matches "Paris" and a Chinese answer is one token. Ours adds NFKC, Unicode
+punctuation and per-character F1 for unspaced scripts, and equals torchmetrics' SQuAD EM/F1 on
+spaced text with ASCII punctuation (tests/test_metrics_libs.py).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import math
 import re
 import string
 import unicodedata
+from collections import Counter
 
 LN2 = math.log(2)
 HEADLINE = {"mc": "acc", "bpc": "bits_per_byte"}  # per kind; generation tasks use their first metric
@@ -99,9 +107,11 @@ def bpc_metrics(records: list[dict]) -> dict:
 
 # ------------------------------------------------------------------ generation
 def normalize_answer(text: str) -> str:
-    """Lower case, no punctuation (any script), no English articles, single spaces (SQuAD style)."""
+    """SQuAD's answer normalisation (lower case, punctuation removed, English articles dropped,
+    single spaces), made multilingual: NFKC first (full-width forms) and every Unicode punctuation
+    character removed, not only ASCII's, as MLQA's evaluation script does."""
     text = unicodedata.normalize("NFKC", text).lower()
-    text = "".join(" " if unicodedata.category(ch).startswith("P") or ch in string.punctuation else ch for ch in text)
+    text = "".join(ch for ch in text if ch not in string.punctuation and not unicodedata.category(ch).startswith("P"))
     text = re.sub(r"\b(a|an|the)\b", " ", text)
     return " ".join(text.split())
 
@@ -115,16 +125,15 @@ def _units(text: str, by_char: bool) -> list[str]:
 
 
 def f1_score(prediction: str, reference: str) -> float:
-    """Token F1 (SQuAD), over characters when either side is in a script without spaces."""
+    """SQuAD token F1 (SQuAD 2.0's rule for empty answers: 1 when both are empty, else 0), over
+    characters when either side is in a script written without spaces. On text in spaced scripts
+    with ASCII punctuation it equals SQuAD's F1 (tests/test_metrics_libs.py pins it to torchmetrics')."""
     a, b = normalize_answer(prediction), normalize_answer(reference)
     by_char = bool(_UNSPACED.search(a) or _UNSPACED.search(b))
     pred, ref = _units(a, by_char), _units(b, by_char)
     if not pred or not ref:
         return float(pred == ref)
-    common = {}
-    for tok in pred:
-        common[tok] = min(pred.count(tok), ref.count(tok))
-    same = sum(common.values())
+    same = sum((Counter(pred) & Counter(ref)).values())
     if same == 0:
         return 0.0
     precision, recall = same / len(pred), same / len(ref)

@@ -10,6 +10,7 @@ from babelscope import distributed as dist
 from babelscope.errors import UsageError
 from babelscope.languages import REFERENCE, resolve
 from babelscope.measure.evaluate import ENGINES, evaluate, format_table
+from babelscope.measure.lid import IDENTIFIERS, LID_HELP, LID_MODEL_HELP, identifier
 from babelscope.measure.prompts import DEFAULT_TEMPLATE, GREEDY_KWARGS, PromptFormat, check_limit, parse_gen_kwargs
 from babelscope.measure.tasks import get_tasks
 from babelscope.measure.tasks.public import TASK_DATA_ENV
@@ -79,12 +80,15 @@ class EvalConfig(OutputOptions, LanguageOptions, ModelOptions):
                             system_instruction=self.system_instruction or None,
                             fewshot_as_multiturn=self.fewshot_as_multiturn,
                             gen_kwargs=parse_gen_kwargs(self.gen_kwargs))
+    lid: str | None = option(None, LID_HELP, metavar="|".join(IDENTIFIERS))
+    lid_model: str | None = option(None, LID_MODEL_HELP, metavar="PATH")
 
 
 def run(config: EvalConfig):
     if config.task_data:
         os.environ[TASK_DATA_ENV] = config.task_data
     tasks = get_tasks(config.tasks)  # unknown task: one-line error before anything loads
+    lid = identifier(config.lid, config.lid_model)
     languages = config.language_list()
     if config.languages == "all":  # every language some task has (lm_eval:belebele's, not all of FLORES-200)
         have = [t.available_languages(config.source) for t in tasks]
@@ -102,7 +106,7 @@ def run(config: EvalConfig):
     bind_model(run, loaded, config.model_spec().get("revision"))
     result = evaluate(loaded, tasks, languages, limit=config.limit, source=config.source,
                       batch_size=config.batch_size, run=run, engine=config.engine, reference=config.reference,
-                      prompt=config.prompt_format())
+                      prompt=config.prompt_format(), lid=lid)
     if config.write_lm_eval_results and dist.is_main():
         from babelscope.measure.lm_eval_results import write_lm_eval_results
 

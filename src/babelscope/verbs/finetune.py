@@ -16,6 +16,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
@@ -35,10 +36,13 @@ from babelscope.data.parallel import (
 from babelscope.data.split import held_out_items
 from babelscope.errors import DataError, UsageError
 from babelscope.improve import layer_finetune as lf
+from babelscope.improve.report_to import HELP as REPORT_TO_HELP
+from babelscope.improve.report_to import Reporter, parse_report_to
 from babelscope.improve.train_loop import TrainConfig, steps_in, train
 from babelscope.languages import REFERENCE, resolve, resolve_many
 from babelscope.measure.evaluate import evaluate
 from babelscope.measure.tasks import get_tasks
+from babelscope.runs import redact
 from babelscope.schema import before_after
 from babelscope.verbs import VerbSpec
 from babelscope.verbs import layers as layers_verb
@@ -108,6 +112,8 @@ class FinetuneConfig(OutputOptions, ModelOptions, _TrainingLanguages):
     checkpoint_every: int = option(_D.checkpoint_every, "steps between checkpoints in <run>/checkpoints (0: only "
                                    "at the end); re-running with the same --run_name resumes exactly from the last "
                                    "one", minimum=0, group="optimisation")
+    report_to: str = option("none", REPORT_TO_HELP, group="optimisation")
+    RERUN_IN_PLACE: ClassVar[tuple] = ("report_to",)  # where the losses are also sent does not change results
     eval_languages: str | None = option(None, f"languages measured before and after (default: the training "
                                         f"languages plus {MIN_OTHERS} others from {', '.join(OTHER_LANGUAGES)})",
                                         group="before/after evaluation")
@@ -129,6 +135,7 @@ class FinetuneConfig(OutputOptions, ModelOptions, _TrainingLanguages):
     def validate(self) -> None:
         """What can be checked before the model loads: layer syntax, files, task names, languages."""
         super().validate()
+        parse_report_to(self.report_to)
         if self.epochs <= 0 and not self.max_tokens:
             raise UsageError(f"--epochs must be above 0 (passes over the schedule), got {self.epochs}.")
         if not LAYER_SPEC.fullmatch(self.layers.strip()):
@@ -299,7 +306,9 @@ def _train(config: FinetuneConfig, loaded, layers: list[int], revert: list[int],
     print(f"babelscope: trainable parameters {share['trainable']:,} of {share['total']:,} "
           f"({100 * share['share']:.2f}%)", file=sys.stderr, flush=True)
     cfg = config.train_config(steps_in(len(chunks), config.train_config()))
-    trained = train(model, chunks, cfg, checkpoint_dir=run.path / "checkpoints", chunk_docs=starts)
+    with Reporter(config.report_to, run.path, run.path.name, redact(config.to_dict())) as reporter:
+        trained = train(model, chunks, cfg, checkpoint_dir=run.path / "checkpoints", chunk_docs=starts,
+                        reporter=reporter)
     reverted = lf.revert_layers(model, loaded.adapter, revert, base) if revert else 0
     saved = None
     if config.method == "lora":

@@ -16,6 +16,7 @@ from babelscope.interpret import heads_report as rep
 from babelscope.interpret.lahis import MAX_LENGTH, QUANTILE, classify, lahis
 from babelscope.interpret.lahis_validate import MAX_NEW_TOKENS, ablation_matrix, off_target, official_ablation
 from babelscope.languages import resolve_many
+from babelscope.measure.lid import IDENTIFIERS, LID_HELP, LID_MODEL_HELP, identifier
 from babelscope.verbs import VerbSpec
 from babelscope.verbs.common import bind_model, finish, seed_everything, start_run
 from babelscope.verbs.config import SOURCE_HELP, LanguageOptions, ModelOptions, OutputOptions, option
@@ -55,6 +56,8 @@ class HeadsConfig(OutputOptions, LanguageOptions, ModelOptions):
                               minimum=0, group="validation")
     max_new_tokens: int = option(MAX_NEW_TOKENS, "greedy tokens generated per off-target prompt", minimum=1,
                                  group="validation")
+    lid: str | None = option(None, LID_HELP, metavar="|".join(IDENTIFIERS), group="validation")
+    lid_model: str | None = option(None, LID_MODEL_HELP, metavar="PATH", group="validation")
     steer: str | None = option(None, "L1,L2: the paper's cross-lingual attention transfer: Alice's occupation "
                                "stated in L1 then (differently) in L2, 90 ordered occupation pairs; share of "
                                "answers with L1's occupation before/after scaling L1's top specific heads by "
@@ -74,6 +77,7 @@ class HeadsConfig(OutputOptions, LanguageOptions, ModelOptions):
         if self.steer is not None and len(resolve_many(self.steer)) != 2:
             raise UsageError(f"--steer takes two different languages L1,L2 (e.g. fra_Latn,deu_Latn), not "
                              f"{self.steer!r}.")
+        identifier(self.lid, self.lid_model)  # a bad --lid / --lid_model stops here, before the model loads
 
 
 def load_texts(source: str, languages) -> tuple[list[str], list, list]:
@@ -202,15 +206,16 @@ def _ablations(config: HeadsConfig, run, loaded, classes, eval_texts, payload, f
 def _off_target(config: HeadsConfig, run, loaded, classes, prompts, payload) -> list[str]:
     from tqdm.auto import tqdm
 
+    lid = identifier(config.lid, config.lid_model)
     with tqdm(total=2 * len(prompts), desc="off-target") as bar:
-        off = off_target(loaded, prompts, classes["specific"], config.batch_size, config.max_new_tokens, bar)
+        off = off_target(loaded, prompts, classes["specific"], config.batch_size, config.max_new_tokens, bar, lid)
     for lang, row in off.items():
         recs = [dict(s, condition=c, item=i) for c in ("before", "after") if c in row
                 for i, s in enumerate(row[c].pop("samples"))]
         run.write_samples("off_target", lang, recs)
     payload["off_target"] = off
     run.write_json("off_target.json", off)
-    return ["", "## Off-target rate of greedy continuations (py3langid), before/after zeroing the language's "
+    return ["", f"## Off-target rate of greedy continuations ({lid.name}), before/after zeroing the language's "
             "specific heads", "", rep.off_target_table(off)]
 
 
@@ -222,7 +227,8 @@ def _steer(config: HeadsConfig, run, loaded, classes, steer: list[str], held, pa
     prompts = texts_of(held, [l1], config.num_prompts)[l1] if config.num_prompts > 0 else None
     with tqdm(total=len(at.CONDITIONS) * len(at.pairs()), desc="steer") as bar:
         res = at.steer(loaded, l1, l2, classes["specific"], config.steer_rate, config.steer_scale,
-                       config.steer_weaken, off_target_prompts=prompts, batch_size=config.batch_size, progress=bar)
+                       config.steer_weaken, off_target_prompts=prompts, batch_size=config.batch_size, progress=bar,
+                       lid=identifier(config.lid, config.lid_model))
     run.write_samples("steer", l1, [dict(s, condition=name) for name, row in res["conditions"].items()
                                     for s in row.pop("samples")])
     payload["steer"] = res

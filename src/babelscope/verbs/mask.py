@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import ClassVar
 
 from babelscope.data.corpus import load_corpus
 from babelscope.data.split import split_for_eval, texts_of
@@ -28,11 +29,14 @@ from babelscope.improve.head_mask_data import (
     qa_file,
     task_pairs,
 )
+from babelscope.improve.report_to import HELP as REPORT_TO_HELP
+from babelscope.improve.report_to import Reporter, parse_report_to
 from babelscope.interpret.lahis import LahisResult, head_name, lahis, top_heads
 from babelscope.languages import resolve_many
 from babelscope.measure.engine import Engine
 from babelscope.measure.evaluate import evaluate
 from babelscope.models.head_mask import SoftHeadMask, masked_heads
+from babelscope.runs import redact
 from babelscope.schema import before_after
 from babelscope.verbs import VerbSpec
 from babelscope.verbs.common import bind_model, finish, seed_everything, start_run
@@ -88,9 +92,12 @@ class MaskConfig(OutputOptions, ModelOptions):
     lr: float = option(LR, "AdamW learning rate", minimum=0.0, group="training")
     train_batch_size: int = option(TRAIN_BATCH_SIZE, "pairs per optimiser step (1 as in the paper)", minimum=1,
                                    group="training")
+    report_to: str = option("none", REPORT_TO_HELP, group="training")
+    RERUN_IN_PLACE: ClassVar[tuple] = ("report_to",)  # where the losses are also sent does not change results
 
     def validate(self) -> None:
         super().validate()
+        parse_report_to(self.report_to)
         if self.top_rate <= 0.0:
             raise UsageError(f"--top_rate must be in (0, 1], got {self.top_rate}.")
         unknown = [t for t in self.task_list() if t not in TRAINABLE_TASKS]
@@ -167,26 +174,29 @@ def run(config: MaskConfig) -> Result:
     loaded = config.load()
     bind_model(run, loaded, config.model_spec().get("revision"))
     heads, how = choose_heads(config, loaded, languages)
-    if config.per_language:
-        payload, masks = _per_language(config, run, loaded, languages, heads, pairs, held, how)
-        extras = {"masks": masks}
-    else:
-        payload, mask = _shared(config, run, loaded, languages, heads, pairs, held, how)
-        extras = {"mask": mask}
+    with Reporter(config.report_to, run.path, run.path.name, redact(config.to_dict())) as reporter:
+        if config.per_language:
+            payload, masks = _per_language(config, run, loaded, languages, heads, pairs, held, how, reporter)
+            extras = {"masks": masks}
+        else:
+            payload, mask = _shared(config, run, loaded, languages, heads, pairs, held, how, reporter)
+            extras = {"mask": mask}
     run.write_results(payload)
     lines = _readme(config, loaded.name, payload)
     run.write_readme("\n".join(lines) + "\n")
     return finish("mask", run, "\n".join(lines), **extras)
 
 
-def _shared(config: MaskConfig, run, loaded, languages, heads, pairs, held, how) -> tuple[dict, SoftHeadMask]:
+def _shared(config: MaskConfig, run, loaded, languages, heads, pairs, held, how, reporter=None
+            ) -> tuple[dict, SoftHeadMask]:
     """One mask for all languages, trained on all their pairs: (payload, mask)."""
     a = loaded.adapter
     pairs = [p for lang in languages for p in pairs[lang]]
     before, before_full = evaluate_mask(config, loaded, languages, held)
     run.write_json("eval_before.json", before_full)
     mask = SoftHeadMask(a.n_layers, a.n_heads, heads)
-    losses = train_mask(loaded, mask, pairs, config.epochs, config.lr, config.train_batch_size, config.seed)
+    losses = train_mask(loaded, mask, pairs, config.epochs, config.lr, config.train_batch_size, config.seed,
+                        reporter=reporter)
     after, after_full = evaluate_mask(config, loaded, languages, held, mask)
     run.write_json("eval_after.json", after_full)
     mask.save(run.path / "head_mask.safetensors", {"model": loaded.name, "languages": languages, "epochs":
@@ -203,7 +213,8 @@ def _shared(config: MaskConfig, run, loaded, languages, heads, pairs, held, how)
     return payload, mask
 
 
-def _per_language(config: MaskConfig, run, loaded, languages, heads, pairs, held, how) -> tuple[dict, dict]:
+def _per_language(config: MaskConfig, run, loaded, languages, heads, pairs, held, how, reporter=None
+                  ) -> tuple[dict, dict]:
     """One mask per language on its own heads and pairs; each language evaluated with its own mask."""
     a = loaded.adapter
     before, after, full, masks, losses, files = {}, {}, {"before": {}, "after": {}}, {}, {}, {}
@@ -212,7 +223,7 @@ def _per_language(config: MaskConfig, run, loaded, languages, heads, pairs, held
         b, full["before"][lang] = evaluate_mask(config, loaded, [lang], held_lang)
         mask = SoftHeadMask(a.n_layers, a.n_heads, heads[lang])
         losses[lang] = train_mask(loaded, mask, pairs[lang], config.epochs, config.lr, config.train_batch_size,
-                                  config.seed)
+                                  config.seed, reporter=reporter, tag=f"train/{lang}")
         after_lang, full["after"][lang] = evaluate_mask(config, loaded, [lang], held_lang, mask)
         for table, part in ((before, b), (after, after_lang)):
             for task, per in part.items():
