@@ -223,6 +223,8 @@ def load_model(pretrained=DEFAULT_MODEL, *, dtype=DEFAULT_DTYPE, device: str | N
     """Load ``pretrained`` (embedded name, folder, ``.gguf`` file, hub id, or a model object)."""
     from transformers import AutoModelForCausalLM, PreTrainedModel
 
+    from babelscope.models import vision  # LVLMs: the image-text-to-text class and the processor
+
     if kwargs:
         raise UsageError(f"unknown model argument(s) {', '.join(kwargs)}; known: pretrained, dtype, device, "
                          "revision, trust_remote_code, allow_pickle, parallelize, attn_implementation, head_mask.")
@@ -247,18 +249,22 @@ def load_model(pretrained=DEFAULT_MODEL, *, dtype=DEFAULT_DTYPE, device: str | N
             opts["attn_implementation"] = attn_implementation
         if parallelize:
             opts["device_map"] = "auto"
+        auto = AutoModelForCausalLM if "gguf_file" in extra else vision.model_class(where, revision, trust_remote_code)
         try:
-            model = AutoModelForCausalLM.from_pretrained(where, **opts)
+            model = auto.from_pretrained(where, **opts)
         except OSError as exc:
             if Path(where).exists():
                 raise ModelLoadError(f"cannot load {pretrained!r}: {exc}") from None
             raise _hub_error(pretrained, exc) from None
         except ValueError as exc:
             raise ModelLoadError(f"cannot load {pretrained!r}: {str(exc).splitlines()[0]}") from None
+        processor = vision.load_processor(where, revision, trust_remote_code) if auto is not AutoModelForCausalLM \
+            else None  # an LVLM: its processor (image processor + tokenizer) goes in extras
+        tokenizer = tokenizer or (processor.tokenizer if processor else None)
         tok = tokenizer or load_tokenizer(pretrained if pretrained in EMBEDDED else where, revision,
                                           trust_remote_code) if "gguf_file" not in extra else \
             _gguf_tokenizer(where, extra["gguf_file"])
-        loaded = LoadedModel(model, tok, pretrained, source=where)
+        loaded = LoadedModel(model, tok, pretrained, source=where, extras={"processor": processor} if processor else {})
     if device and not parallelize:
         loaded.model.to(device)
     loaded.model.eval()
