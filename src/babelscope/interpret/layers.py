@@ -143,7 +143,8 @@ def visual_batches(loaded, items, languages: list[str], max_tokens: int, batch_s
 def visual_stats(loaded, batches, languages: list[str]) -> NeuronReducer:
     """Neuron statistics of the LVLM's language model on image + question batches (text positions only)."""
     a = loaded.adapter
-    reducer = NeuronReducer(languages, a.n_layers, a.d_mlp, device=loaded.device, token_selection="text of image+question")
+    reducer = NeuronReducer(languages, a.n_layers, a.d_mlp, device=loaded.device,
+                            token_selection="text of image+question")
     with reducer.attach(loaded.model):
         for batch in shard(batches):
             reducer.select(batch.language, batch.count_mask)

@@ -86,7 +86,7 @@ def _write(config: LayersConfig, run, doc: dict) -> str:
     run.write_json("layers.json", doc)
     ly.plot(doc, run.path / "layers.png")
     lens, rec = doc["evidence"]["logit_lens"], doc["recommended"]
-    run.write_results({"source": config.source, "recommended": rec, "ranking": doc["ranking"],
+    run.write_results({"source": config.tasks or config.source, "recommended": rec, "ranking": doc["ranking"],
                        "onset_layer": lens["onset_layer"]})
     run.write_readme(
         f"# layers: {doc['model']}\n\nRecommended layers to finetune (PLAST): {rec['layers']}; layer "
