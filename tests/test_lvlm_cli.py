@@ -10,6 +10,7 @@ import torch
 from babelscope.errors import UsageError
 from babelscope.models import vision
 from babelscope.models.load import load_model
+from babelscope.report import write_report
 from babelscope.testing import run_cli
 from lvlm_fixtures import save_tiny_lvlm
 
@@ -56,6 +57,9 @@ def test_layers_then_finetune_on_a_tiny_lvlm(lvlm_dir, tmp_path):
     assert changed and all(k.startswith(prefixes) for k in changed)
     frozen = [k for k in base if k.startswith(("model.vision_tower.", "model.multi_modal_projector."))]
     assert frozen and not set(frozen) & changed
+
+    html = write_report([layers_json.parent, results_json.parent], tmp_path / "report.html", strict=True).read_text()
+    assert "PLAST layers of a vision-language model" in html and "Before and after, per language: visual" in html
 
 
 def test_visual_tasks_need_a_vision_model(tiny_model_dir, tmp_path):
