@@ -128,3 +128,15 @@ def test_planted_language_layer_is_selected(planted):
     assert doc["recommended"]["layers"] == [planted] and doc["ranking"][0] == planted
     quarter = loaded.adapter.d_mlp // 4
     assert p[planted, :quarter, 1].min() > 0.8 and p[planted, :quarter, 0].max() == 0  # zho fires, eng never
+
+
+def test_chat_template_frames_the_prompt(items):
+    """With a chat template the model is fed the template's turn (image where the template puts it)."""
+    loaded = tiny_lvlm_loaded("llava")
+    processor = loaded.extras["processor"]
+    processor.chat_template = ("USER: {% for m in messages %}{% for c in m['content'] %}{% if c['type'] == 'image' %}"
+                               "<image>\n{% else %}{{ c['text'] }}{% endif %}{% endfor %}{% endfor %} ASSISTANT:")
+    batch = _batch(loaded, items[:1], "fra_Latn", [" A"])
+    text = loaded.tokenizer.decode(batch.input_ids[0][batch.input_ids[0] != processor.image_token_id])
+    assert text == f"USER: \n{items[0].questions['fra_Latn']} ASSISTANT: A"
+    assert loaded.tokenizer.decode(batch.input_ids[0][batch.completion_mask()[0]]) == " A"

@@ -136,12 +136,16 @@ def image_marker(processor, model_type: str) -> str:
 
 
 def prompt_text(processor, model_type: str, text: str) -> str:
-    """The family's chat template (when the processor has one) with one image and ``text``, else the
-    image placeholder followed by ``text``."""
-    if getattr(processor, "chat_template", None):
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
-        return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    return f"{image_marker(processor, model_type)}{text}"
+    """The family's chat template (when the processor has one) with one image and ``text``, up to the
+    assistant's turn, else the image placeholder followed by ``text``. A BOS the template writes is
+    dropped when the tokenizer adds its own (Gemma 3), so no prompt starts with two."""
+    if not getattr(processor, "chat_template", None):
+        return f"{image_marker(processor, model_type)}{text}"
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+    out = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    tok = processor.tokenizer
+    adds_bos = tok.bos_token is not None and tok("x")["input_ids"][:1] == [tok.bos_token_id]
+    return out.removeprefix(tok.bos_token) if adds_bos else out
 
 
 def _special_ids(processor) -> torch.Tensor:
