@@ -67,7 +67,7 @@ def test_noop_hooks_leave_logits_bit_identical(lvlm, items, family):
     assert torch.equal(plain, hooked)
 
 
-@pytest.mark.parametrize("family", ["llava", "qwen2_vl", "idefics3"])
+@pytest.mark.parametrize("family", LVLM_FAMILIES)
 def test_only_question_tokens_count(lvlm, items, family):
     """No image or special token is counted; what is counted is exactly the question's tokens."""
     loaded = lvlm(family)
@@ -137,6 +137,7 @@ def test_chat_template_frames_the_prompt(items):
     processor.chat_template = ("USER: {% for m in messages %}{% for c in m['content'] %}{% if c['type'] == 'image' %}"
                                "<image>\n{% else %}{{ c['text'] }}{% endif %}{% endfor %}{% endfor %} ASSISTANT:")
     batch = _batch(loaded, items[:1], "fra_Latn", [" A"])
-    text = loaded.tokenizer.decode(batch.input_ids[0][batch.input_ids[0] != processor.image_token_id])
-    assert text == f"USER: \n{items[0].questions['fra_Latn']} ASSISTANT: A"
-    assert loaded.tokenizer.decode(batch.input_ids[0][batch.completion_mask()[0]]) == " A"
+    ids, question = batch.input_ids[0], items[0].questions["fra_Latn"]
+    assert loaded.tokenizer.decode(ids[ids != processor.image_token_id]) == f"USER: \n{question} ASSISTANT: A"
+    assert loaded.tokenizer.decode(ids[batch.completion_mask()[0]]) == " A"
+    assert loaded.tokenizer.decode(ids[batch.count_mask[0]]) == question  # the template's framing never counts

@@ -47,6 +47,7 @@ LAYOUTS: dict[str, Layout] = {
     "gemma3": replace(_LLAVA_LIKE, marker="<start_of_image>"),
 }
 NESTED_IMAGES = ("idefics3", "smolvlm", "gemma3")  # processors that take one list of images per prompt
+SLOT = "\x00babelscope-text\x00"  # stands for the user's text while a chat template is rendered
 
 
 def language_architecture(model_type: str | None, text_arch):
@@ -135,27 +136,32 @@ def image_marker(processor, model_type: str) -> str:
     return LAYOUTS[model_type].marker or processor.image_token
 
 
-def prompt_text(processor, model_type: str, text: str) -> str:
-    """The family's chat template (when the processor has one) with one image and ``text``, up to the
-    assistant's turn, else the image placeholder followed by ``text``. A BOS the template writes is
-    dropped when the tokenizer adds its own (Gemma 3), so no prompt starts with two."""
+def prompt_frame(processor, model_type: str) -> tuple[str, str]:
+    """(before, after) the text of a one-image user turn: the family's chat template up to the
+    assistant's turn when the processor has one, else the image placeholder and nothing. A BOS the
+    template writes is dropped when the tokenizer adds its own (Gemma 3), so no prompt starts with two."""
     if not getattr(processor, "chat_template", None):
-        return f"{image_marker(processor, model_type)}{text}"
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+        return image_marker(processor, model_type), ""
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": SLOT}]}]
     out = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    if SLOT not in out:
+        raise ModelLoadError("the processor's chat template drops the user's text; pass a model whose template "
+                             "keeps it.")
     tok = processor.tokenizer
-    adds_bos = tok.bos_token is not None and tok("x")["input_ids"][:1] == [tok.bos_token_id]
-    return out.removeprefix(tok.bos_token) if adds_bos else out
+    if tok.bos_token is not None and tok("x")["input_ids"][:1] == [tok.bos_token_id]:
+        out = out.removeprefix(tok.bos_token)
+    before, _, after = out.partition(SLOT)
+    return before, after
 
 
-def _special_ids(processor) -> torch.Tensor:
-    """Ids that are not text: the tokenizer's special tokens and the processor's image tokens."""
-    tok = processor.tokenizer
-    ids = set(tok.all_special_ids)
-    for name in ("image_token_id", "fake_image_token_id", "global_image_token_id", "video_token_id"):
-        if isinstance(getattr(processor, name, None), int):
-            ids.add(getattr(processor, name))
-    ids.update(i for i in getattr(processor, "row_col_ids", []) or [] if isinstance(i, int))
+def _special_ids(processor, config) -> torch.Tensor:
+    """Ids that are never text: the tokenizer's special tokens and the image tokens of the processor and config."""
+    ids = set(processor.tokenizer.all_special_ids)
+    for owner, names in ((processor, ("image_token_id", "fake_image_token_id", "global_image_token_id")),
+                         (config, ("image_token_id", "image_token_index", "vision_start_token_id",
+                                   "vision_end_token_id", "boi_token_index", "eoi_token_index"))):
+        ids.update(getattr(owner, n) for n in names if isinstance(getattr(owner, n, None), int))
+    ids.update(i for i in getattr(processor, "row_col_ids", None) or [] if isinstance(i, int))
     return torch.tensor(sorted(ids))
 
 
@@ -177,18 +183,28 @@ def _process(processor, model_type: str, texts: list[str], images: list) -> dict
     return dict(out)
 
 
-def encode(loaded, language: str, images: list, prompts: list[str], completions: list[str] | None = None):
-    """A right-padded VisualBatch of ``image + prompt (+ completion)`` rows."""
+def _lengths(processor, model_type: str, texts: list[str], images: list) -> torch.Tensor:
+    return _process(processor, model_type, texts, images)["attention_mask"].sum(1)  # [B]
+
+
+def encode(loaded, language: str, images: list, texts: list[str], completions: list[str] | None = None):
+    """A right-padded VisualBatch of ``image + text (+ completion)`` rows in the family's prompt frame.
+
+    ``count_mask`` marks the tokens of ``texts`` themselves (not the image, the template's framing,
+    special tokens, the completion or padding); ``prompt_len`` where each completion starts."""
     processor, model_type = loaded.extras["processor"], loaded.model.config.model_type
-    heads = [prompt_text(processor, model_type, p) for p in prompts]
-    inputs = _process(processor, model_type, [h + c for h, c in zip(heads, completions or [""] * len(heads),
+    before, after = prompt_frame(processor, model_type)
+    prompts = [f"{before}{t}{after}" for t in texts]
+    inputs = _process(processor, model_type, [p + c for p, c in zip(prompts, completions or [""] * len(texts),
                                                                        strict=True)], images)
     ids, att = inputs["input_ids"], inputs["attention_mask"]  # [B, T]
-    length = att.sum(1)  # [B]
-    if completions is not None:
-        length = _process(processor, model_type, heads, images)["attention_mask"].sum(1)  # [B]
-    count = att.bool() & ~torch.isin(ids, _special_ids(processor))  # [B, T] text positions
-    return VisualBatch(language, inputs, count, length)
+    prompt_len = _lengths(processor, model_type, prompts, images) if completions is not None else att.sum(1)
+    start = _lengths(processor, model_type, [before] * len(texts), images)  # [B]: first token of the text
+    end = _lengths(processor, model_type, [before + t for t in texts], images) if after else prompt_len  # [B]
+    cols = torch.arange(ids.shape[1])[None, :]  # [1, T]
+    span = (cols >= start[:, None]) & (cols < end[:, None])  # [B, T]
+    count = span & att.bool() & ~torch.isin(ids, _special_ids(processor, loaded.model.config))  # [B, T]
+    return VisualBatch(language, inputs, count, prompt_len)
 
 
 def _to(inputs: dict, model) -> dict:
