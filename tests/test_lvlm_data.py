@@ -72,6 +72,17 @@ def test_mmbench_tsv_folder_aligns_languages_by_index(tmp_path):
         visual.load_visual(f"visual:{tmp_path}", ["fra_Latn"])
 
 
+def test_benchmark_names_read_task_data(tmp_path):
+    (tmp_path / "mmmb").mkdir()
+    row = {"index": 3, "question": "Какого цвета?", "A": "красный", "B": "синий", "answer": "B",
+           "image": _png((0, 0, 9))}
+    (tmp_path / "mmmb" / "ru.jsonl").write_text(json.dumps(row), encoding="utf-8")
+    (item,) = visual.load_visual("visual:mmmb", ["rus_Cyrl"], task_data=str(tmp_path))
+    assert item.item_id == "3" and item.answer == 1
+    with pytest.raises(UsageError, match="--task_data DIR"):
+        visual.load_visual("visual:mmmb")
+
+
 def test_jsonl_with_language_column_and_image_paths(tmp_path):
     Image.new("RGB", (8, 8), (255, 0, 0)).save(tmp_path / "a.png")
     rows = [{"index": 1, "language": lang, "question": q, "A": "x", "B": "y", "answer": "A", "image_path": "a.png"}

@@ -6,6 +6,8 @@ Two sources (``visual:<source>`` in ``layers --tasks`` and ``finetune --data``):
   triangles; questions about their colour, shape, number and position) with questions and
   options in 9 languages from the templates below. The translations were written by the
   babelscope team and are **not yet checked by native speakers**.
+* ``visual:mmbench`` / ``visual:mmmb`` with ``task_data`` (``--task_data DIR``): the folder
+  ``DIR/mmbench`` or ``DIR/mmmb`` of local copies, read as below (the hub is not read).
 * ``visual:<file or folder>``: MM-Bench / MMMB items in their public TSV schema (``index``,
   ``question``, optional ``hint``, ``A`` .. ``D``, ``answer`` letter, ``image`` base64 or
   ``image_path``), as a TSV/JSONL file with a ``language`` column, or a folder with one file per
@@ -40,6 +42,7 @@ LETTERS = "ABCD"
 BUILTIN_ITEMS = 160  # synthetic items (40 per question kind)
 IMAGE_SIZE = 64  # pixels per side of a synthetic image
 SOURCE_PREFIX = "visual:"
+BENCHMARKS = ("mmbench", "mmmb")  # visual:<name> reads <task_data>/<name>/
 
 # Templates written by the babelscope team (not yet checked by native speakers). Colours agree with
 # the feminine "shape" noun where the language inflects them (French forme, Spanish figura, Russian
@@ -244,10 +247,19 @@ def is_visual(spec) -> bool:
     return bool(spec) and any(s.startswith(SOURCE_PREFIX) for s in str(spec).replace(",", " ").split())
 
 
-def load_visual(spec: str, languages=None) -> list[VisualItem]:
+def _source_path(source: str, task_data: str | None) -> str:
+    if source not in BENCHMARKS:
+        return source
+    if not task_data:
+        raise UsageError(f"visual:{source} reads local copies: pass --task_data DIR with DIR/{source}/ holding one "
+                         f"MM-Bench-schema .tsv or .jsonl per language (the hub is not read).")
+    return str(Path(task_data).expanduser() / source)
+
+
+def load_visual(spec: str, languages=None, task_data: str | None = None) -> list[VisualItem]:
     """Items of ``visual:<source>`` (or the bare source) that have every one of ``languages``."""
     source = parse_source(spec) if str(spec).startswith(SOURCE_PREFIX) else str(spec)
-    items = builtin_items() if source == "builtin" else file_items(source)
+    items = builtin_items() if source == "builtin" else file_items(_source_path(source, task_data))
     if languages is None:
         return items
     missing = [lang for lang in languages if not any(lang in it.questions for it in items)]
@@ -257,8 +269,8 @@ def load_visual(spec: str, languages=None) -> list[VisualItem]:
     return [it for it in items if all(lang in it.questions for lang in languages)]
 
 
-def available_languages(spec: str) -> list[str]:
-    return sorted({lang for it in load_visual(spec) for lang in it.questions})
+def available_languages(spec: str, task_data: str | None = None) -> list[str]:
+    return sorted({lang for it in load_visual(spec, task_data=task_data) for lang in it.questions})
 
 
 def split_items(items: list[VisualItem]) -> tuple[list[VisualItem], list[VisualItem]]:

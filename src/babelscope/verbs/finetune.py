@@ -123,6 +123,8 @@ class FinetuneConfig(OutputOptions, ModelOptions, _TrainingLanguages):
                              group="before/after evaluation")
     eval_limit: int = option(DEFAULT_EVAL_LIMIT, "held-out items per language", minimum=1,
                              group="before/after evaluation")
+    task_data: str | None = option(None, "with --data visual:mmbench or visual:mmmb: folder DIR holding DIR/mmmb/ "
+                                   "(local copies, one MM-Bench-schema file per language)", metavar="DIR", group="data")
     no_save: bool = option(False, "do not write the trained model / adapter", group="before/after evaluation")
 
     @classmethod
@@ -141,7 +143,7 @@ class FinetuneConfig(OutputOptions, ModelOptions, _TrainingLanguages):
             raise UsageError(f"--layers {self.layers!r} is not auto, all, or indices and ranges like 0-3,16.")
         for spec in self.data_specs():
             if visual.is_visual(spec):
-                visual.load_visual(spec)  # an unreadable visual source stops here, before the model loads
+                visual.load_visual(spec, task_data=self.task_data)  # unreadable: stops here, before the model loads
                 continue
             kind, source = parse_spec(spec)
             if source != "builtin" and not source.startswith("hf:"):
@@ -199,7 +201,8 @@ def quick_layer_selection(config: FinetuneConfig, languages: list[str]):
     quick = layers_verb.LayersConfig(model=config.model, model_args=config.model_args, device=config.device,
                                      languages=",".join(languages), output_path=config.output_path,
                                      max_tokens=QUICK_LAYER_TOKENS, seed=config.seed,
-                                     tasks=config.data if visual.is_visual(config.data) else None)
+                                     tasks=config.data if visual.is_visual(config.data) else None,
+                                     task_data=config.task_data)
     quick.validate()
     result = layers_verb.run(quick)
     if result.path is None or not (result.path / "layers.json").is_file():
@@ -327,7 +330,7 @@ def _train(config: FinetuneConfig, loaded, layers: list[int], revert: list[int],
 def _visual_languages(config: FinetuneConfig, spec: str) -> tuple[str, list[str], list[str]]:
     """(pivot, training languages, evaluated languages) for a visual source."""
     pivot, training = training_languages(config)
-    available = visual.available_languages(spec)
+    available = visual.available_languages(spec, config.task_data)
     if config.eval_languages:
         return pivot, training, resolve_many(config.eval_languages, available=available)
     others = [x for x in OTHER_LANGUAGES if x in available and x not in training][:MIN_OTHERS]
@@ -361,7 +364,8 @@ def _run_visual(config: FinetuneConfig):
     if config.method != "full" or config.revert_layers or len(config.data_specs()) != 1:
         raise UsageError("--data visual:... trains one visual source with --method full (no --revert_layers).")
     pivot, training, evl = _visual_languages(config, spec)
-    items, held = visual.split_items(visual.load_visual(spec, list(dict.fromkeys([*training, *evl]))))
+    languages = list(dict.fromkeys([*training, *evl]))
+    items, held = visual.split_items(visual.load_visual(spec, languages, config.task_data))
     run = start_run(config, "finetune")
     run.languages = evl
     seed_everything(config.seed)

@@ -38,6 +38,9 @@ class LayersConfig(OutputOptions, TextOptions, LanguageOptions, ModelOptions):
                                "file or folder>: measure a vision-language model on image + question items (only "
                                "text positions count, as PLAST monitors) instead of --source text",
                                metavar="visual:SOURCE", group="text")
+    task_data: str | None = option(None, "with --tasks visual:mmbench or visual:mmmb: folder DIR holding DIR/mmmb/ "
+                                   "(local copies, one MM-Bench-schema file per language)", metavar="DIR",
+                                   group="text")
     lens_positions: int = option(ly.LENS_POSITIONS, "positions per language for the logit lens", minimum=1,
                                  group="selection")
     diff: str | None = option(None, "BASE,EXPERT[,EXPERT2]: instead of activations, measure where fine-tuning "
@@ -53,7 +56,7 @@ class LayersConfig(OutputOptions, TextOptions, LanguageOptions, ModelOptions):
         if self.budget <= 0 or self.max_depth <= 0:
             raise UsageError(f"--budget and --max_depth must be in (0, 1], got {self.budget} and {self.max_depth}.")
         if self.tasks:
-            visual.load_visual(self.tasks)  # a bad source or unreadable file stops here, before the model loads
+            visual.load_visual(self.tasks, task_data=self.task_data)  # a bad source stops before the model loads
         if self.diff:
             folders = self.diff_folders()
             if len(folders) not in (2, 3):
@@ -135,8 +138,9 @@ def _start(config: LayersConfig, languages: list[str]):
 
 def _run_visual(config: LayersConfig):
     """``--tasks visual:...``: the same evidence from image + question inputs of an LVLM."""
-    languages = _with_english(resolve_many(config.languages, available=visual.available_languages(config.tasks)))
-    train, held = visual.split_items(visual.load_visual(config.tasks, languages))
+    available = visual.available_languages(config.tasks, config.task_data)
+    languages = _with_english(resolve_many(config.languages, available=available))
+    train, held = visual.split_items(visual.load_visual(config.tasks, languages, config.task_data))
     run, loaded = _start(config, languages)
     if not vision.is_vision(loaded.model):
         raise UsageError(f"--tasks {config.tasks} needs a vision-language model; {config.model_name} is text-only "
