@@ -84,6 +84,11 @@ def _classes(config: LayersConfig, loaded, train: dict, languages: list[str]):
     return classify(p, sets), p, {"method": "ternary", "source": "computed", "selection": sets.info}
 
 
+def _inputs_line(doc: dict) -> str:
+    inputs = doc.get("inputs")
+    return f"Inputs: {inputs['tasks']}; counted: {inputs['counted']}.\n\n" if inputs else ""
+
+
 def _write(config: LayersConfig, run, doc: dict) -> str:
     """layers.json, the plot, results.json and README.md; the line the CLI prints."""
     run.write_json("layers.json", doc)
@@ -95,7 +100,7 @@ def _write(config: LayersConfig, run, doc: dict) -> str:
         f"# layers: {doc['model']}\n\nRecommended layers to finetune (PLAST): {rec['layers']}; layer "
         f"swapping: bottom {rec['bottom']}, top {rec['top']}.\n\nRanking (most language-specific "
         f"first): {doc['ranking']}.\n\nLogit-lens onset layer per language: {lens['onset_layer']}.\n\n"
-        "Evidence in layers.json; plot in layers.png.\n")
+        f"{_inputs_line(doc)}Evidence in layers.json; plot in layers.png.\n")
     return (f"babelscope: recommended layers {rec['layers']} (bottom {rec['bottom']}, top {rec['top']}); "
             f"wrote {run.path / 'layers.json'}")
 
