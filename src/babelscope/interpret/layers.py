@@ -144,7 +144,7 @@ def visual_stats(loaded, batches, languages: list[str]) -> NeuronReducer:
     """Neuron statistics of the LVLM's language model on image + question batches (text positions only)."""
     a = loaded.adapter
     reducer = NeuronReducer(languages, a.n_layers, a.d_mlp, device=loaded.device,
-                            token_selection="text of image+question")
+                            token_selection="question tokens of image+question")
     with reducer.attach(loaded.model):
         for batch in shard(batches):
             reducer.select(batch.language, batch.count_mask)

@@ -166,7 +166,7 @@ def _run_visual(config: LayersConfig):
                          ly.token_languages(loaded.tokenizer, texts), config.lens_positions,
                          forward=vision.body_forward)
     doc = ly.layer_report(config.model_name, languages, classes, p, lens, source, config.budget, config.max_depth)
-    doc["inputs"] = {"tasks": config.tasks, "counted": "text positions of image + question (no image tokens)",
+    doc["inputs"] = {"tasks": config.tasks, "counted": "the question tokens of image + question inputs",
                      "train_items": len(train), "held_out_items": len(held)}
     return finish("layers", run, _write(config, run, doc), layers=doc)
 
