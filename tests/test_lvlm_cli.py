@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from babelscope.errors import UsageError
+from babelscope.errors import ModelLoadError, UsageError
 from babelscope.models import vision
 from babelscope.models.load import load_model
 from babelscope.report import write_report
@@ -24,6 +24,13 @@ def test_load_model_reads_an_lvlm_folder(lvlm_dir):
     loaded = load_model(str(lvlm_dir))
     assert vision.is_vision(loaded.model) and loaded.extras["processor"].tokenizer is loaded.tokenizer
     assert loaded.adapter.arch.layers == "model.language_model.layers" and loaded.card()["model_type"] == "llava"
+
+
+def test_an_lvlm_folder_without_its_processor_is_one_line(lvlm_dir, tmp_path):
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
+        (tmp_path / name).write_bytes((lvlm_dir / name).read_bytes())
+    with pytest.raises(ModelLoadError, match="without its processor"):
+        load_model(str(tmp_path))
 
 
 def test_layers_then_finetune_on_a_tiny_lvlm(lvlm_dir, tmp_path):

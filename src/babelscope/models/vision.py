@@ -98,11 +98,17 @@ def load_processor(where: str, revision: str | None = None, trust_remote_code: b
     from transformers import AutoProcessor
 
     try:
-        return AutoProcessor.from_pretrained(where, revision=revision, trust_remote_code=trust_remote_code)
+        processor = AutoProcessor.from_pretrained(where, revision=revision, trust_remote_code=trust_remote_code)
     except ImportError as exc:
         raise ModelLoadError(f"the processor of {where} needs a package that is missing: "
                              f"{str(exc).strip().splitlines()[0]} (Qwen2-VL and SmolVLM processors need "
                              "`pip install torchvision`; SmolVLM also num2words).") from None
+    except (OSError, ValueError):
+        processor = None
+    if getattr(processor, "image_processor", None) is None:
+        raise ModelLoadError(f"{where} is a vision-language model without its processor (processor_config.json / "
+                             "preprocessor_config.json); save it beside the weights with processor.save_pretrained.")
+    return processor
 
 
 # ----------------------------------------------------------------------------- inputs
