@@ -84,11 +84,12 @@ def test_only_question_tokens_count(lvlm, items, family):
 def test_finetune_moves_only_the_chosen_layers(family, items):
     loaded = tiny_lvlm_loaded(family)
     before = {n: p.detach().clone() for n, p in loaded.model.named_parameters()}
-    share = lf.freeze_except(loaded, [1])
-    pairs = visual_qt.qt_pairs(items, "eng_Latn", ["zho_Hans", "fra_Latn"])
+    pairs = visual_qt.qt_pairs(items, "eng_Latn", LANGS)
     assert {p.direction for p in pairs} == {"zho_Hans>eng_Latn", "fra_Latn>eng_Latn"}
-    out = visual_qt.train(loaded, pairs[:4], TrainConfig(batch_size=2, lr=1e-2, warmup=0.0), progress=False)
-    assert out["steps"] == 2 and 0 < share["share"] < 1
+    cfg = TrainConfig(batch_size=2, lr=1e-2, warmup=0.0)
+    share, out, fed = visual_qt.train_layers(loaded, [1], pairs, cfg, epochs=1.0, max_steps=2)
+    assert out["steps"] == 2 and len(fed) == 4 and 0 < share["share"] < 1
+    assert not any(p.requires_grad for p in loaded.model.parameters())  # frozen again after training
     prefix = loaded.adapter.layer_prefix(1)
     changed = {n for n, p in loaded.model.named_parameters() if not torch.equal(p, before[n])}
     assert changed and all(n.startswith(prefix) for n in changed)

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from babelscope.data.parallel import lang_tag
 from babelscope.errors import UsageError
+from babelscope.improve.layer_finetune import freeze_except
 from babelscope.improve.train_loop import TrainConfig, lr_at, rows_of
 from babelscope.models import vision
 
@@ -36,10 +37,10 @@ class Pair:
     completion: str
 
 
-def qt_pairs(items, pivot: str, targets: list[str]) -> list[Pair]:
-    """Question-translation pairs, item by item, each target language in turn."""
+def qt_pairs(items, pivot: str, languages: list[str]) -> list[Pair]:
+    """Question-translation pairs, item by item, each of ``languages`` other than ``pivot`` in turn."""
     return [Pair(it, f"{t}>{pivot}", f"{lang_tag(t)}: {it.questions[t]}\n{lang_tag(pivot)}:", f" {it.questions[pivot]}")
-            for it in items for t in targets if t in it.questions and pivot in it.questions]
+            for it in items for t in languages if t != pivot and t in it.questions and pivot in it.questions]
 
 
 def budget(pairs: list[Pair], epochs: float, max_steps: int | None, per_step: int) -> list[Pair]:
@@ -89,3 +90,15 @@ def train(loaded, pairs: list[Pair], cfg: TrainConfig, progress: bool = True) ->
     return {"losses": history, "steps": len(history), "data_steps": cfg.max_steps, "tokens": tokens,
             "seconds": round(seconds, 3), "tokens_per_second": round(tokens / seconds, 2) if seconds else None,
             "config": asdict(cfg)}
+
+
+def train_layers(loaded, layers: list[int], pairs: list[Pair], cfg: TrainConfig, epochs: float = 1.0,
+                 max_steps: int | None = None) -> tuple[dict, dict, list[Pair]]:
+    """(trainable share, training record, pairs fed): only ``layers`` train, on ``epochs`` passes over
+    ``pairs`` capped at ``max_steps``; the model ends frozen."""
+    share = freeze_except(loaded, layers)
+    fed = budget(pairs, epochs, max_steps, cfg.batch_size * cfg.grad_accum)
+    trained = train(loaded, fed, cfg)
+    for p in loaded.model.parameters():
+        p.requires_grad_(False)
+    return share, trained, fed

@@ -345,18 +345,6 @@ def _visual_stage(config: FinetuneConfig, loaded, held, languages: list[str], ru
     return {VISUAL_TASK: {lang: s["accuracy"] for lang, s in scores.items()}}
 
 
-def _visual_train(config: FinetuneConfig, loaded, layers: list[int], items, pivot: str, training: list[str]):
-    """(trainable share, training record, pairs fed): only ``layers`` move; the model ends frozen."""
-    share = lf.freeze_except(loaded, layers)
-    cfg = config.train_config()
-    pairs = visual_qt.qt_pairs(items, pivot, [x for x in training if x != pivot])
-    pairs = visual_qt.budget(pairs, config.epochs, config.max_steps, cfg.batch_size * cfg.grad_accum)
-    trained = visual_qt.train(loaded, pairs, cfg)
-    for p in loaded.model.parameters():
-        p.requires_grad_(False)
-    return share, trained, pairs
-
-
 def _run_visual(config: FinetuneConfig):
     """``--data visual:...``: PLAST on a vision-language model; image + question-translation pairs, and
     multiple-choice accuracy per language on held-out items before and after."""
@@ -377,7 +365,8 @@ def _run_visual(config: FinetuneConfig):
     print(f"babelscope: training layers {layers} ({layer_source}) on image + question-translation pairs; "
           f"accuracy before/after on {', '.join(evl)}", file=sys.stderr, flush=True)
     before = _visual_stage(config, loaded, held, evl, run, "before")
-    share, trained, pairs = _visual_train(config, loaded, layers, items, pivot, training)
+    share, trained, pairs = visual_qt.train_layers(loaded, layers, visual_qt.qt_pairs(items, pivot, training),
+                                                   config.train_config(), config.epochs, config.max_steps)
     table, delta = stage_table(before, _visual_stage(config, loaded, held, evl, run, "after"))
     saved = None if config.no_save else lf.save_full(loaded, run.path / "model")
     directions = sorted({p.direction for p in pairs})
