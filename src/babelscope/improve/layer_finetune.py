@@ -205,10 +205,11 @@ def revert_layers(model, adapter, layers, base: dict) -> int:
 
 
 def save_full(loaded, folder) -> Path:
-    """The whole trained model as a safetensors folder with its tokenizer (``load_model(folder)``)."""
+    """The whole trained model as a safetensors folder with its tokenizer, or an LVLM's processor
+    (``load_model(folder)``)."""
     folder = Path(folder)
     loaded.model.save_pretrained(str(folder), safe_serialization=True)
-    loaded.tokenizer.save_pretrained(str(folder))
+    (loaded.extras.get("processor") or loaded.tokenizer).save_pretrained(str(folder))
     return folder
 
 

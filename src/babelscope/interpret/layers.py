@@ -13,6 +13,11 @@ Evidence per layer l (all from the aligned corpus, decoder body only except the 
   runner-up (otherwise it is shared and counts for no language). ``onset_layer`` is the first layer
   from which the share stays at or above half its last-layer value.
 
+On a vision-language model (``layers --tasks visual:builtin``) the same evidence comes from image +
+question inputs: ``visual_batches`` encodes each item's image with its question in each language,
+and only text positions count (not image, special or padding tokens), as PLAST monitors the
+language model's neurons on multimodal questions; the logit lens reads the same positions.
+
 ``score[l]`` = mean of the two specificity measures, each divided by its maximum over layers.
 PLAST's layers are the ``round(budget * L)`` best-scoring layers among the first ``max_depth``
 share of the stack. For layer swapping, ``bottom`` / ``top`` are the lengths of the leading and
@@ -37,11 +42,14 @@ from collections import Counter
 
 import torch
 
+from babelscope.distributed import shard
 from babelscope.errors import UsageError
 from babelscope.interpret.activations import body_forward
 from babelscope.languages import REFERENCE  # the activation difference is measured against it
+from babelscope.models import vision
 from babelscope.models.forward import unembed
 from babelscope.models.hooks import hooks
+from babelscope.models.reducers import NeuronReducer
 
 BUDGET = 0.14  # share of decoder layers recommended (PLAST tunes about 14% of parameters)
 MAX_DEPTH = 0.5  # recommend layers from the first half only (PLAST: "shallow layers")
@@ -80,8 +88,12 @@ def logit_lens(
     tok_lang: dict[int, str],
     positions: int = LENS_POSITIONS,
     english: str = REFERENCE,
+    forward=None,
 ) -> dict:
-    """Per language and layer, the share of top-1 lens tokens of the target language (and of English)."""
+    """Per language and layer, the share of top-1 lens tokens of the target language (and of English).
+
+    ``forward(model, adapter, batch)`` runs one batch (default: the text-only decoder body)."""
+    forward = forward or (lambda model, a, batch: body_forward(model, a, batch, loaded.device))
     model, a = loaded.model, loaded.adapter
     norm = a.final_norm(model)
     target, eng = {}, {}
@@ -95,7 +107,7 @@ def logit_lens(
             captured[site] = h[keep.to(h.device)].detach()  # [N, D]
 
         with hooks(model, {f"blocks.{i}.hook_resid_post": grab for i in range(a.n_layers)}):
-            body_forward(model, a, batch, loaded.device)
+            forward(model, a, batch)
         t_share, e_share = [], []
         for i in range(a.n_layers):
             top = unembed(model, norm(captured[f"blocks.{i}.hook_resid_post"])).argmax(-1).tolist()  # [N]
@@ -109,6 +121,36 @@ def logit_lens(
         "positions": positions,
         "onset_layer": {lang: onset(s) for lang, s in target.items()},
     }
+
+
+def visual_batches(loaded, items, languages: list[str], max_tokens: int, batch_size: int) -> list:
+    """Image + question batches per language (``models.vision.VisualBatch``), items in order until
+    about ``max_tokens`` text positions per language are counted."""
+    out = []
+    for lang in languages:
+        counted = 0
+        for s in range(0, len(items), batch_size):
+            if counted >= max_tokens:
+                break
+            chunk = items[s : s + batch_size]
+            batch = vision.encode(loaded, lang, [it.pil() for it in chunk], [it.questions[lang] for it in chunk])
+            counted += int(batch.count_mask.sum())
+            out.append(batch)
+    return out
+
+
+@torch.no_grad()
+def visual_stats(loaded, batches, languages: list[str]) -> NeuronReducer:
+    """Neuron statistics of the LVLM's language model on image + question batches (text positions only)."""
+    a = loaded.adapter
+    reducer = NeuronReducer(languages, a.n_layers, a.d_mlp, device=loaded.device,
+                            token_selection="question tokens of image+question")
+    with reducer.attach(loaded.model):
+        for batch in shard(batches):
+            reducer.select(batch.language, batch.count_mask)
+            vision.body_forward(loaded.model, a, batch)
+            reducer.flush()
+    return reducer.all_reduce()
 
 
 def onset(share: list[float]) -> int | None:

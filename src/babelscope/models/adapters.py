@@ -124,11 +124,15 @@ def _cfg(config, *names, default=None):
 
 def get_adapter(model_or_config) -> Adapter:
     """The adapter for a model (or its config); a clear error for unknown families."""
+    from babelscope.models.vision import LAYOUTS, language_architecture  # here: vision imports this module
+
     config = getattr(model_or_config, "config", model_or_config)
-    if not hasattr(config, "num_hidden_layers") and hasattr(config, "text_config"):
+    outer = getattr(config, "model_type", None)
+    if hasattr(config, "text_config") and (outer in LAYOUTS or not hasattr(config, "num_hidden_layers")):
         config = config.text_config  # multimodal wrappers keep the decoder's numbers here
-    model_type = getattr(config, "model_type", None)
-    if model_type not in ARCHITECTURES:
+    arch = language_architecture(outer, ARCHITECTURES.get(getattr(config, "model_type", None), _LLAMA_LIKE))  # LVLM
+    model_type = outer if arch else getattr(config, "model_type", None)
+    if arch is None and model_type not in ARCHITECTURES:
         raise UnsupportedArchitectureError(
             f"architecture {model_type!r} is not supported; supported: {', '.join(supported())}. "
             "Register it at run time with babelscope.models.adapters.register_architecture(model_type, "
@@ -137,7 +141,7 @@ def get_adapter(model_or_config) -> Adapter:
     d_model = _cfg(config, "hidden_size", "n_embd")
     return Adapter(
         model_type=model_type,
-        arch=ARCHITECTURES[model_type],
+        arch=arch or ARCHITECTURES[model_type],
         n_layers=_cfg(config, "num_hidden_layers", "n_layer"),
         n_heads=n_heads,
         n_kv_heads=_cfg(config, "num_key_value_heads", default=n_heads),

@@ -275,8 +275,11 @@ def load_model(pretrained=DEFAULT_MODEL, *, dtype=DEFAULT_DTYPE, device: str | N
 
 
 def _from_pretrained(pretrained: str, tokenizer, allow_pickle: bool, opts: dict) -> LoadedModel:
-    """A string spec through ``AutoModelForCausalLM.from_pretrained`` with its tokenizer."""
+    """A string spec through ``AutoModelForCausalLM`` (or, for an LVLM, the image-text-to-text class) with its
+    tokenizer; an LVLM's processor (image processor + tokenizer) goes in ``extras``."""
     from transformers import AutoModelForCausalLM
+
+    from babelscope.models import vision
 
     where, extra = _locate(pretrained)
     if Path(where).is_dir() and "gguf_file" not in extra:
@@ -284,19 +287,22 @@ def _from_pretrained(pretrained: str, tokenizer, allow_pickle: bool, opts: dict)
     opts = {**opts, **extra}
     if "gguf_file" not in extra:
         opts["use_safetensors"] = None if allow_pickle else True
+    revision, remote = opts.get("revision"), opts.get("trust_remote_code", False)
+    auto = AutoModelForCausalLM if "gguf_file" in extra else vision.model_class(where, revision, remote)
     try:
-        model = AutoModelForCausalLM.from_pretrained(where, **opts)
+        model = auto.from_pretrained(where, **opts)
     except OSError as exc:
         if Path(where).exists():
             raise ModelLoadError(f"cannot load {pretrained!r}: {exc}") from None
         raise _hub_error(pretrained, exc) from None
     except ValueError as exc:
         raise ModelLoadError(f"cannot load {pretrained!r}: {str(exc).splitlines()[0]}") from None
+    processor = None if auto is AutoModelForCausalLM else vision.load_processor(where, revision, remote)
+    tokenizer = tokenizer or (processor.tokenizer if processor else None)
     if tokenizer is None:
         tokenizer = _gguf_tokenizer(where, extra["gguf_file"]) if "gguf_file" in extra else \
-            load_tokenizer(pretrained if pretrained in EMBEDDED else where, opts.get("revision"),
-                           opts.get("trust_remote_code", False))
-    return LoadedModel(model, tokenizer, pretrained, source=where)
+            load_tokenizer(pretrained if pretrained in EMBEDDED else where, revision, remote)
+    return LoadedModel(model, tokenizer, pretrained, source=where, extras={"processor": processor} if processor else {})
 
 
 def _quantization(load_in_4bit: bool, load_in_8bit: bool):

@@ -17,7 +17,7 @@ from pathlib import Path
 from babelscope import __version__
 from babelscope.errors import UsageError
 from babelscope.report import sections as measure
-from babelscope.report import sections_fertility, sections_improve, sections_interpret, sections_runs
+from babelscope.report import sections_fertility, sections_improve, sections_interpret, sections_runs, sections_vision
 from babelscope.report.collect import Run, load_runs
 from babelscope.report.compare import compare_sections
 from babelscope.report.lm_eval import latest_file
@@ -90,6 +90,7 @@ def run_sections(run: Run, strict: bool = False) -> list[Section]:
     secs += fert
     renderers = [
         ("recommended layers", sections_interpret.recommended_layers),
+        ("PLAST layers of an LVLM", sections_vision.plast_layers),
         ("per-language results", lambda r: measure.per_language(r, tuple(claimed))),
         ("matrices", measure.matrices),
         ("head classes", sections_interpret.head_classes),

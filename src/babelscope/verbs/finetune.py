@@ -21,6 +21,7 @@ from typing import ClassVar
 import torch
 
 from babelscope.cypher.training import training_pairs
+from babelscope.data import visual
 from babelscope.data.corpus import load_corpus
 from babelscope.data.parallel import (
     DEFAULT_BLOCK_SIZE,
@@ -36,12 +37,16 @@ from babelscope.data.parallel import (
 from babelscope.data.split import held_out_items
 from babelscope.errors import DataError, UsageError
 from babelscope.improve import layer_finetune as lf
+from babelscope.improve import visual_qt
 from babelscope.improve.report_to import HELP as REPORT_TO_HELP
 from babelscope.improve.report_to import Reporter, parse_report_to
 from babelscope.improve.train_loop import TrainConfig, steps_in, train
 from babelscope.languages import REFERENCE, resolve, resolve_many
 from babelscope.measure.evaluate import evaluate
 from babelscope.measure.tasks import get_tasks
+from babelscope.measure.visual import TASK as VISUAL_TASK
+from babelscope.measure.visual import accuracy as visual_accuracy
+from babelscope.models import vision
 from babelscope.runs import redact
 from babelscope.schema import before_after
 from babelscope.verbs import VerbSpec
@@ -58,6 +63,7 @@ OTHER_LANGUAGES = ("deu_Latn", "spa_Latn", "rus_Cyrl", "zho_Hans", "ita_Latn", "
 MIN_OTHERS = 3  # languages outside training that the before/after table always includes
 HEADLINE = "bpc"  # the task shown first (README table, summary)
 STAGES = ["before", "after"]
+BETTER = {"bpc": "bpc: lower is better", VISUAL_TASK: "accuracy: higher is better"}  # README note per headline
 QUICK_LAYER_TOKENS = 1024  # statistics tokens per language when --layers auto must run the layer analysis
 _D = TrainConfig()
 
@@ -123,6 +129,8 @@ class FinetuneConfig(OutputOptions, ModelOptions, _TrainingLanguages):
                              group="before/after evaluation")
     eval_limit: int = option(DEFAULT_EVAL_LIMIT, "held-out items per language", minimum=1,
                              group="before/after evaluation")
+    task_data: str | None = option(None, "with --data visual:mmbench or visual:mmmb: folder DIR holding DIR/mmmb/ "
+                                   "(local copies, one MM-Bench-schema file per language)", metavar="DIR", group="data")
     no_save: bool = option(False, "do not write the trained model / adapter", group="before/after evaluation")
 
     @classmethod
@@ -141,6 +149,9 @@ class FinetuneConfig(OutputOptions, ModelOptions, _TrainingLanguages):
         if not LAYER_SPEC.fullmatch(self.layers.strip()):
             raise UsageError(f"--layers {self.layers!r} is not auto, all, or indices and ranges like 0-3,16.")
         for spec in self.data_specs():
+            if visual.is_visual(spec):
+                visual.load_visual(spec, task_data=self.task_data)  # unreadable: stops here, before the model loads
+                continue
             kind, source = parse_spec(spec)
             if source != "builtin" and not source.startswith("hf:"):
                 if not Path(source).expanduser().is_file():
@@ -196,7 +207,9 @@ def quick_layer_selection(config: FinetuneConfig, languages: list[str]):
           f"{config.model_name} --languages {','.join(languages)}", file=sys.stderr, flush=True)
     quick = layers_verb.LayersConfig(model=config.model, model_args=config.model_args, device=config.device,
                                      languages=",".join(languages), output_path=config.output_path,
-                                     max_tokens=QUICK_LAYER_TOKENS, seed=config.seed)
+                                     max_tokens=QUICK_LAYER_TOKENS, seed=config.seed,
+                                     tasks=config.data if visual.is_visual(config.data) else None,
+                                     task_data=config.task_data)
     quick.validate()
     result = layers_verb.run(quick)
     if result.path is None or not (result.path / "layers.json").is_file():
@@ -323,7 +336,67 @@ def _train(config: FinetuneConfig, loaded, layers: list[int], revert: list[int],
             "reverted_tensors": reverted, "training": trained, "saved": str(saved) if saved else None}
 
 
+def _visual_languages(config: FinetuneConfig, spec: str) -> tuple[str, list[str], list[str]]:
+    """(pivot, training languages, evaluated languages) for a visual source."""
+    pivot, training = training_languages(config)
+    available = visual.available_languages(spec, config.task_data)
+    if config.eval_languages:
+        return pivot, training, resolve_many(config.eval_languages, available=available)
+    others = [x for x in OTHER_LANGUAGES if x in available and x not in training][:MIN_OTHERS]
+    return pivot, training, [*[x for x in training if x in available], *others]
+
+
+def _visual_stage(config: FinetuneConfig, loaded, held, languages: list[str], run, tag: str) -> dict:
+    """``{"visual": {language: accuracy}}`` on held-out items; per-item records in samples/."""
+    scores, records = visual_accuracy(loaded, held, languages, config.eval_limit)
+    for lang, rows in records.items():
+        run.write_samples(f"{VISUAL_TASK}_{tag}", lang, rows)
+    return {VISUAL_TASK: {lang: s["accuracy"] for lang, s in scores.items()}}
+
+
+def _run_visual(config: FinetuneConfig):
+    """``--data visual:...``: PLAST on a vision-language model; image + question-translation pairs, and
+    multiple-choice accuracy per language on held-out items before and after."""
+    spec = config.data_specs()[0]
+    if config.method != "full" or config.revert_layers or len(config.data_specs()) != 1:
+        raise UsageError("--data visual:... trains one visual source with --method full (no --revert_layers).")
+    pivot, training, evl = _visual_languages(config, spec)
+    languages = list(dict.fromkeys([*training, *evl]))
+    items, held = visual.split_items(visual.load_visual(spec, languages, config.task_data))
+    run = start_run(config, "finetune")
+    run.languages = evl
+    seed_everything(config.seed)
+    loaded = config.load()
+    bind_model(run, loaded, config.model_spec().get("revision"))
+    if not vision.is_vision(loaded.model):
+        raise UsageError(f"--data {spec} needs a vision-language model; {config.model_name} is text-only.")
+    layers, layer_source = resolve_layers(config, loaded, evl)
+    print(f"babelscope: training layers {layers} ({layer_source}) on image + question-translation pairs; "
+          f"accuracy before/after on {', '.join(evl)}", file=sys.stderr, flush=True)
+    before = _visual_stage(config, loaded, held, evl, run, "before")
+    share, trained, pairs = visual_qt.train_layers(loaded, layers, visual_qt.qt_pairs(items, pivot, training),
+                                                   config.train_config(), config.epochs, config.max_steps)
+    table, delta = stage_table(before, _visual_stage(config, loaded, held, evl, run, "after"))
+    saved = None if config.no_save else lf.save_full(loaded, run.path / "model")
+    directions = sorted({p.direction for p in pairs})
+    results = {
+        **before_after(table, STAGES), "delta": delta, "headline": VISUAL_TASK, "layers": layers,
+        "layer_source": layer_source, "method": "full", "trainable_parameters": share,
+        "trainable_share": share["share"],
+        "revert_layers": [], "reverted_tensors": 0, "training": trained, "saved": str(saved) if saved else None,
+        "data": {"specs": [spec], "documents": len(pairs), "sequences": len(pairs), "items_trained": len(items),
+                 "by_kind": {"visual_qt": {d: sum(p.direction == d for p in pairs) for d in directions}},
+                 "held_out_items_kept_out": len(held)},
+        "language_roles": {"training": training, "pivot": pivot, "evaluated": evl},
+    }
+    run.write_results(results)
+    run.write_readme(readme(results))
+    return finish("finetune", run, readme_table(results))
+
+
 def run(config: FinetuneConfig):
+    if visual.is_visual(config.data):
+        return _run_visual(config)
     pivot, training = training_languages(config)
     tasks = [t for t in config.eval_tasks.split(",") if t]
     run = start_run(config, "finetune")
@@ -380,7 +453,8 @@ def readme(results: dict) -> str:
         f"{results['training']['steps']} steps, loss {loss[0]:.3f} -> {loss[-1]:.3f}, "
         f"{results['training']['tokens_per_second']} tokens/s.\n"
         f"Reverted layers: {results['revert_layers'] or 'none'}. Saved: {results['saved'] or 'not saved'}.\n\n"
-        f"Held-out {results['headline']} before and after (bpc: lower is better):\n\n{readme_table(results)}\n"
+        f"Held-out {results['headline']} before and after ({BETTER.get(results['headline'], BETTER[HEADLINE])}):"
+        f"\n\n{readme_table(results)}\n"
     )
 
 

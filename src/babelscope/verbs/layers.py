@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from babelscope import distributed as dist
+from babelscope.data import visual
 from babelscope.data.split import split_texts
 from babelscope.errors import UsageError
 from babelscope.interpret import layers as ly
@@ -16,7 +17,8 @@ from babelscope.interpret import param_diff
 from babelscope.interpret.activations import language_batches
 from babelscope.interpret.compare import load_run
 from babelscope.interpret.ternary import classify
-from babelscope.languages import REFERENCE
+from babelscope.languages import REFERENCE, resolve_many
+from babelscope.models import vision
 from babelscope.verbs import VerbSpec
 from babelscope.verbs.common import bind_model, finish, seed_everything, start_run
 from babelscope.verbs.config import LanguageOptions, ModelOptions, OutputOptions, option
@@ -32,6 +34,13 @@ class LayersConfig(OutputOptions, TextOptions, LanguageOptions, ModelOptions):
                            minimum=0.0, maximum=1.0, group="selection")
     max_depth: float = option(ly.MAX_DEPTH, "recommend only layers in this leading share of the stack (PLAST: "
                               "shallow layers; 1.0 = anywhere)", minimum=0.0, maximum=1.0, group="selection")
+    tasks: str | None = option(None, "visual:builtin (synthetic shapes, 9 languages) or visual:<MM-Bench/MMMB "
+                               "file or folder>: measure a vision-language model on image + question items (only "
+                               "text positions count, as PLAST monitors) instead of --source text",
+                               metavar="visual:SOURCE", group="text")
+    task_data: str | None = option(None, "with --tasks visual:mmbench or visual:mmmb: folder DIR holding DIR/mmmb/ "
+                                   "(local copies, one MM-Bench-schema file per language)", metavar="DIR",
+                                   group="text")
     lens_positions: int = option(ly.LENS_POSITIONS, "positions per language for the logit lens", minimum=1,
                                  group="selection")
     diff: str | None = option(None, "BASE,EXPERT[,EXPERT2]: instead of activations, measure where fine-tuning "
@@ -46,6 +55,8 @@ class LayersConfig(OutputOptions, TextOptions, LanguageOptions, ModelOptions):
         super().validate()
         if self.budget <= 0 or self.max_depth <= 0:
             raise UsageError(f"--budget and --max_depth must be in (0, 1], got {self.budget} and {self.max_depth}.")
+        if self.tasks:
+            visual.load_visual(self.tasks, task_data=self.task_data)  # a bad source stops before the model loads
         if self.diff:
             folders = self.diff_folders()
             if len(folders) not in (2, 3):
@@ -73,18 +84,23 @@ def _classes(config: LayersConfig, loaded, train: dict, languages: list[str]):
     return classify(p, sets), p, {"method": "ternary", "source": "computed", "selection": sets.info}
 
 
+def _inputs_line(doc: dict) -> str:
+    inputs = doc.get("inputs")
+    return f"Inputs: {inputs['tasks']}; counted: {inputs['counted']}.\n\n" if inputs else ""
+
+
 def _write(config: LayersConfig, run, doc: dict) -> str:
     """layers.json, the plot, results.json and README.md; the line the CLI prints."""
     run.write_json("layers.json", doc)
     ly.plot(doc, run.path / "layers.png")
     lens, rec = doc["evidence"]["logit_lens"], doc["recommended"]
-    run.write_results({"source": config.source, "recommended": rec, "ranking": doc["ranking"],
+    run.write_results({"source": config.tasks or config.source, "recommended": rec, "ranking": doc["ranking"],
                        "onset_layer": lens["onset_layer"]})
     run.write_readme(
         f"# layers: {doc['model']}\n\nRecommended layers to finetune (PLAST): {rec['layers']}; layer "
         f"swapping: bottom {rec['bottom']}, top {rec['top']}.\n\nRanking (most language-specific "
         f"first): {doc['ranking']}.\n\nLogit-lens onset layer per language: {lens['onset_layer']}.\n\n"
-        "Evidence in layers.json; plot in layers.png.\n")
+        f"{_inputs_line(doc)}Evidence in layers.json; plot in layers.png.\n")
     return (f"babelscope: recommended layers {rec['layers']} (bottom {rec['bottom']}, top {rec['top']}); "
             f"wrote {run.path / 'layers.json'}")
 
@@ -109,19 +125,60 @@ def _run_diff(config: LayersConfig):
                   f"{rec['bottom']}, top {rec['top']}; wrote {run.path / 'layers.json'}", layers=change)
 
 
-def run(config: LayersConfig):
-    if config.diff:
-        return _run_diff(config)
-    corpus, languages = config.text_setup()
-    if REFERENCE not in languages:
-        languages = [REFERENCE, *languages]
-        print(f"babelscope: added {REFERENCE} (the activation difference is measured against English)",
-              file=sys.stderr)
+def _with_english(languages: list[str]) -> list[str]:
+    if REFERENCE in languages:
+        return languages
+    print(f"babelscope: added {REFERENCE} (the activation difference is measured against English)", file=sys.stderr)
+    return [REFERENCE, *languages]
+
+
+def _start(config: LayersConfig, languages: list[str]):
     run = start_run(config, "layers")
     run.languages = languages
     seed_everything(config.seed)
     loaded = config.load()
     bind_model(run, loaded, config.model_spec().get("revision"))
+    return run, loaded
+
+
+def _run_visual(config: LayersConfig):
+    """``--tasks visual:...``: the same evidence from image + question inputs of an LVLM."""
+    available = visual.available_languages(config.tasks, config.task_data)
+    languages = _with_english(resolve_many(config.languages, available=available))
+    train, held = visual.split_items(visual.load_visual(config.tasks, languages, config.task_data))
+    run, loaded = _start(config, languages)
+    if not vision.is_vision(loaded.model):
+        raise UsageError(f"--tasks {config.tasks} needs a vision-language model; {config.model_name} is text-only "
+                         "(drop --tasks to measure it on text).")
+    if config.neurons_run:
+        classes, p, source = _classes(config, loaded, {}, languages)
+    else:
+        stats = ly.visual_stats(loaded, ly.visual_batches(loaded, train, languages, config.max_tokens,
+                                                          config.batch_size), languages)
+        p = stats.probabilities()
+        sets = nr.identify(p, languages, "ternary")
+        classes, source = classify(p, sets), {"method": "ternary", "source": "computed", "selection": sets.info}
+    if not dist.is_main():
+        return finish("layers", run)
+    texts = {lang: [it.prompt(lang) for it in train] for lang in languages}
+    lens = ly.logit_lens(loaded, ly.visual_batches(loaded, held, languages, config.lens_positions * 2,
+                                                   config.batch_size), languages,
+                         ly.token_languages(loaded.tokenizer, texts), config.lens_positions,
+                         forward=vision.body_forward)
+    doc = ly.layer_report(config.model_name, languages, classes, p, lens, source, config.budget, config.max_depth)
+    doc["inputs"] = {"tasks": config.tasks, "counted": "the question tokens of image + question inputs",
+                     "train_items": len(train), "held_out_items": len(held)}
+    return finish("layers", run, _write(config, run, doc), layers=doc)
+
+
+def run(config: LayersConfig):
+    if config.diff:
+        return _run_diff(config)
+    if config.tasks:
+        return _run_visual(config)
+    corpus, languages = config.text_setup()
+    languages = _with_english(languages)
+    run, loaded = _start(config, languages)
     train, held = split_texts(corpus, languages)
     classes, p, source = _classes(config, loaded, train, languages)
     if not dist.is_main():  # other processes only add their share of the statistics; rank 0 does the rest
