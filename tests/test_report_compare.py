@@ -40,7 +40,7 @@ def test_differences_are_b_minus_a(two_runs):
 def test_compare_section_in_report(two_runs):
     context = build_report(list(two_runs), compare=True, strict=True)
     secs = {s.title: s for s in context["across"] if s.kind == "compare"}
-    sec = secs["Comparison: tasks / continuation / acc"]
+    sec = secs["Comparison: continuation · accuracy"]
     table = sec.figures[0].table
     assert table.columns == ["language", "A", "B", "B − A"]
     rows = {r[0].text: r for r in table.rows}
@@ -55,7 +55,7 @@ def test_cli_compare_prints_and_writes(two_runs, tmp_path, capsys, main):
     assert main(["compare", str(two_runs[0]), str(two_runs[1]), "-o", str(out)]) == 0
     text = capsys.readouterr().out
     assert "B − A" in text and "rus_Cyrl" in text and "+0.06" in text and "macro mean" in text
-    assert "Comparison: tasks / continuation / acc" in out.read_text(encoding="utf-8")
+    assert "Comparison: continuation · accuracy" in out.read_text(encoding="utf-8")
     assert main(["compare", str(two_runs[0]), str(two_runs[1]), "--metrics", "bits_per_char"]) == 0
     text = capsys.readouterr().out
     assert "bits_per_char" in text and "acc_norm" not in text

@@ -235,19 +235,12 @@ def categorical_map(matrix, categories: list[str], colors: list[str], title="", 
 
 
 def scatter(xs, ys, labels, xlabel="", ylabel="", title="") -> str:
-    """One labelled point per language, with a least-squares line when there are 3+ points."""
-    import numpy as np
-
+    """One labelled point per language (no fitted line: a handful of languages does not make a trend)."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.0, 4.2))
+    fig, ax = plt.subplots(figsize=(5.6, 3.8))
     ax.scatter(xs, ys, color=ACCENT, s=36, zorder=3)
     for x, y, label in zip(xs, ys, labels):
         ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8, color=INK)
-    if len(xs) >= 3 and len(set(xs)) > 1:
-        slope, icpt = np.polyfit(np.asarray(xs, float), np.asarray(ys, float), 1)
-        grid = np.linspace(min(xs), max(xs), 20)
-        ax.plot(grid, slope * grid + icpt, color=ACCENT2, linewidth=1.2, linestyle="--", label="least-squares fit")
-        ax.legend(frameon=False, fontsize=8)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, loc="left")

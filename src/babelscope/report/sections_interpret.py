@@ -15,6 +15,7 @@ import re
 
 from babelscope.report import plots
 from babelscope.report.collect import Run, is_lang, is_number
+from babelscope.report.labels import path_label
 from babelscope.report.model import Figure, Section, Table, fmt
 from babelscope.report.sections import axes_of
 
@@ -261,7 +262,7 @@ def layer_series(run: Run) -> list[Section]:
             x = list(range(n))
             kind = "neuron_classes" if {"specific", "general"} <= set(series) else "layer_series"
             title = "Neuron classes per layer" if kind == "neuron_classes" else "Per layer"
-            title += f": {full}" if full else ""
+            title += f": {path_label(path)}" if full else ""
             phases = _phases_near(obj, path)
             bands = [
                 (p["layers"][0], p["layers"][1], p.get("phase", "").split()[0])

@@ -4,6 +4,7 @@ README.md), and the single values no other section shows."""
 from __future__ import annotations
 
 from babelscope.report.collect import Run, is_lang, is_number
+from babelscope.report.labels import path_label
 from babelscope.report.model import Note, Section, Table
 
 MAX_SCALARS = 60  # rows in a run's "other figures" table
@@ -33,7 +34,7 @@ def run_header(run: Run) -> Section:
     """Per-run provenance: config.yaml and README.md, folded."""
     import yaml
 
-    sec = Section(f"{run.verb}: {run.path.name}", "run", run.label, intro=f"Model {run.model}. Folder {run.path}.")
+    sec = Section("Settings and notes", "run", run.label, intro=f"A {run.verb} run of {run.model}. Folder {run.path}.")
     if run.legacy:
         sec.add(Note("This folder has the previous results.json layout (no schema_version) and was read "
                      "best-effort; re-running the verb with --config on its config.yaml writes the current one."))
@@ -76,7 +77,7 @@ def scalar_leaves(obj, path=(), depth=0):
             continue
         p = (*path, str(key))
         if is_number(val) or isinstance(val, bool) or (isinstance(val, str) and len(val) <= 200):
-            yield " / ".join(p), val
+            yield path_label(p), val
         elif isinstance(val, dict):
             yield from scalar_leaves(val, p, depth + 1)
 

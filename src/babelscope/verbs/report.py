@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from babelscope.errors import UsageError
+from babelscope.measure.aggregate import task_metrics  # --compare: a task's figures on the shared items
 from babelscope.report import write_report
 from babelscope.verbs import VerbSpec
 from babelscope.verbs.config import Config, option
@@ -39,7 +40,8 @@ class ReportConfig(Config):
 
 
 def run(config: ReportConfig) -> Result:
-    path = write_report([str(p) for p in config.runs], config.output, compare=config.compare, title=config.title)
+    path = write_report([str(p) for p in config.runs], config.output, compare=config.compare, title=config.title,
+                        rescore=task_metrics)
     return Result("report", {}, None, f"babelscope: wrote report {path.resolve()}", extras={"report": path})
 
 
