@@ -304,7 +304,7 @@ def matrix_block(m: LangMatrix, title: str, cbar_label: str | None = None) -> li
         cbar_label=cbar_label if cbar_label is not None else label(m.path[-1]) if m.path else "",
     )
     rows = [[r, *vals] for r, vals in zip(m.rows, m.values)]
-    tab = Table.make(["row \\ column", *m.cols], rows, caption=f"{title}: every cell")
+    tab = Table.make(["row \\ column", *m.cols], rows, caption=f"{title}: every cell", collapsed=True)
     notes = []
     langs = all(is_lang(r) for r in m.rows)
     if (

@@ -5,6 +5,7 @@ after, all from results.json (``general``/``specific``, ``ablation.delta``, ``of
 from __future__ import annotations
 
 from babelscope.report.collect import Run, is_lang, language_matrices
+from babelscope.report.labels import label
 from babelscope.report.model import Section, Table
 from babelscope.report.sections import axes_of, matrix_block
 from babelscope.report.sections_improve import stage_tables
@@ -55,7 +56,8 @@ def heads(run: Run) -> list[Section]:
             out.append(Section(title, "heads", run.label, intro=intro, blocks=blocks))
     for name, stages, table in stage_tables(run):
         rows = [[lang, *[v.get(s) for s in stages]] for lang, v in table.items() if is_lang(lang)]
+        table = Table.make(["language", *stages], rows, caption=f"{label(name)}: {', '.join(stages)}",
+                           collapsed=False)
         out.append(Section("Off-target rate with each language's specific heads zeroed", "heads", run.label,
-                           blocks=[Table.make(["language", *stages], rows, caption=f"{name}: {' / '.join(stages)}",
-                                              collapsed=False)]))
+                           blocks=[table]))
     return out

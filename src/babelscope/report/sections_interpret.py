@@ -182,7 +182,7 @@ def head_classes(run: Run) -> list[Section]:
 
     rows = [[f"L{p[0]}.H{p[1]}", p[0], p[1], "general", general_langs(p)] for p in sorted(general)]
     rows += [[f"L{p[0]}.H{p[1]}", p[0], p[1], "specific", ", ".join(owners[p])] for p in sorted(owners)]
-    tab = Table.make(["head", "layer", "head index", "class", "languages"], rows, caption=title)
+    tab = Table.make(["head", "layer", "head index", "class", "languages"], rows, caption=title, collapsed=True)
     alt = (
         f"Map of {n_layers} layers by {n_heads} heads: {len(general)} language-general heads "
         f"({', '.join(f'L{a}.H{b}' for a, b in sorted(general)) or 'none'}) and {len(owners)} "

@@ -34,7 +34,8 @@ def run_header(run: Run) -> Section:
     """Per-run provenance: config.yaml and README.md, folded."""
     import yaml
 
-    sec = Section("Settings and notes", "run", run.label, intro=f"A {run.verb} run of {run.model}. Folder {run.path}.")
+    intro = f"Verb {run.verb}, model {run.model}. Folder {run.path}."
+    sec = Section("Settings and notes", "run", run.label, intro=intro)
     if run.legacy:
         sec.add(Note("This folder has the previous results.json layout (no schema_version) and was read "
                      "best-effort; re-running the verb with --config on its config.yaml writes the current one."))
@@ -66,7 +67,12 @@ SCALARS_SHOWN_ELSEWHERE = (
     "merge",
     "verb",
     "task_info",
-)  # top-level keys (the envelope is in the run header and the overview)
+    "headline",
+    "macro",
+    "micro",
+    "fertility_correlation",
+)  # top-level keys shown elsewhere (the envelope in the run header and the overview; an eval's means in its
+# tables' footers; its fertility correlation beside the fertility scatter)
 
 
 def scalar_leaves(obj, path=(), depth=0):
