@@ -246,7 +246,7 @@ def test_results_first_and_tables_sort_on_click(browser, tmp_path):
     """The report opens with results per language; a click on a heading sorts numerically, a second reverses."""
     from babelscope.report import write_report
 
-    acc = {"eng_Latn": 0.9, "fra_Latn": 0.15, "deu_Latn": 0.5, "rus_Cyrl": 0.05, "zho_Hans": 0.7}
+    acc = {"eng_Latn": 0.9, "fra_Latn": 0.15, "deu_Latn": 0.5, "rus_Cyrl": 1e-5, "zho_Hans": 0.7}  # "1e-05" > "0.9"
     runs = [eval_run(tmp_path / "runs", acc=acc), fertility_run(tmp_path / "runs"), heads_run(tmp_path / "runs"),
             neurons_run(tmp_path / "runs"), layers_run(tmp_path / "runs")]
     html = write_report([r.path for r in runs], tmp_path / "report.html", strict=True)
@@ -255,7 +255,7 @@ def test_results_first_and_tables_sort_on_click(browser, tmp_path):
     got = seen["value"]
     assert got["first"] == "Results per language"
     assert [lang for lang, _ in got["before"]] == list(acc)  # the run's order until a click
-    ascending = sorted(acc, key=acc.get)  # numerically: 0.05 < 0.15 < 0.5 < 0.7 < 0.9
+    ascending = sorted(acc, key=acc.get)  # numerically, not as text: 1e-05 < 0.15 < 0.5 < 0.7 < 0.9
     assert [lang for lang, _ in got["up"]] == ascending
     assert [lang for lang, _ in got["down"]] == ascending[::-1] and got["sort"] == "descending"
     # a short page: curated sections, no generic dumps (these five runs made 25 figures, 22,000 px before)
