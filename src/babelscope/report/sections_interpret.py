@@ -1,5 +1,7 @@
-"""Section renderers for interpret-type content: attention-head scores and classes (layer x head),
-per-layer series (neuron classes per layer, layer specificity), and head masks.
+"""Generic section renderers for interpret-type content: attention-head scores and classes (layer x
+head), per-layer series, neuron sets, training curves. Runs of ``heads``, ``neurons`` and ``layers`` get
+curated sections instead (``sections_heads``, ``sections_neurons``, ``sections_layers``); these cover
+the same shapes in other runs (a mask's scores, compare-neurons' series).
 
 Inputs, by what the ``heads``/``neurons``/``layers``/``mask`` verbs write:
 - ``artifacts/*.safetensors`` tensors with ``axes`` metadata: ``[layer, head, language]`` scores,
@@ -343,20 +345,6 @@ def neuron_sets(run: Run) -> list[Section]:
             )
             out.append(Section(title, "neuron_sets", run.label, blocks=[Figure(src, alt, title, tab)]))
     return out
-
-
-def recommended_layers(run: Run) -> list[Section]:
-    """The layer set a ``layers`` run recommends (for finetuning and layer swapping), with its ranking."""
-    rec = run.results.get("recommended")
-    if not isinstance(rec, dict) or not isinstance(rec.get("layers"), list):
-        return []
-    rows = [["layers to finetune (PLAST)", ", ".join(map(str, rec["layers"]))]]
-    rows += [[f"layer swap: {k}", rec[k]] for k in ("bottom", "top") if k in rec]
-    rows += [[k, rec[k]] for k in ("budget", "max_depth") if k in rec]
-    if isinstance(run.results.get("ranking"), list):
-        rows.append(["ranking (most language-specific first)", ", ".join(map(str, run.results["ranking"]))])
-    table = Table.make(["", "value"], rows, caption="Recommended layers and their evidence", collapsed=False)
-    return [Section("Recommended layers", "layers", run.label, blocks=[table])]
 
 
 def training_curve(run: Run) -> list[Section]:

@@ -38,6 +38,17 @@ def _series(evidence: dict) -> dict[str, list[float]]:
     return {k: v for k, v in out.items() if len(v) == n_layers}  # one x axis: the layers
 
 
+def _runs(layers: list[int]) -> list[tuple[int, int]]:
+    """Consecutive layers as (first, last) spans: [0, 1, 5] -> [(0, 1), (5, 5)]."""
+    spans: list[list[int]] = []
+    for i in sorted(layers):
+        if spans and i == spans[-1][1] + 1:
+            spans[-1][1] = i
+        else:
+            spans.append([i, i])
+    return [(a, b) for a, b in spans]
+
+
 def _scaled(values: list[float]) -> list[float]:
     top = max(values)
     return [v / top for v in values] if top > 0 else list(values)
@@ -100,7 +111,7 @@ def _curves(series: dict[str, list[float]], chosen: list[int]) -> Figure:
     drawn = {(name if k in UNSCALED else f"{name} (scaled to max 1)"): v if k in UNSCALED else _scaled(v)
              for (k, v), name in zip(series.items(), named)}  # one panel: every curve on 0..1
     src = plots.lines(x, drawn, xlabel="layer", ylabel="0 to 1", title="Evidence per layer",
-                      bands=[(i, i, "chosen" if k == 0 else "") for k, i in enumerate(chosen)])
+                      bands=[(a, b, "chosen") for a, b in _runs(chosen)], one_shade=True)
     rows = [[i, "yes" if i in chosen else "", *[series[k][i] for k in series]] for i in x]
     tab = Table.make(["layer", "chosen", *named], rows, caption="Evidence per layer (shaded: chosen layers)")
     peaks = "; ".join(f"{name} peaks at layer {max(x, key=lambda i, v=v: v[i])}" for name, v in named.items())
