@@ -83,7 +83,8 @@ def test_report_reads_the_envelope_of_real_eval_runs(eval_runs, tmp_path):
     head = first.columns.index("continuation: accuracy")
     for row in first.rows:
         assert float(row[head].text) == pytest.approx(a.results["tasks"]["continuation"][row[0].text]["acc"], abs=1e-4)
-    cons = first.columns.index("continuation: consistency with eng_Latn")
+    cons = first.columns.index("continuation: consistency")
+    assert "answered as eng_Latn does" in first.caption
     vs = a.results["consistency"]["continuation"]["vs_reference"]
     assert [r[cons].text for r in first.rows][1:] == [f"{vs[lang]['consistency']:.4g}" for lang in LANGS[1:]]
     assert overview.tables[0].rows[0][1].text == "eval" and overview.tables[0].rows[0][3].text == ", ".join(LANGS)

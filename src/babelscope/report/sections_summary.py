@@ -69,7 +69,7 @@ def run_table(run: Run) -> Table | None:
             per_col.append({lang: m[head] for lang, m in per.items() if is_number(m.get(head))})
         cons, ref = _consistency(run, task)
         if cons:
-            columns.append(f"{task}: consistency with {ref or 'the reference'}")
+            columns.append(f"{task}: consistency")
             per_col.append(cons)
             refs.append(ref)
         off = _off_target(run, task, per)
@@ -83,7 +83,10 @@ def run_table(run: Run) -> Table | None:
         langs += [lang for lang in per if lang not in langs]
     rows = [[lang, lang_name(lang), *[col.get(lang) for col in per_col]] for lang in langs]
     foot = [["macro mean", "", *[mean(col.values()) for col in per_col]]]
-    caption = f"{run.label} (model {run.model}): one row per language, sortable by any column"
+    caption = f"{run.label} (model {run.model})"
+    if refs:
+        ref = ", ".join(sorted({r or "the reference language" for r in refs}))
+        caption += f"; consistency: share of items answered as {ref} does"
     return Table.make(["language", "name", *columns], rows, caption=caption, foot=foot, collapsed=False)
 
 
