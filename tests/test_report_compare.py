@@ -79,3 +79,32 @@ def test_different_layouts_match_by_metric(tmp_path):
     b.results = {"scores": b.results["per_language"]}  # same figures under another key
     diffs = compare_runs(load_run(a.path), b)
     assert diffs and all(d.delta == 0 for d in diffs)
+
+
+def test_different_item_sets_are_compared_on_shared_items(tmp_path):
+    """A scored items x0-x2 of eng_Latn, B x0-x4: both are compared on x0-x2 only, and the report says so."""
+    from babelscope.report.compare import item_warnings, shared_items
+    from babelscope.runs import RunFolder
+
+    runs = []
+    for name, correct in (("eval-a", [1, 0, 1]), ("eval-b", [1, 1, 1, 0, 0])):
+        run = eval_run(tmp_path, name)
+        RunFolder(run.path).write_samples(
+            "continuation", "eng_Latn", [{"item_id": f"x{i}", "acc": float(c)} for i, c in enumerate(correct)]
+        )
+        runs.append(run.path)
+    a, b, differ = shared_items(load_run(runs[0]), load_run(runs[1]))  # no rescorer: means of the items' values
+    assert [(d.task, d.language, d.a, d.b, d.shared) for d in differ] == [("continuation", "eng_Latn", 3, 5, 3)]
+    assert b.results["tasks"]["continuation"]["eng_Latn"] == {"acc": 1.0, "n": 3}
+    assert a.results["tasks"]["continuation"]["eng_Latn"]["acc"] == pytest.approx(2 / 3)
+    assert "continuation" not in a.results["consistency"] and "continuation" not in b.results["consistency"]
+    assert "continuation" in load_run(runs[0]).results["consistency"]  # the runs read from disk are untouched
+    (line,) = item_warnings(differ)
+    assert "dropping 0 of A's 3 and 2 of B's 5" in line
+    diffs = {(d.table, d.language): d for d in compare_runs(a, b) if d.metric == "acc"}
+    assert diffs[("tasks / continuation", "eng_Latn")].delta == pytest.approx(1 - 2 / 3)
+    assert diffs[("tasks / continuation", "fra_Latn")].delta == 0  # same items (no samples differ): unchanged
+    context = build_report(runs, compare=True, strict=True)
+    (sec,) = [s for s in context["across"] if s.kind == "compare_items"]
+    assert "dropping 0 of A's 3 and 2 of B's 5" in sec.blocks[0].text
+    assert [c.text for c in sec.tables[0].rows[0]] == ["continuation", "eng_Latn", "3", "5", "3", "0", "2"]
