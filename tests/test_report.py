@@ -168,7 +168,8 @@ def test_neuron_classes_per_layer(full_context):
 
 def test_layers_curves_and_chosen_layers(full_context):
     (sec,) = sections_of(full_context, "layers", "layers")
-    assert sec.intro.startswith("Layers to finetune: 0, 1, 5 (layer 0: score 0.9, layer 1: score 0.7, layer 5:")
+    assert sec.intro.startswith("Layers to finetune: 0, 1, 5 (layer 0: language-specificity score 0.9, layer 1: "
+                                "language-specificity score 0.7, layer 5:")
     assert "bottom 2 and top 1" in sec.intro
     table = sec.figures[0].table
     assert table.columns[:3] == ["layer", "chosen", "language-specificity score"]
@@ -319,3 +320,21 @@ def test_numbers_are_formatted_sanely():
     long = Figure("data:", "Bar chart. " + "; ".join(f"lang{i} {i}" for i in range(300)), "", Table.make(["a"], []))
     assert len(long.alt) <= MAX_ALT and long.alt.endswith("every number is in the table that follows.")
     assert "bad" in cell(0.05, signed=True, lower_is_better=True).cls and cell(0.0, signed=True).text == "0"
+
+
+def test_layers_diff_shows_the_parameter_change(tmp_path):
+    from babelscope.runs import RunFolder
+
+    run = RunFolder.create(tmp_path, "expert", "layers", {"diff": "base,expert"}, run_name="diff", announce=False)
+    change = {"layers": [0, 1, 2, 3], "change": [0.3, 0.1, 0.05, 0.2], "top_rate": 0.05}
+    rec = {"layers": [0], "bottom": 1, "top": 1, "budget": 0.25, "max_depth": 1.0}
+    run.write_json("layers.json", {"model": "expert", "base": "base", "method": "parameter change",
+                                   "recommended": rec, "ranking": [0, 3, 1, 2], "evidence": {"param_diff": change}})
+    run.write_results({"source": "parameter change", "recommended": rec, "ranking": [0, 3, 1, 2],
+                       "onset_layer": {}, "param_diff": change})
+    (sec,) = [s for _, secs in build_report([run.path], strict=True)["runs"] for s in secs if s.kind == "layers"]
+    assert sec.title == "Most-changed layers (parameter change against the base)"
+    table = sec.figures[0].table
+    assert table.columns == ["layer", "chosen", "relative parameter change"]
+    assert [r[2].text for r in table.rows] == ["0.3", "0.1", "0.05", "0.2"] and table.rows[0][1].text == "yes"
+    assert sec.intro.startswith("Layers to finetune: 0 (layer 0: relative parameter change 0.3), the 25% most-changed")

@@ -89,18 +89,19 @@ def _intro(doc: dict, rec, chosen: list[int], series: dict) -> str:
     if not isinstance(rec, dict):
         return ""
     ranking = doc.get("ranking") or []
+    key, what = ("change", "most-changed") if "change" in series else ("score", "most language-specific")
     text = f"Layers to finetune: {', '.join(map(str, chosen)) or 'none'}"
-    if "score" in series and chosen:
-        text += " (" + ", ".join(f"layer {i}: score {fmt(series['score'][i], 3)}" for i in chosen
-                                 if i < len(series["score"])) + ")"
+    if key in series and chosen:
+        text += " (" + ", ".join(f"layer {i}: {label(key)} {fmt(series[key][i], 3)}" for i in chosen
+                                 if i < len(series[key])) + ")"
     if is_number(rec.get("budget")) and is_number(rec.get("max_depth")):
-        text += (f", the {fmt(rec['budget'] * 100, 3)}% most language-specific layers among the first "
+        text += (f", the {fmt(rec['budget'] * 100, 3)}% {what} layers among the first "
                  f"{fmt(rec['max_depth'] * 100, 3)}% of the stack")
     text += "."
     if "bottom" in rec and "top" in rec:
         text += f" Layer swapping takes the bottom {rec['bottom']} and top {rec['top']} layers."
     if ranking:
-        text += f" Ranking, most specific first: {', '.join(map(str, ranking))}."
+        text += f" Ranking, {what} first: {', '.join(map(str, ranking))}."
     return text
 
 
