@@ -66,7 +66,8 @@ def eval_run(root, name="eval-a", acc=None, seed=0) -> RunFolder:
         },
         "mean_vs_reference": 0.6,
     }
-    fert = {lang: {"fertility": 1.2 + 0.3 * i, "tokens_per_char": 0.3, "unit": "word"} for i, lang in enumerate(LANGS)}
+    fert = {lang: {"fertility": 1.2 + 0.3 * i, "tokens_per_char": 0.3 + 0.05 * i, "unit": "word"}
+            for i, lang in enumerate(LANGS)}
     run.languages = LANGS
     run.write_results(
         {
@@ -113,7 +114,7 @@ def fertility_run(root, name="fertility") -> RunFolder:
                 "bytes": 4100,
                 "unit": "char" if lang == "zho_Hans" else "word",
                 "fertility": scale * (1.2 + 0.3 * i),
-                "tokens_per_char": 0.25 * scale,
+                "tokens_per_char": scale * (0.25 + 0.05 * i),
                 "bytes_per_token": 4.0 / scale,
                 "parity": 1.0 if lang == "eng_Latn" else scale * (1.1 + 0.2 * i),
             }

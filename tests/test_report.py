@@ -16,9 +16,9 @@ from report_fixtures import ALL_KINDS, LANGS, eval_run, fertility_run, odd_run  
 EXPECTED_KINDS = {
     "eval": {"languages", "consistency", "fertility"},
     "fertility": {"fertility"},
-    "heads": {"heads", "head_classes", "matrix", "before_after"},
-    "neurons": {"neuron_classes", "neuron_sets", "matrix"},
-    "layers": {"layers", "layer_series"},
+    "heads": {"heads", "head_classes"},
+    "neurons": {"neurons"},
+    "layers": {"layers"},
     "compare-neurons": {"languages", "layer_series", "matrix"},
     "finetune": {"provenance", "before_after", "training"},
     "merge": {"provenance", "before_after"},
@@ -93,7 +93,8 @@ def test_report_is_self_contained(full_report):
     for link in page.links:
         assert not re.match(r"^\s*(https?:)?//", link), link
         assert link.startswith(("data:image/png;base64,", "#")), link
-    assert "script" not in page.tags and "link" not in page.tags and "iframe" not in page.tags
+    assert "link" not in page.tags and "iframe" not in page.tags
+    assert page.tags.count("script") == 1 and "<script src" not in full_report  # the inline table sorter only
     assert "@import" not in full_report and "url(" not in full_report.split("</style>")[0]
 
 
@@ -111,7 +112,7 @@ def test_accuracy_intervals_and_means(tmp_path):
     context = build_report([run.path], strict=True)
     (sec,) = [s for _, secs in context["runs"] for s in secs if s.title == "Per-language results: continuation"]
     table = sec.figures[0].table
-    col = table.columns.index("acc")
+    col = table.columns.index("accuracy")
     rows = {r[0].text: r for r in table.rows}
     assert rows["fra_Latn"][col + 1].text == f"{1.96 * 0.03:.4g}"  # ± 1.96 stderr (stderr 0.02 + 0.01 i)
     foot = {r[0].text: r for r in table.foot}
@@ -146,16 +147,36 @@ def test_head_classes_and_scores(full_context):
     by_head = {r[0].text: (r[3].text, r[4].text) for r in classes.rows}
     assert by_head["L5.H3"][0] == "general"
     assert by_head["L0.H0"] == ("specific", "eng_Latn") and by_head["L4.H0"] == ("specific", "zho_Hans")
-    scores = [s for s in secs if s.kind == "heads"][0]
-    assert "eng_Latn L0.H0" in scores.figures[0].alt  # the planted head is the highest-scoring one
+    top = [t for t in secs[1].tables if t.caption.startswith("Highest-scoring heads")][0]
+    assert {r[0].text: r[1].text.split()[0] for r in top.rows}["eng_Latn"] == "L0.H0"  # the planted head
+    (ablation,) = [s for s in secs if s.title == "Loss increase when a language's heads are zeroed"]
+    assert "largest entry of its column for 5 of 5" in ablation.blocks[-1].text  # the planted diagonal
+    assert len(secs) == 4  # settings, the class map, the ablation matrix, the off-target rates: no dumps
 
 
 def test_neuron_classes_per_layer(full_context):
-    sec = sections_of(full_context, "neurons", "neuron_classes")[0]
+    sec, deact = sections_of(full_context, "neurons", "neurons")
     table = sec.figures[0].table
-    assert table.columns == ["layer", "specific", "related", "general"]
+    assert table.columns == ["layer", "language-specific", "language-related", "language-general"]
     assert [r[3].text for r in table.rows] == ["0", "4", "8", "9", "3", "1"]
     assert any(getattr(b, "caption", "") == "Phases along the layers" for b in sec.blocks)
+    matrix = deact.figures[0].table  # rows: neurons switched off; columns: language measured
+    assert [r[0].text for r in matrix.rows] == LANGS and matrix.rows[1][2].text == "0.8"
+    assert "largest entry of its column for 5 of 5" in deact.blocks[1].text
+    assert len(sections_of(full_context, "neurons")) == 3  # settings, classes per layer, deactivation
+
+
+def test_layers_curves_and_chosen_layers(full_context):
+    (sec,) = sections_of(full_context, "layers", "layers")
+    assert sec.intro.startswith("Layers to finetune: 0, 1, 5 (layer 0: language-specificity score 0.9, layer 1: "
+                                "language-specificity score 0.7, layer 5:")
+    assert "bottom 2 and top 1" in sec.intro
+    table = sec.figures[0].table
+    assert table.columns[:3] == ["layer", "chosen", "language-specificity score"]
+    assert [r[1].text for r in table.rows] == ["yes", "yes", "", "", "", "yes"]
+    lens = table.columns.index("logit lens: target-language share of top-1 guesses")
+    assert [float(r[lens].text) for r in table.rows] == pytest.approx([0.0, 0.0, 0.1, 0.3, 0.6, 0.9])
+    assert "score" not in [h for h in table.columns]  # headings in words, not keys
 
 
 def test_fertility_against_accuracy_scatter(tmp_path):
@@ -169,15 +190,31 @@ def test_fertility_against_accuracy_scatter(tmp_path):
     context = build_report([fertility_run(tmp_path).path, own.path, bare.path], strict=True)
     scatter = [s for s in context["across"] if s.kind == "fertility_accuracy"]
     # the eval run's own fertility; then each tokenizer of the fertility run against the bare eval only
-    assert [s.title for s in scatter] == [
-        "Fertility against accuracy: continuation (eval · eval-own)",
-        "Fertility against accuracy: continuation (eval · eval-bare, tokenizer default)",
-        "Fertility against accuracy: continuation (eval · eval-bare, tokenizer smollm2-135m)",
-    ]
-    for sec in scatter:  # fertility and accuracy both rise linearly with the language index
-        corr = sec.blocks[1]
-        assert corr.rows[0][0].text == "Pearson r" and float(corr.rows[0][1].text) == pytest.approx(1.0)
-        assert [r[0].text for r in sec.figures[0].table.rows] == LANGS
+    assert [s.title for s in scatter] == [f"Fertility against accuracy: eval-{x}" for x in ("own", "bare")]
+    assert "this run's tokenizer" in scatter[0].intro and "tokenizer default of fertility" in scatter[1].intro
+    for sec in scatter:  # one unit on the x axis: tokens per character, for every language
+        table = sec.figures[0].table
+        assert table.columns == ["language", "tokens per character", "continuation: accuracy"]
+        assert [r[0].text for r in table.rows] == LANGS
+        corr = {r[0].text: r for r in sec.blocks[1].rows}  # both rise linearly with the language index
+        assert list(corr) == ["continuation", "bpc"] and float(corr["continuation"][2].text) == pytest.approx(1.0)
+    bare_x = [float(r[1].text) for r in scatter[1].figures[0].table.rows]
+    assert bare_x == pytest.approx([0.25, 0.3, 0.35, 0.4, 0.45])  # tokens_per_char, never per-word fertility
+
+
+def test_fertility_plots_one_unit_and_only_with_enough_languages(tmp_path):
+    context = build_report([fertility_run(tmp_path).path], strict=True)
+    (sec,) = [s for _, secs in context["runs"] for s in secs if s.kind == "fertility"]
+    (fig,) = sec.figures
+    assert "tokens per character" in fig.caption.lower() and "word" not in fig.alt
+    cols = fig.table.columns
+    assert cols[2:5] == ["default: tokens per word", "default: tokens per character", "default: parity with English"]
+    rows = {r[0].text: r for r in fig.table.rows}
+    assert rows["zho_Hans"][2].text == "–" and rows["fra_Latn"][2].text == "1.5"  # no per-word figure for Chinese
+    few = eval_run(tmp_path, "few", acc={lang: 0.5 for lang in LANGS[:4]})
+    context = build_report([few.path], strict=True)
+    scatter = [s for s in context["across"] if s.kind == "fertility_accuracy"]
+    assert scatter and not scatter[0].figures  # 4 languages: a table, no figure
 
 
 def test_unknown_layouts_never_break_the_report(tmp_path, monkeypatch):
@@ -188,7 +225,7 @@ def test_unknown_layouts_never_break_the_report(tmp_path, monkeypatch):
     assert path == tmp_path / "odd.html"
     html = path.read_text(encoding="utf-8")
     assert "future-verb" in html
-    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # names are escaped
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # names are escaped
     from babelscope.report import sections_interpret
 
     def broken(run):
@@ -205,17 +242,17 @@ def test_unknown_layouts_never_break_the_report(tmp_path, monkeypatch):
 
 def test_cypher_tables_per_language_and_kind(full_context):
     secs = sections_of(full_context, "cypher", "cypher")
-    assert [s.title for s in secs] == ["Text2Cypher: per_language", "Text2Cypher: per_kind"]
+    assert [s.title for s in secs] == ["Text2Cypher: per language", "Text2Cypher: per question kind"]
     table = secs[0].figures[0].table
     assert table.columns[2:] == [
-        "exact_match",
-        "google_bleu",
-        "rouge_l",
-        "execution_accuracy",
-        "syntax_error_rate",
-        "n",
+        "exact match",
+        "Google-BLEU",
+        "ROUGE-L",
+        "execution accuracy",
+        "syntax-error rate",
+        "items",
     ]
-    assert "execution_accuracy" in secs[0].figures[0].alt  # the headline
+    assert "execution accuracy" in secs[0].figures[0].alt  # the headline
     kinds = secs[1].figures[0].table  # execution accuracy per language (rows) and question kind (columns)
     assert kinds.columns == ["language", "lookup", "aggregation"]
     assert [[c.text for c in r] for r in kinds.rows][0] == ["eng_Latn", "0.5", "0.1"]
@@ -283,3 +320,21 @@ def test_numbers_are_formatted_sanely():
     long = Figure("data:", "Bar chart. " + "; ".join(f"lang{i} {i}" for i in range(300)), "", Table.make(["a"], []))
     assert len(long.alt) <= MAX_ALT and long.alt.endswith("every number is in the table that follows.")
     assert "bad" in cell(0.05, signed=True, lower_is_better=True).cls and cell(0.0, signed=True).text == "0"
+
+
+def test_layers_diff_shows_the_parameter_change(tmp_path):
+    from babelscope.runs import RunFolder
+
+    run = RunFolder.create(tmp_path, "expert", "layers", {"diff": "base,expert"}, run_name="diff", announce=False)
+    change = {"layers": [0, 1, 2, 3], "change": [0.3, 0.1, 0.05, 0.2], "top_rate": 0.05}
+    rec = {"layers": [0], "bottom": 1, "top": 1, "budget": 0.25, "max_depth": 1.0}
+    run.write_json("layers.json", {"model": "expert", "base": "base", "method": "parameter change",
+                                   "recommended": rec, "ranking": [0, 3, 1, 2], "evidence": {"param_diff": change}})
+    run.write_results({"source": "parameter change", "recommended": rec, "ranking": [0, 3, 1, 2],
+                       "onset_layer": {}, "param_diff": change})
+    (sec,) = [s for _, secs in build_report([run.path], strict=True)["runs"] for s in secs if s.kind == "layers"]
+    assert sec.title == "Most-changed layers (parameter change against the base)"
+    table = sec.figures[0].table
+    assert table.columns == ["layer", "chosen", "relative parameter change"]
+    assert [r[2].text for r in table.rows] == ["0.3", "0.1", "0.05", "0.2"] and table.rows[0][1].text == "yes"
+    assert sec.intro.startswith("Layers to finetune: 0 (layer 0: relative parameter change 0.3), the 25% most-changed")

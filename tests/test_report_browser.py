@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from report_fixtures import ALL_KINDS, odd_run  # noqa: I001 (tests/ helper module)
+from report_fixtures import ALL_KINDS, eval_run, fertility_run, heads_run, layers_run, neurons_run, odd_run  # noqa: I001
 
 pytestmark = pytest.mark.browser
 
@@ -144,8 +144,9 @@ class DevTools:
         os.close(self._out_r)
 
 
-def open_report(browser: str, html: Path, tmp: Path, screenshot: Path) -> dict:
-    """Load ``html``; return console errors, exceptions, outside requests, image states; save a screenshot."""
+def open_report(browser: str, html: Path, tmp: Path, screenshot: Path, script: str = "null") -> dict:
+    """Load ``html``; return console errors, exceptions, outside requests, image states, the page height
+    and the value of ``script`` (a JavaScript expression run after the load); save a screenshot."""
     tmp.mkdir(parents=True, exist_ok=True)
     dt = DevTools(browser, tmp / "profile")
     try:
@@ -167,6 +168,8 @@ def open_report(browser: str, html: Path, tmp: Path, screenshot: Path) -> dict:
             },
             session=session,
         )["result"]["value"]
+        value = dt.send("Runtime.evaluate", {"expression": script, "returnByValue": True, "awaitPromise": True},
+                        session=session)["result"].get("value")
         metrics = dt.send("Page.getLayoutMetrics", session=session)
         size = metrics.get("cssContentSize") or metrics["contentSize"]
         shot = dt.send(
@@ -196,7 +199,7 @@ def open_report(browser: str, html: Path, tmp: Path, screenshot: Path) -> dict:
             url = params.get("request", {}).get("url", "")
             if not url.startswith(("file:", "data:", "about:")):
                 requests.append(url)
-    return {"errors": errors, "requests": requests, "images": images, "height": size["height"]}
+    return {"errors": errors, "requests": requests, "images": images, "height": size["height"], "value": value}
 
 
 @pytest.fixture(scope="module")
@@ -224,6 +227,41 @@ def test_report_opens_in_chromium_without_errors(browser, tmp_path):
     assert all(img["alt"].strip() and img["table"] for img in seen["images"])
     assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     print(f"screenshot: {shot} ({seen['height']} px tall)")
+
+
+CLICK_AND_READ = """(() => {
+  const table = document.querySelector("#across table.sortable");
+  const column = [...table.tHead.rows[0].cells].findIndex(th => th.textContent.startsWith("continuation: accuracy"));
+  const read = () => [...table.tBodies[0].rows].map(r => [r.cells[0].textContent, r.cells[column].textContent]);
+  const before = read();
+  table.tHead.rows[0].cells[column].click();
+  const up = read();
+  table.tHead.rows[0].cells[column].click();
+  return {before, up, down: read(), sort: table.tHead.rows[0].cells[column].getAttribute("aria-sort"),
+          first: document.querySelector("main h3").textContent};
+})()"""
+
+
+def test_results_first_and_tables_sort_on_click(browser, tmp_path):
+    """The report opens with results per language; a click on a heading sorts numerically, a second reverses."""
+    from babelscope.report import write_report
+
+    acc = {"eng_Latn": 0.9, "fra_Latn": 0.15, "deu_Latn": 0.5, "rus_Cyrl": 1e-5, "zho_Hans": 0.7}  # "1e-05" > "0.9"
+    runs = [eval_run(tmp_path / "runs", acc=acc), fertility_run(tmp_path / "runs"), heads_run(tmp_path / "runs"),
+            neurons_run(tmp_path / "runs"), layers_run(tmp_path / "runs")]
+    html = write_report([r.path for r in runs], tmp_path / "report.html", strict=True)
+    seen = open_report(browser, html, tmp_path / "chromium", tmp_path / "five.png", CLICK_AND_READ)
+    assert seen["errors"] == [] and seen["requests"] == []
+    got = seen["value"]
+    assert got["first"] == "Results per language"
+    assert [lang for lang, _ in got["before"]] == list(acc)  # the run's order until a click
+    ascending = sorted(acc, key=acc.get)  # numerically, not as text: 1e-05 < 0.15 < 0.5 < 0.7 < 0.9
+    assert [lang for lang, _ in got["up"]] == ascending
+    assert [lang for lang, _ in got["down"]] == ascending[::-1] and got["sort"] == "descending"
+    # a short page: curated sections, no generic dumps (these five runs made 25 figures, 22,000 px before)
+    page_html = html.read_text(encoding="utf-8")
+    assert page_html.count("<img") <= 10 and page_html.count("<article") <= 21
+    assert seen["height"] < 12_000, seen["height"]
 
 
 def test_broken_page_is_caught(browser, tmp_path):

@@ -40,7 +40,7 @@ def test_differences_are_b_minus_a(two_runs):
 def test_compare_section_in_report(two_runs):
     context = build_report(list(two_runs), compare=True, strict=True)
     secs = {s.title: s for s in context["across"] if s.kind == "compare"}
-    sec = secs["Comparison: tasks / continuation / acc"]
+    sec = secs["Comparison: continuation · accuracy"]
     table = sec.figures[0].table
     assert table.columns == ["language", "A", "B", "B − A"]
     rows = {r[0].text: r for r in table.rows}
@@ -55,7 +55,7 @@ def test_cli_compare_prints_and_writes(two_runs, tmp_path, capsys, main):
     assert main(["compare", str(two_runs[0]), str(two_runs[1]), "-o", str(out)]) == 0
     text = capsys.readouterr().out
     assert "B − A" in text and "rus_Cyrl" in text and "+0.06" in text and "macro mean" in text
-    assert "Comparison: tasks / continuation / acc" in out.read_text(encoding="utf-8")
+    assert "Comparison: continuation · accuracy" in out.read_text(encoding="utf-8")
     assert main(["compare", str(two_runs[0]), str(two_runs[1]), "--metrics", "bits_per_char"]) == 0
     text = capsys.readouterr().out
     assert "bits_per_char" in text and "acc_norm" not in text
@@ -79,3 +79,32 @@ def test_different_layouts_match_by_metric(tmp_path):
     b.results = {"scores": b.results["per_language"]}  # same figures under another key
     diffs = compare_runs(load_run(a.path), b)
     assert diffs and all(d.delta == 0 for d in diffs)
+
+
+def test_different_item_sets_are_compared_on_shared_items(tmp_path):
+    """A scored items x0-x2 of eng_Latn, B x0-x4: both are compared on x0-x2 only, and the report says so."""
+    from babelscope.report.compare import item_warnings, shared_items
+    from babelscope.runs import RunFolder
+
+    runs = []
+    for name, correct in (("eval-a", [1, 0, 1]), ("eval-b", [1, 1, 1, 0, 0])):
+        run = eval_run(tmp_path, name)
+        RunFolder(run.path).write_samples(
+            "continuation", "eng_Latn", [{"item_id": f"x{i}", "acc": float(c)} for i, c in enumerate(correct)]
+        )
+        runs.append(run.path)
+    a, b, differ = shared_items(load_run(runs[0]), load_run(runs[1]))  # no rescorer: means of the items' values
+    assert [(d.task, d.language, d.a, d.b, d.shared) for d in differ] == [("continuation", "eng_Latn", 3, 5, 3)]
+    assert b.results["tasks"]["continuation"]["eng_Latn"] == {"acc": 1.0, "n": 3}
+    assert a.results["tasks"]["continuation"]["eng_Latn"]["acc"] == pytest.approx(2 / 3)
+    assert "continuation" not in a.results["consistency"] and "continuation" not in b.results["consistency"]
+    assert "continuation" in load_run(runs[0]).results["consistency"]  # the runs read from disk are untouched
+    (line,) = item_warnings(differ)
+    assert "dropping 0 of A's 3 and 2 of B's 5" in line
+    diffs = {(d.table, d.language): d for d in compare_runs(a, b) if d.metric == "acc"}
+    assert diffs[("tasks / continuation", "eng_Latn")].delta == pytest.approx(1 - 2 / 3)
+    assert diffs[("tasks / continuation", "fra_Latn")].delta == 0  # same items (no samples differ): unchanged
+    context = build_report(runs, compare=True, strict=True)
+    (sec,) = [s for s in context["across"] if s.kind == "compare_items"]
+    assert "dropping 0 of A's 3 and 2 of B's 5" in sec.blocks[0].text
+    assert [c.text for c in sec.tables[0].rows[0]] == ["continuation", "eng_Latn", "3", "5", "3", "0", "2"]

@@ -77,11 +77,20 @@ def test_report_reads_the_envelope_of_real_eval_runs(eval_runs, tmp_path):
     assert not run.legacy and run.verb == "eval" and run.languages == LANGS
     assert run.model == a.results["model"]["name"].rstrip("/").split("/")[-1]
     context = build_report([a.path], strict=True)
-    overview = context["across"][0].tables[0]
-    assert overview.rows[0][1].text == "eval" and overview.rows[0][3].text == ", ".join(LANGS)
+    summary, overview = context["across"][0], context["across"][-1]  # results per language come first
+    assert summary.title == "Results per language" and overview.title == "Runs in this report"
+    (first,) = summary.tables
+    head = first.columns.index("continuation: accuracy")
+    for row in first.rows:
+        assert float(row[head].text) == pytest.approx(a.results["tasks"]["continuation"][row[0].text]["acc"], abs=1e-4)
+    cons = first.columns.index("continuation: consistency")
+    assert "answered as eng_Latn does" in first.caption
+    vs = a.results["consistency"]["continuation"]["vs_reference"]
+    assert [r[cons].text for r in first.rows][1:] == [f"{vs[lang]['consistency']:.4g}" for lang in LANGS[1:]]
+    assert overview.tables[0].rows[0][1].text == "eval" and overview.tables[0].rows[0][3].text == ", ".join(LANGS)
     (sec,) = [s for _, secs in context["runs"] for s in secs if s.title == "Per-language results: continuation"]
     table = sec.figures[0].table
-    col = table.columns.index("acc")
+    col = table.columns.index("accuracy")
     acc = {row[0].text: row[col].text for row in table.rows}
     assert list(acc) == LANGS
     for lang in LANGS:
@@ -91,16 +100,31 @@ def test_report_reads_the_envelope_of_real_eval_runs(eval_runs, tmp_path):
     assert not [s for _, secs in context["runs"] for s in secs if "config" in s.title or "environment" in s.title]
 
 
+def _records(run, lang) -> list[dict]:
+    path = run.path / "samples" / f"continuation.{lang}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
 def test_compare_real_eval_runs(eval_runs, tmp_path):
+    """A scored 3 items per language and B 5: both are compared on the 3 items both scored, with a warning."""
     a, b = eval_runs
     r = bs.compare(run_a=str(a.path), run_b=str(b.path), metrics="acc", output=str(tmp_path / "c.html"))
     diffs = {d["language"]: d for d in r.results["diffs"] if d["table"] == "tasks / continuation"}
     assert sorted(diffs) == sorted(LANGS)
     for lang, d in diffs.items():
+        shared = {x["item_id"] for x in _records(a, lang)}
+        on_shared = [x["acc"] for x in _records(b, lang) if x["item_id"] in shared]
+        assert len(shared) == 3 and len(on_shared) == 3
         assert d["a"] == a.results["tasks"]["continuation"][lang]["acc"]
-        assert d["b"] == b.results["tasks"]["continuation"][lang]["acc"]
+        assert d["b"] == pytest.approx(sum(on_shared) / 3)  # B's accuracy on A's items, not on all 5
         assert d["delta"] == pytest.approx(d["b"] - d["a"])
-    assert "B − A" in r.summary and "macro mean" in r.summary and (tmp_path / "c.html").is_file()
+    assert sorted(r.results["item_sets"], key=lambda d: d["language"]) == [
+        {"task": "continuation", "language": lang, "a": 3, "b": 5, "shared": 3} for lang in sorted(LANGS)]
+    (warning,) = r.results["warnings"]
+    assert "dropping 0 of A's 9 and 6 of B's 15" in warning and r.summary.startswith("babelscope: warning: ")
+    html = (tmp_path / "c.html").read_text(encoding="utf-8")
+    assert "the runs scored different items" in html and "dropping 0 of A&#39;s 9 and 6 of B&#39;s 15" in html
+    assert "B − A" in r.summary and "macro mean" in r.summary
     assert set(r.to_frame()["metric"]) == {"acc"}
     with pytest.raises(UsageError, match="none of the metrics nope"):
         bs.compare(run_a=str(a.path), run_b=str(b.path), metrics="nope")
@@ -170,11 +194,11 @@ def more_runs(tiny_model_dir, corpus_file, tmp_path_factory):
 EXPECTED_KINDS = {  # what the tiny runs hold (heads: its 2-token off-target check judges nothing)
     "eval": {"languages", "consistency"},
     "finetune": {"provenance", "before_after", "training"},
-    "heads": {"heads", "head_classes"},
+    "heads": {"head_classes"},
     "mask": {"provenance", "before_after", "head_mask", "training"},
     "merge": {"provenance", "before_after"},
     "fertility": {"fertility"},
-    "neurons": {"neuron_sets"},
+    "neurons": {"neurons"},
     "layers": {"layers"},
 }
 

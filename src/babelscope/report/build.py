@@ -17,7 +17,17 @@ from pathlib import Path
 from babelscope import __version__
 from babelscope.errors import UsageError
 from babelscope.report import sections as measure
-from babelscope.report import sections_fertility, sections_improve, sections_interpret, sections_runs, sections_vision
+from babelscope.report import (
+    sections_fertility,
+    sections_heads,
+    sections_improve,
+    sections_interpret,
+    sections_layers,
+    sections_neurons,
+    sections_runs,
+    sections_summary,
+    sections_vision,
+)
 from babelscope.report.collect import Run, load_runs
 from babelscope.report.compare import compare_sections
 from babelscope.report.lm_eval import latest_file
@@ -78,19 +88,22 @@ def _safe(fn, *args, strict: bool, label: str, what: str) -> list[Section]:
     return [result] if isinstance(result, Section) else list(result or [])
 
 
-def run_sections(run: Run, strict: bool = False) -> list[Section]:
-    """Every section one run yields, in reading order."""
+CURATED = {  # verb -> its own renderer, which shows the whole run (the generic renderers then stay out)
+    "layers": lambda run: sections_vision.plast_layers(run) or sections_layers.layers(run),  # an LVLM's, or text
+    "neurons": sections_neurons.neurons,
+    "heads": sections_heads.heads,
+}
+
+
+def generic_sections(run: Run, strict: bool) -> list[Section]:
+    """Sections of a run no curated renderer claims, found by the shapes in its folder."""
     claimed: list[tuple] = [(k,) for k in sections_improve.claimed_keys(run)]
-    secs = _safe(sections_runs.run_header, run, strict=strict, label=run.label, what="run header")
     fert = _safe(sections_fertility.fertility, run, strict=strict, label=run.label, what="fertility")
     if fert:
         claimed.append(("fertility",))
-    secs += _safe(sections_improve.provenance, run, strict=strict, label=run.label, what="provenance")
+    secs = _safe(sections_improve.provenance, run, strict=strict, label=run.label, what="provenance")
     secs += _safe(sections_improve.before_after, run, strict=strict, label=run.label, what="before/after")
-    secs += fert
     renderers = [
-        ("recommended layers", sections_interpret.recommended_layers),
-        ("PLAST layers of an LVLM", sections_vision.plast_layers),
         ("per-language results", lambda r: measure.per_language(r, tuple(claimed))),
         ("matrices", measure.matrices),
         ("head classes", sections_interpret.head_classes),
@@ -99,24 +112,35 @@ def run_sections(run: Run, strict: bool = False) -> list[Section]:
         ("per-layer series", sections_interpret.layer_series),
         ("training curve", sections_interpret.training_curve),
         ("head mask", sections_improve.head_mask),
-        ("other figures", sections_runs.scalars),
     ]
     for what, fn in renderers:
         secs += _safe(fn, run, strict=strict, label=run.label, what=what)
-    return secs
+    secs += fert  # the tokenizer tables after the results
+    return secs + _safe(sections_runs.scalars, run, strict=strict, label=run.label, what="other figures")
 
 
-def build_report(run_paths, compare: bool = False, strict: bool = False, title: str | None = None) -> dict:
-    """The template context: runs, their sections, and the sections across runs."""
+def run_sections(run: Run, strict: bool = False) -> list[Section]:
+    """Every section one run yields, in reading order: its header, then its curated or generic sections."""
+    secs = _safe(sections_runs.run_header, run, strict=strict, label=run.label, what="run header")
+    if run.verb in CURATED:
+        return secs + _safe(CURATED[run.verb], run, strict=strict, label=run.label, what=run.verb)
+    return secs + generic_sections(run, strict)
+
+
+def build_report(run_paths, compare: bool = False, strict: bool = False, title: str | None = None,
+                 rescore=None) -> dict:
+    """The template context: runs, their sections, and the sections across runs (results per language
+    first). ``rescore`` recomputes a task's metrics on a subset of its records (see ``report.compare``)."""
     runs = load_runs(find_run_folders(run_paths), required=[p for p in map(Path, run_paths) if _is_run(p)])
-    across = _safe(sections_runs.overview, runs, strict=strict, label="all runs", what="overview")
-    across += _safe(
-        sections_fertility.fertility_scatter, runs, strict=strict, label="all runs", what="fertility scatter"
-    )
+    across = _safe(sections_summary.per_language_summary, runs, strict=strict, label="all runs", what="summary")
     if compare:
         if len(runs) != 2:
             raise UsageError(f"--compare needs exactly two run folders, got {len(runs)}.")
-        across += compare_sections(*runs)  # a comparison the user asked for must not fail silently
+        across += compare_sections(*runs, rescore=rescore)  # a comparison the user asked for must not fail silently
+    across += _safe(
+        sections_fertility.fertility_scatter, runs, strict=strict, label="all runs", what="fertility scatter"
+    )
+    across += _safe(sections_runs.overview, runs, strict=strict, label="all runs", what="overview")
     per_run = [(run, run_sections(run, strict)) for run in runs]
     return {
         "title": title or ("babelscope report: " + ", ".join(sorted({r.model for r in runs}))),
@@ -140,8 +164,9 @@ def render(context: dict) -> str:
 
 
 def write_report(
-    run_paths, out_path="report.html", compare: bool = False, strict: bool = False, title: str | None = None
+    run_paths, out_path="report.html", compare: bool = False, strict: bool = False, title: str | None = None,
+    rescore=None,
 ) -> Path:
     """Write one self-contained HTML report of ``run_paths`` to ``out_path``; returns its path."""
-    html = render(build_report(run_paths, compare=compare, strict=strict, title=title))
+    html = render(build_report(run_paths, compare=compare, strict=strict, title=title, rescore=rescore))
     return atomic_write_text(Path(out_path), redact(html))  # no home folder or URL credentials in the file

@@ -148,7 +148,7 @@ def load_run(path) -> Run:
         run.config = {"verb": run.verb, **run.results["config"]}
     if (path / "README.md").exists():
         run.readme = (path / "README.md").read_text(encoding="utf-8", errors="replace")
-    run.label = f"{run.verb} · {path.name}"
+    run.label = path.name if path.name.startswith(run.verb) else f"{run.verb} run {path.name}"
     return run
 
 

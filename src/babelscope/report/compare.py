@@ -2,18 +2,102 @@
 
 Tables are matched by their place in results.json (``per_language``, ``fertility / default`` ...)
 and metric; when two runs of different verbs share no place, tables are matched by metric name.
+
+Two runs compare like with like only on the same items. ``shared_items`` reads the item ids of each
+task and language from both runs' ``samples/<task>.<language>.jsonl``; where they differ (say two evals
+with different ``--limit``), both runs' figures of that task and language are recomputed on the items
+both scored (``rescore(records, task_info, language)``, e.g. ``measure.aggregate.task_metrics``; without
+it, the metrics that are a mean over items), the task's cross-language consistency is left out, and a
+warning says how many items were dropped.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 from dataclasses import dataclass
 
 from babelscope.errors import UsageError
 from babelscope.report import plots
-from babelscope.report.collect import LangTable, Run, language_tables
-from babelscope.report.model import Figure, Section, Table, fmt
+from babelscope.report.collect import LangTable, Run, is_number, language_tables
+from babelscope.report.labels import label, path_label
+from babelscope.report.model import Figure, Note, Section, Table, fmt
 from babelscope.report.sections import headline_metric, mean
 from babelscope.report.sections_improve import _lower_is_better
+
+
+@dataclass
+class ItemSet:
+    """One task and language whose items differ between the runs."""
+
+    task: str
+    language: str
+    a: int  # items A scored
+    b: int  # items B scored
+    shared: int  # items both scored: what the comparison uses
+
+
+def _samples(run: Run) -> dict[tuple[str, str], list[dict]]:
+    """``{(task, language): records}`` from ``samples/<task>.<language>.jsonl``."""
+    out = {}
+    for path in run.sample_files():
+        task, _, lang = path.stem.rpartition(".")
+        try:
+            out[(task, lang)] = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+        except ValueError:
+            continue
+    return out
+
+
+def _restrict(run: Run, task: str, lang: str, records: list[dict], rescore) -> None:
+    """Replace ``run``'s figures of (task, language) by those of ``records`` only."""
+    per = run.results["tasks"][task]
+    info = (run.results.get("task_info") or {}).get(task)
+    if rescore is not None and isinstance(info, dict):
+        new = rescore(records, info, lang)
+    else:  # metrics that are a mean over the items' own values
+        new = {k: mean(r[k] for r in records) for k in per[lang]
+               if records and all(is_number(r.get(k)) for r in records)}
+        new["n"] = len(records)
+    per[lang] = {k: v for k, v in new.items() if is_number(v)}
+
+
+def shared_items(a: Run, b: Run, rescore=None) -> tuple[Run, Run, list[ItemSet]]:
+    """Copies of ``a`` and ``b`` whose per-language task figures cover only the items both runs scored,
+    and the (task, language) pairs where the item sets differed."""
+    a, b = copy.deepcopy(a), copy.deepcopy(b)
+    sa, sb = _samples(a), _samples(b)
+    differ = []
+    for (task, lang), recs_a in sa.items():
+        recs_b = sb.get((task, lang))
+        tasks_a, tasks_b = a.results.get("tasks") or {}, b.results.get("tasks") or {}
+        if recs_b is None or lang not in tasks_a.get(task, {}) or lang not in tasks_b.get(task, {}):
+            continue
+        ids_a, ids_b = [r.get("item_id") for r in recs_a], [r.get("item_id") for r in recs_b]
+        if set(ids_a) == set(ids_b):
+            continue
+        both = set(ids_a) & set(ids_b)
+        differ.append(ItemSet(task, lang, len(set(ids_a)), len(set(ids_b)), len(both)))
+        for run, recs in ((a, recs_a), (b, recs_b)):
+            _restrict(run, task, lang, [r for r in recs if r.get("item_id") in both], rescore)
+    for task in {d.task for d in differ}:  # agreement across languages was measured on other items
+        for run in (a, b):
+            (run.results.get("consistency") or {}).pop(task, None)
+    return a, b, differ
+
+
+def item_warnings(differ: list[ItemSet]) -> list[str]:
+    """One line per task whose item sets differ: how many languages, items compared and dropped."""
+    out = []
+    for task in dict.fromkeys(d.task for d in differ):
+        rows = [d for d in differ if d.task == task]
+        a, b, shared = (sum(getattr(d, k) for d in rows) for k in ("a", "b", "shared"))
+        out.append(
+            f"{task}: the runs scored different items in {len(rows)} language(s) "
+            f"({', '.join(d.language for d in rows)}); compared only on the {shared} items both scored, dropping "
+            f"{a - shared} of A's {a} and {b - shared} of B's {b}; its consistency figures are not compared."
+        )
+    return out
 
 
 @dataclass
@@ -116,12 +200,23 @@ def rich_table(a: Run, b: Run, diffs: list[Diff], max_rows: int = 400):
     return table
 
 
-def compare_sections(a: Run, b: Run, max_figures: int = 6) -> list[Section]:
-    """Report sections: one per (table, metric) group with a diverging bar chart of B − A."""
+def _item_section(differ: list[ItemSet]) -> Section:
+    sec = Section("Comparison: the runs scored different items", "compare_items")
+    for line in item_warnings(differ):
+        sec.add(Note("Warning: " + line))
+    rows = [[d.task, d.language, d.a, d.b, d.shared, d.a - d.shared, d.b - d.shared] for d in differ]
+    cols = ["task", "language", "items in A", "items in B", "compared (shared)", "dropped from A", "dropped from B"]
+    return sec.add(Table.make(cols, rows, caption="Items per task and language", collapsed=len(rows) > 12))
+
+
+def compare_sections(a: Run, b: Run, max_figures: int = 6, rescore=None) -> list[Section]:
+    """Report sections: the item-set warning (if any), then one per (table, metric) group with a
+    diverging bar chart of B − A."""
+    a, b, differ = shared_items(a, b, rescore)
     diffs = compare_runs(a, b)
-    out = []
+    out = [_item_section(differ)] if differ else []
     for k, ((name, metric), group) in enumerate(headline_diffs(diffs).items()):
-        title = f"Comparison: {name} / {metric}"
+        title = f"Comparison: {path_label(name.split(' / '))} · {label(metric)}"
         rows = [[d.language, d.a, d.b, d.delta] for d in group]
         foot = [["macro mean", mean(d.a for d in group), mean(d.b for d in group), mean(d.delta for d in group)]]
         tab = Table.make(

@@ -13,6 +13,7 @@ _ids = itertools.count(1)
 class Cell:
     text: str
     cls: str = ""  # CSS classes: "num", "pos", "neg", "best"
+    value: float | None = None  # the number behind ``text``: what a click on the column heading sorts by
 
 
 def fmt(value, digits: int = 4) -> str:
@@ -44,7 +45,7 @@ def cell(value, signed: bool = False, lower_is_better: bool = False) -> Cell:
             text = ("+" if value > 0 else "") + text
             good = (value < 0) if lower_is_better else (value > 0)
             cls += (" pos" if value > 0 else " neg") + (" good" if good else " bad")
-        return Cell(text, cls)
+        return Cell(text, cls, float(value))
     return Cell(fmt(value))
 
 

@@ -235,19 +235,12 @@ def categorical_map(matrix, categories: list[str], colors: list[str], title="", 
 
 
 def scatter(xs, ys, labels, xlabel="", ylabel="", title="") -> str:
-    """One labelled point per language, with a least-squares line when there are 3+ points."""
-    import numpy as np
-
+    """One labelled point per language (no fitted line: a handful of languages does not make a trend)."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.0, 4.2))
+    fig, ax = plt.subplots(figsize=(5.6, 3.8))
     ax.scatter(xs, ys, color=ACCENT, s=36, zorder=3)
     for x, y, label in zip(xs, ys, labels):
         ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8, color=INK)
-    if len(xs) >= 3 and len(set(xs)) > 1:
-        slope, icpt = np.polyfit(np.asarray(xs, float), np.asarray(ys, float), 1)
-        grid = np.linspace(min(xs), max(xs), 20)
-        ax.plot(grid, slope * grid + icpt, color=ACCENT2, linewidth=1.2, linestyle="--", label="least-squares fit")
-        ax.legend(frameon=False, fontsize=8)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, loc="left")
@@ -259,7 +252,7 @@ def scatter(xs, ys, labels, xlabel="", ylabel="", title="") -> str:
 SCALE_SPLIT = 8.0  # series whose largest values differ more than this get a panel each
 
 
-def lines(x, series: dict, xlabel="", ylabel="", title="", bands=()) -> str:
+def lines(x, series: dict, xlabel="", ylabel="", title="", bands=(), one_shade: bool = False) -> str:
     """Several series over the same x (e.g. neuron counts per layer and class); ``bands`` =
     [(first x, last x, label)] shade spans such as the phases along the layers. Series on very
     different scales are drawn in stacked panels sharing the x axis, so none is flattened."""
@@ -277,7 +270,7 @@ def lines(x, series: dict, xlabel="", ylabel="", title="", bands=()) -> str:
     markers = ["o", "s", "^", "D", "v", "x"]
     names = list(series)
     for ax, group in zip(axes[:, 0], groups):
-        _bands(ax, bands if ax is axes[0, 0] else [(a, b, "") for a, b, _ in bands])
+        _bands(ax, bands if ax is axes[0, 0] else [(a, b, "") for a, b, _ in bands], one_shade)
         for name, ys in group.items():
             k = names.index(name)
             ax.plot(
@@ -300,8 +293,8 @@ def lines(x, series: dict, xlabel="", ylabel="", title="", bands=()) -> str:
     return to_data_uri(fig)
 
 
-def _bands(ax, bands) -> None:
-    shades = ("#eef2f7", "#ffffff", "#fdf3e7", "#f3eef7")
+def _bands(ax, bands, one_shade: bool = False) -> None:
+    shades = ("#fdf3e7",) if one_shade else ("#eef2f7", "#ffffff", "#fdf3e7", "#f3eef7")
     for k, (a, b, label) in enumerate(bands):
         ax.axvspan(a - 0.5, b + 0.5, color=shades[k % len(shades)], zorder=0, linewidth=0)
         if label:

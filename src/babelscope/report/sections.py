@@ -18,6 +18,7 @@ from babelscope.report.collect import (
     language_matrices,
     language_tables,
 )
+from babelscope.report.labels import label, path_label
 from babelscope.report.model import Figure, Note, Section, Table, fmt
 
 Z95 = 1.96  # normal quantile of a two-sided 95% interval (interval = value ± 1.96 stderr)
@@ -94,8 +95,8 @@ def lang_table_block(table: LangTable, title: str, results: dict | None = None) 
     has_n = any(table.count(lang) is not None for lang in langs)
     columns = ["language", "name"]
     for m in metrics:
-        columns += [m] + (["± 95% CI"] if has_se[m] else [])
-    columns += ["n"] if has_n else []
+        columns += [label(m)] + (["± 95% CI"] if has_se[m] else [])
+    columns += [label("n")] if has_n else []
     rows = []
     for lang in langs:
         row = [lang, lang_name(lang)]
@@ -121,9 +122,9 @@ def lang_table_block(table: LangTable, title: str, results: dict | None = None) 
         foot.append(row + ([sum(c for lang in langs if (c := table.count(lang)) is not None)] if has_n else []))
     tab = Table.make(columns, rows, caption=f"{title}: every metric per language", foot=foot)
     ci = " with 95% confidence intervals (1.96 standard errors)" if any(errors) else ""
-    src = plots.bars(langs, values, errors, xlabel=head, title=f"{head} per language", means=means)
+    src = plots.bars(langs, values, errors, xlabel=label(head), title=f"{label(head)} per language", means=means)
     alt = (
-        f"Horizontal bar chart of {head} for {len(langs)} languages{ci}; macro mean {fmt(macro)}"
+        f"Horizontal bar chart of {label(head)} for {len(langs)} languages{ci}; macro mean {fmt(macro)}"
         + (f", micro mean {fmt(micro)}" if micro is not None else "")
         + ". "
         + "; ".join(f"{lang} {fmt(v)}" for lang, v in zip(langs, values))
@@ -133,7 +134,7 @@ def lang_table_block(table: LangTable, title: str, results: dict | None = None) 
         Figure(
             src,
             alt,
-            f"{head} per language{ci}. Dashed: macro mean (each language equal)"
+            f"{label(head)} per language{ci}. Dashed: macro mean (each language equal)"
             + ("; dotted: micro mean (item-weighted)." if micro is not None else "."),
             tab,
         )
@@ -171,16 +172,25 @@ def per_language(run: Run, claimed: tuple = ()) -> list[Section]:
                 out += grouped_section(run, groups[table.group])
             continue
         kind_title, kind = section_kind(run, table)
-        parts = list(table.path[1:] if table.path[:1] in (("tasks",), ("results",)) else table.path)
-        if kind == "consistency":
-            parts = [p for p in parts if p not in ("consistency", "vs_reference")]
-        name = " / ".join(parts)
+        parts = [p for p in table.path if kind != "consistency" or p not in ("consistency", "vs_reference")]
+        name = path_label(parts)
         title = f"{kind_title}: {name}" if name else kind_title
-        blocks = lang_table_block(table, title, run.results)
+        if kind == "consistency":  # every figure against the reference language, in a table
+            blocks = [consistency_table(table, title)]
+        else:
+            blocks = lang_table_block(table, title, run.results)
         if blocks:
-            sec = Section(title, kind, run.label, blocks=blocks)
-            out.append(sec)
+            out.append(Section(title, kind, run.label, blocks=blocks))
     return out
+
+
+def consistency_table(table: LangTable, title: str) -> Table:
+    metrics = table.metrics()
+    rows = [[lang, lang_name(lang), *[table.rows[lang].get(m) for m in metrics], table.count(lang)]
+            for lang in table.rows]
+    foot = [["macro mean", "", *[mean(table.rows[lang].get(m) for lang in table.rows) for m in metrics], None]]
+    return Table.make(["language", "name", *[label(m) for m in metrics], label("n")], rows,
+                      caption=f"{title}: each language against the reference language", foot=foot)
 
 
 def grouped_section(run: Run, tables: list[LangTable]) -> list[Section]:
@@ -188,13 +198,14 @@ def grouped_section(run: Run, tables: list[LangTable]) -> list[Section]:
     section: the headline metric per language and group side by side, every metric in a folded table."""
     head = headline_metric(tables[0], run.results)
     kind_title, kind = section_kind(run, tables[0])
-    name = " / ".join(tables[0].group)
+    name = path_label(tables[0].group)
     title = f"{kind_title}: {name}" if name else kind_title
     langs: list[str] = []
     for t in tables:
         langs += [lang for lang in t.rows if lang not in langs]
     series = {t.path[-1]: [t.rows.get(lang, {}).get(head) for lang in langs] for t in tables}
-    src = plots.grouped_bars(langs, series, xlabel=head, title=f"{head} per language and {name or 'group'}")
+    src = plots.grouped_bars(langs, series, xlabel=label(head),
+                             title=f"{label(head)} per language and {name or 'group'}")
     tab = Table.make(
         ["language", *series],
         [[lang, *[series[g][i] for g in series]] for i, lang in enumerate(langs)],
@@ -236,28 +247,19 @@ _MATRIX_TITLES = (
 )
 
 
-SECONDARY_MATRICES = ("both_correct_matrix", "kappa_matrix")  # shown as folded tables without a heatmap
+SECONDARY_MATRICES = ("relative_matrix", "both_correct_matrix", "kappa_matrix")  # folded tables, no heatmap
 
 
-_MATRIX_NAMES = {
-    "matrix": "",
-    "relative_matrix": "relative to accuracy",
-    "both_correct_matrix": "both correct",
-    "kappa_matrix": "Cohen's kappa",
-}  # consistency matrices by their results.json key
-
-
-def matrix_title(name: str) -> str:
-    low = name.lower()
-    if low.startswith("consistency / "):
-        parts = name.split(" / ")[1:]
-        parts = [_MATRIX_NAMES.get(p, p) for p in parts]
-        name = " / ".join(p for p in parts if p)
+def matrix_title(path: tuple[str, ...]) -> str:
+    """A heading for the matrix found at ``path`` in results.json (or a side file), in words."""
+    low = " ".join(path).lower()
+    if path and path[0] == "consistency":
+        name = path_label(path[1:])
         return f"Cross-lingual consistency: {name}" if name else "Cross-lingual consistency"
     for key, title in _MATRIX_TITLES:
         if key in low:
-            return f"{title}: {name}"
-    return f"Matrix: {name}"
+            return f"{title}: {path_label(path)}"
+    return f"Matrix: {path_label(path)}"
 
 
 def artifact_matrices(run: Run) -> list[LangMatrix]:
@@ -292,16 +294,17 @@ def axes_of(meta: dict, name: str, ndim: int) -> list[str] | None:
     return None
 
 
-def matrix_block(m: LangMatrix, title: str) -> list:
+def matrix_block(m: LangMatrix, title: str, cbar_label: str | None = None) -> list:
     flat = [v for row in m.values for v in row if v is not None]
     if not flat:
         return []
     diverging = min(flat) < 0 < max(flat)
     src = plots.heatmap(
-        m.values, m.rows, m.cols, title=title, diverging=diverging, cbar_label=m.path[-1] if m.path else ""
+        m.values, m.rows, m.cols, title=title, diverging=diverging,
+        cbar_label=cbar_label if cbar_label is not None else label(m.path[-1]) if m.path else "",
     )
     rows = [[r, *vals] for r, vals in zip(m.rows, m.values)]
-    tab = Table.make(["row \\ column", *m.cols], rows, caption=f"{title}: every cell")
+    tab = Table.make(["row \\ column", *m.cols], rows, caption=f"{title}: every cell", collapsed=True)
     notes = []
     langs = all(is_lang(r) for r in m.rows)
     if (
@@ -341,15 +344,21 @@ def matrices(run: Run) -> list[Section]:
             for m in language_matrices(obj)
             if "consisten" not in m.name.lower()
         ]
+    by_place: dict[tuple, Section] = {}  # a consistency heatmap and its secondary matrices share a section
     for m in found:
-        title = matrix_title(m.name)
+        title = matrix_title(m.path)
         if m.path and m.path[-1] in SECONDARY_MATRICES:  # table only, folded
             rows = [[r, *vals] for r, vals in zip(m.rows, m.values)]
             table = Table.make(["row \\ column", *m.cols], rows, caption=f"{title}: every cell", collapsed=True)
-            out.append(Section(title, "matrix", run.label, blocks=[table]))
+            home = by_place.get(m.path[:-1])
+            if home is not None:
+                home.add(table)
+            else:
+                out.append(Section(title, "matrix", run.label, blocks=[table]))
             continue
         blocks = matrix_block(m, title)
         if blocks:
             kind = "consistency" if "consisten" in m.name.lower() else "matrix"
             out.append(Section(title, kind, run.label, blocks=blocks))
+            by_place.setdefault(m.path[:-1], out[-1])
     return out

@@ -1,5 +1,7 @@
-"""Section renderers for interpret-type content: attention-head scores and classes (layer x head),
-per-layer series (neuron classes per layer, layer specificity), and head masks.
+"""Generic section renderers for interpret-type content: attention-head scores and classes (layer x
+head), per-layer series, neuron sets, training curves. Runs of ``heads``, ``neurons`` and ``layers`` get
+curated sections instead (``sections_heads``, ``sections_neurons``, ``sections_layers``); these cover
+the same shapes in other runs (a mask's scores, compare-neurons' series).
 
 Inputs, by what the ``heads``/``neurons``/``layers``/``mask`` verbs write:
 - ``artifacts/*.safetensors`` tensors with ``axes`` metadata: ``[layer, head, language]`` scores,
@@ -15,6 +17,7 @@ import re
 
 from babelscope.report import plots
 from babelscope.report.collect import Run, is_lang, is_number
+from babelscope.report.labels import path_label
 from babelscope.report.model import Figure, Section, Table, fmt
 from babelscope.report.sections import axes_of
 
@@ -181,7 +184,7 @@ def head_classes(run: Run) -> list[Section]:
 
     rows = [[f"L{p[0]}.H{p[1]}", p[0], p[1], "general", general_langs(p)] for p in sorted(general)]
     rows += [[f"L{p[0]}.H{p[1]}", p[0], p[1], "specific", ", ".join(owners[p])] for p in sorted(owners)]
-    tab = Table.make(["head", "layer", "head index", "class", "languages"], rows, caption=title)
+    tab = Table.make(["head", "layer", "head index", "class", "languages"], rows, caption=title, collapsed=True)
     alt = (
         f"Map of {n_layers} layers by {n_heads} heads: {len(general)} language-general heads "
         f"({', '.join(f'L{a}.H{b}' for a, b in sorted(general)) or 'none'}) and {len(owners)} "
@@ -261,7 +264,7 @@ def layer_series(run: Run) -> list[Section]:
             x = list(range(n))
             kind = "neuron_classes" if {"specific", "general"} <= set(series) else "layer_series"
             title = "Neuron classes per layer" if kind == "neuron_classes" else "Per layer"
-            title += f": {full}" if full else ""
+            title += f": {path_label(path)}" if full else ""
             phases = _phases_near(obj, path)
             bands = [
                 (p["layers"][0], p["layers"][1], p.get("phase", "").split()[0])
@@ -342,20 +345,6 @@ def neuron_sets(run: Run) -> list[Section]:
             )
             out.append(Section(title, "neuron_sets", run.label, blocks=[Figure(src, alt, title, tab)]))
     return out
-
-
-def recommended_layers(run: Run) -> list[Section]:
-    """The layer set a ``layers`` run recommends (for finetuning and layer swapping), with its ranking."""
-    rec = run.results.get("recommended")
-    if not isinstance(rec, dict) or not isinstance(rec.get("layers"), list):
-        return []
-    rows = [["layers to finetune (PLAST)", ", ".join(map(str, rec["layers"]))]]
-    rows += [[f"layer swap: {k}", rec[k]] for k in ("bottom", "top") if k in rec]
-    rows += [[k, rec[k]] for k in ("budget", "max_depth") if k in rec]
-    if isinstance(run.results.get("ranking"), list):
-        rows.append(["ranking (most language-specific first)", ", ".join(map(str, run.results["ranking"]))])
-    table = Table.make(["", "value"], rows, caption="Recommended layers and their evidence", collapsed=False)
-    return [Section("Recommended layers", "layers", run.label, blocks=[table])]
 
 
 def training_curve(run: Run) -> list[Section]:

@@ -4,6 +4,7 @@ README.md), and the single values no other section shows."""
 from __future__ import annotations
 
 from babelscope.report.collect import Run, is_lang, is_number
+from babelscope.report.labels import path_label
 from babelscope.report.model import Note, Section, Table
 
 MAX_SCALARS = 60  # rows in a run's "other figures" table
@@ -33,7 +34,8 @@ def run_header(run: Run) -> Section:
     """Per-run provenance: config.yaml and README.md, folded."""
     import yaml
 
-    sec = Section(f"{run.verb}: {run.path.name}", "run", run.label, intro=f"Model {run.model}. Folder {run.path}.")
+    intro = f"Verb {run.verb}, model {run.model}. Folder {run.path}."
+    sec = Section("Settings and notes", "run", run.label, intro=intro)
     if run.legacy:
         sec.add(Note("This folder has the previous results.json layout (no schema_version) and was read "
                      "best-effort; re-running the verb with --config on its config.yaml writes the current one."))
@@ -65,7 +67,12 @@ SCALARS_SHOWN_ELSEWHERE = (
     "merge",
     "verb",
     "task_info",
-)  # top-level keys (the envelope is in the run header and the overview)
+    "headline",
+    "macro",
+    "micro",
+    "fertility_correlation",
+)  # top-level keys shown elsewhere (the envelope in the run header and the overview; an eval's means in its
+# tables' footers; its fertility correlation beside the fertility scatter)
 
 
 def scalar_leaves(obj, path=(), depth=0):
@@ -76,7 +83,7 @@ def scalar_leaves(obj, path=(), depth=0):
             continue
         p = (*path, str(key))
         if is_number(val) or isinstance(val, bool) or (isinstance(val, str) and len(val) <= 200):
-            yield " / ".join(p), val
+            yield path_label(p), val
         elif isinstance(val, dict):
             yield from scalar_leaves(val, p, depth + 1)
 
@@ -91,7 +98,7 @@ def scalars(run: Run) -> list[Section]:
             ["key", "value"],
             [[k, v] for k, v in items],
             caption="Single values in results.json",
-            collapsed=len(items) > 24,
+            collapsed=True,  # what no section shows: there to look up, folded
         )
     )
     return [sec]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from babelscope.errors import UsageError
+from babelscope.measure.aggregate import task_metrics  # --compare: a task's figures on the shared items
 from babelscope.report import write_report
 from babelscope.verbs import VerbSpec
 from babelscope.verbs.config import Config, option
@@ -39,17 +40,20 @@ class ReportConfig(Config):
 
 
 def run(config: ReportConfig) -> Result:
-    path = write_report([str(p) for p in config.runs], config.output, compare=config.compare, title=config.title)
+    path = write_report([str(p) for p in config.runs], config.output, compare=config.compare, title=config.title,
+                        rescore=task_metrics)
     return Result("report", {}, None, f"babelscope: wrote report {path.resolve()}", extras={"report": path})
 
 
 SPEC = VerbSpec(
     "report", "inspect", "one self-contained HTML report (figures + tables) for any set of run folders",
     ReportConfig, run,
-    description="Renders whatever the run folders contain: per-language accuracy with 95% intervals and "
-    "macro/micro means, consistency heatmaps, fertility tables and the fertility-against-accuracy scatter, "
-    "layer x head maps, neuron classes per layer, ablation and deactivation matrices, Text2Cypher tables, "
-    "finetune/merge provenance with before/after per language. Every figure has alt text and its numbers in a "
+    description="Opens with the results per language (a language x task table of each eval run's headline "
+    "metric, consistency and off-target rate), then renders whatever the run folders contain: per-language "
+    "accuracy with 95% intervals and macro/micro means, consistency heatmaps, fertility in tokens per character, "
+    "curated sections for layers (PLAST), neurons (class counts, deactivation matrix) and heads (LAHIS), "
+    "Text2Cypher tables, finetune/merge provenance with before/after per language; every table sorts on a click. "
+    "Every figure has alt text and its numbers in a "
     "table. Run folders of the previous layout (no schema_version in results.json) are read best-effort. "
     "Example: babelscope report runs/default/eval-* runs/default/heads-* -o report.html",
     writes_results=False,
