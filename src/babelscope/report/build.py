@@ -17,7 +17,7 @@ from pathlib import Path
 from babelscope import __version__
 from babelscope.errors import UsageError
 from babelscope.report import sections as measure
-from babelscope.report import sections_fertility, sections_improve, sections_interpret, sections_runs
+from babelscope.report import sections_fertility, sections_improve, sections_interpret, sections_loop, sections_runs
 from babelscope.report.collect import Run, load_runs
 from babelscope.report.compare import compare_sections
 from babelscope.report.model import Note, Section
@@ -97,6 +97,7 @@ def run_sections(run: Run, strict: bool = False) -> list[Section]:
         ("per-layer series", sections_interpret.layer_series),
         ("training curve", sections_interpret.training_curve),
         ("head mask", sections_improve.head_mask),
+        ("loop", sections_loop.loop_sections),
         ("other figures", sections_runs.scalars),
     ]
     for what, fn in renderers:
