@@ -26,6 +26,7 @@ from babelscope.verbs.config import OutputOptions, option
 
 VERBS = ("heads", "neurons", "layers")  # the runs agreement reads
 MAX_DEPTH = 5  # how deep to look for runs inside a given folder
+SKIP = ("artifacts", "samples", "checkpoints", "figures")  # folders of a run that hold no runs
 
 
 @dataclass(kw_only=True)
@@ -72,7 +73,7 @@ def _results_files(folder: Path, depth: int):
         yield folder / "results.json"
     if depth > 0:
         for child in sorted(folder.iterdir()):
-            if child.is_dir() and child.name not in ("artifacts", "samples", "model", "checkpoints"):
+            if child.is_dir() and child.name not in SKIP and not (child / "config.json").is_file():  # not a model
                 yield from _results_files(child, depth - 1)
 
 

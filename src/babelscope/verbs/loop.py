@@ -31,12 +31,12 @@ from babelscope.measure import effects as fx
 from babelscope.models.load import EMBEDDED, embedded_folder
 from babelscope.report import write_report
 from babelscope.runs import RunFolder, atomic_write_text, sanitize
-from babelscope.verbs import VerbSpec, execute, spec
+from babelscope.verbs import VerbSpec, spec
 from babelscope.verbs import agree as agree_verb
 from babelscope.verbs.common import bind_model, finish, reopen_run, start_run
 from babelscope.verbs.config import SOURCE_HELP, LanguageOptions, ModelOptions, OutputOptions, option
 from babelscope.verbs.identity import check_same_run, difference, fingerprint
-from babelscope.verbs.loop_steps import STEP_VERBS, build_step, deactivated_eval, plan
+from babelscope.verbs.loop_steps import STEP_VERBS, build_step, check_plan, deactivated_eval, plan
 
 IMPROVE = ("finetune", "mask", "merge")
 LOOP_TASKS = "continuation,bpc"  # accuracy and consistency (multiple choice) and held-out bits per character
@@ -66,12 +66,9 @@ class LoopConfig(OutputOptions, LanguageOptions, ModelOptions):
 
     def validate(self) -> None:
         super().validate()
-        unknown = sorted(set(self.steps or {}) - set(STEP_VERBS))
-        if unknown:
-            raise UsageError(f"steps: unknown step(s) {', '.join(unknown)}; known: {', '.join(STEP_VERBS)}.")
-        for name, values in (self.steps or {}).items():
-            if not isinstance(values, dict):
-                raise UsageError(f"steps.{name} must be a mapping of {STEP_VERBS[name]} options, not {values!r}.")
+        if not isinstance(self.steps or {}, dict):
+            raise UsageError(f"steps must be a mapping {{step: {{option: value}}}}, not {self.steps!r}.")
+        check_plan(self.steps or {})
         if self.improve == "merge":
             base_folder(self)  # merge needs the base weights as a local folder
 
@@ -136,7 +133,7 @@ def run_step(loop: RunFolder, state: list[dict], name: str, done: dict, config: 
     write_state(loop, state, "running")
     print(f"babelscope: loop step {name} ({verb})", file=sys.stderr, flush=True)
     t0 = time.time()
-    result = deactivated_eval(sub, done["neurons"]) if name == "deactivate_neurons" else execute(spec(verb), sub)
+    result = deactivated_eval(sub, done["neurons"]) if name == "deactivate_neurons" else spec(verb).run(sub)
     done[name] = result.path
     entry.update(run=str(result.path.relative_to(loop.path)), status="done", seconds=round(time.time() - t0, 3))
     write_state(loop, state, "running")
@@ -192,7 +189,8 @@ def run(config: LoopConfig):
                "effects_summary": {name: fx.summarise(table) for name, table in effects.items()}}
     write_state(loop, state, "finished")
     loop.write_results(payload)
-    report = write_report([loop.path], loop.path / "report.html", title=f"babelscope loop: {config.model_name}")
+    steps = [loop.path, *(loop.path / s["run"] for s in state if s["run"])]  # after-steps sit under <loop>/model/
+    report = write_report(steps, loop.path / "report.html", title=f"babelscope loop: {config.model_name}")
     atomic_write_text(loop.path / "README.md", readme(config, payload, report))
     summary = (f"{summary_text(payload)}\nbabelscope: loop finished in {time.time() - started:.1f} s; run folder "
                f"{loop.path}\nbabelscope: report {report}")

@@ -52,6 +52,22 @@ def plan(config) -> list[str]:
     return steps + (["heads_after", "neurons_after"] if config.reinterpret else [])
 
 
+def check_plan(steps: dict) -> None:
+    """A YAML plan's ``steps``: known step names, and options their verbs have (before anything runs)."""
+    unknown = sorted(set(steps) - set(STEP_VERBS))
+    if unknown:
+        raise UsageError(f"steps: unknown step(s) {', '.join(unknown)}; known: {', '.join(STEP_VERBS)}.")
+    for name, values in steps.items():
+        if not isinstance(values, dict):
+            raise UsageError(f"steps.{name} must be a mapping of {STEP_VERBS[name]} options, not {values!r}.")
+        config = spec(STEP_VERBS[name]).config
+        known = {f.name for f in config.fields()} | set(config.RENAMED)
+        wrong = sorted(k for k in values if k.replace("-", "_") not in known)
+        if wrong:
+            raise UsageError(f"steps.{name}: unknown option(s) {', '.join(wrong)} of `babelscope "
+                             f"{STEP_VERBS[name]}`; see babelscope {STEP_VERBS[name]} --help.")
+
+
 def interpretation_languages(languages: list[str]) -> list[str]:
     """The layer analysis compares against English: the heads, neurons and layers steps all include it."""
     return languages if REFERENCE in languages else [REFERENCE, *languages]
@@ -141,8 +157,11 @@ def ablation_mask(root: Path, heads_run: Path) -> Path | None:
     heads = sorted({h for ids in results["specific"].values() for h in ids})
     if not heads:
         return None
+    path = root / ABLATION_MASK
+    if path.is_file() and SoftHeadMask.load(path)[0].heads.tolist() == heads:
+        return path  # kept as it is: a resumed loop's ablate_heads step compares the file's hash
     mask = SoftHeadMask(results["n_layers"], results["n_heads"], heads, values=_zeros(len(heads)))
-    return mask.save(root / ABLATION_MASK, {"selection": "specific heads of every language, zeroed"})
+    return mask.save(path, {"selection": "specific heads of every language, zeroed"})
 
 
 def _zeros(n: int):
