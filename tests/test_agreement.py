@@ -133,10 +133,12 @@ def test_planted_gain_and_no_change():
     assert cons["delta"] == pytest.approx(exact) and table["all"]["consistency"]["delta"] == pytest.approx(exact)
     same = table["eng_Latn"]["acc"]
     assert same["delta"] == 0 and same["low"] == 0 == same["high"] and fx.verdict(same, "acc") == "unclear"
-    summary = fx.summarise({"continuation": table})
+    rows = fx.as_rows({"finetune": {"continuation": table}})
+    assert len(rows) == 6 and {r["intervention"] for r in rows} == {"finetune"}  # eng 2, fra 3, all 1
+    summary = fx.summarise(rows)["finetune"]
     assert {(g["language"], g["metric"]) for g in summary["gained"]} == {("fra_Latn", "acc"), ("fra_Latn", "acc_norm"),
                                                                          ("fra_Latn", "consistency")}
-    assert summary["consistency"]["continuation"]["verdict"] == "gained"
+    assert summary["lost"] == [] and [c["verdict"] for c in summary["consistency"]] == ["gained"]
 
 
 def test_no_change_interval_covers_zero_and_pairs_by_item_id():

@@ -72,30 +72,34 @@ def _check_effects(r, loop_dir):
     steps = {s["step"]: loop_dir / s["run"] for s in r.results["steps"] if s["run"]}
     base = json.loads((steps["baseline"] / "results.json").read_text())["tasks"]
     after = json.loads((steps["after"] / "results.json").read_text())["tasks"]
-    finetune = r.results["effects"]["finetune"]
+    rows = {(e["intervention"], e["task"], e["language"], e["metric"]): e for e in r.results["effects"]}
     for lang in LANGUAGES.split(","):
-        bpc = finetune["bpc"][lang]["bits_per_char"]
+        bpc = rows["finetune", "bpc", lang, "bits_per_char"]
         assert bpc["before"] == pytest.approx(base["bpc"][lang]["bits_per_char"])
         assert bpc["after"] == pytest.approx(after["bpc"][lang]["bits_per_char"])
         assert bpc["low"] <= bpc["delta"] <= bpc["high"] and bpc["n"] == 4
-        acc = finetune["translation"][lang]["acc"]
+        acc = rows["finetune", "translation", lang, "acc"]
         assert acc["before"] == pytest.approx(base["translation"][lang]["acc"])
-    assert "consistency" in finetune["translation"]["all"] and "eng_Latn" not in finetune["translation"].get("all", {})
-    assert set(r.results["effects"]) >= {"head ablation", "finetune"}
+        assert acc["after"] == pytest.approx(after["translation"][lang]["acc"])
+    assert ("finetune", "translation", "all", "consistency") in rows
+    assert ("finetune", "translation", "eng_Latn", "consistency") not in rows  # the reference agrees with itself
+    assert {e["intervention"] for e in r.results["effects"]} == {"head ablation", "finetune"}
+    assert set(r.results["effects_summary"]) == {"head ablation", "finetune"}
     frame = r.to_frame()
     assert {"intervention", "task", "language", "metric", "delta", "low", "high"} <= set(frame.columns)
 
 
 def _check_agreement(r, loop_dir):
     doc = r.results["agreement"]
-    assert doc["before"]["n_layers"] == 2 and "top_heads" in doc["before"]["series"]
+    assert [row["layer"] for row in doc["before"]["layers"]] == [0, 1] and "top_heads" in doc["before"]["layers"][0]
     assert doc["across"]["comparable"] and "after" in doc
     a = bs.agree(runs=str(loop_dir), output_path=str(loop_dir.parent.parent / "agree"), n_boot=100)
     validate(a.results)
     models = a.results["agreement"]["models"]
     assert len(models) == 2 and a.results["agreement"]["before_after"]["comparable"]  # base and fine-tuned
-    base = next(d for m, d in models.items() if "finetune" not in m)
-    assert base["series"] == doc["before"]["series"]
+    base = models[str(r.results["model"]["name"])]
+    assert base["layers"] == doc["before"]["layers"] and base["correlations"] == doc["before"]["correlations"]
+    assert (a.path / "report.html").is_file()
 
 
 def test_a_different_configuration_is_not_resumed(tiny_model_dir, corpus, tmp_path, monkeypatch):

@@ -190,3 +190,25 @@ def across_models(before: dict, after: dict, n_boot: int = N_BOOT, seed: int = 0
                        for name in same},
             "head_layers_jaccard": {lang: jaccard(before["languages"][lang]["head_layers"],
                                                   after["languages"][lang]["head_layers"]) for lang in langs}}
+
+
+# as results.json stores them ---------------------------------------------------------------------------
+
+
+def as_rows(doc: dict) -> dict:
+    """An ``agreement`` document with every per-layer and per-language part as a list of rows (what results.json
+    holds: the report's generic tables then leave it to the loop section)."""
+    series = doc["series"]
+    out = {"layers": [{"layer": i, **{name: values[i] for name, values in series.items()}}
+                      for i in range(doc["n_layers"])],
+           "correlations": doc["correlations"],
+           "languages": [{"language": lang, **row} for lang, row in doc.get("languages", {}).items()]}
+    return {**out, **{k: v for k, v in doc.items() if k not in ("n_layers", "series", "correlations", "languages")}}
+
+
+def across_rows(doc: dict) -> dict:
+    """An ``across_models`` document as rows."""
+    if not doc.get("comparable"):
+        return doc
+    return {"comparable": True, "series": [{"series": name, **c} for name, c in doc["series"].items()],
+            "head_layers_jaccard": [{"language": lang, "jaccard": j} for lang, j in doc["head_layers_jaccard"].items()]}

@@ -10,6 +10,7 @@ same resample for both evaluations, so item difficulty cancels) and takes the pe
 
     effects = effect_table(baseline_records, after_records, reference="eng_Latn")
     effects["continuation"]["fra_Latn"]["acc"]   # {"before", "after", "delta", "low", "high", "n"}
+    as_rows({"finetune": effects})               # flat rows, as results.json stores them
 """
 
 from __future__ import annotations
@@ -121,17 +122,22 @@ def verdict(change: dict, metric: str) -> str:
     return "unclear"
 
 
-def summarise(effects: dict) -> dict:
-    """``{"gained": [...], "lost": [...], "consistency": change of the pooled consistency per task}``:
-    languages with a clear change per task and metric (``task/metric``)."""
-    out: dict = {"gained": [], "lost": [], "consistency": {}}
-    for task, table in effects.items():
-        for lang, metrics in table.items():
-            for metric, change in metrics.items():
-                if lang == ALL:
-                    out["consistency"][task] = {**change, "verdict": verdict(change, metric)}
-                    continue
-                v = verdict(change, metric)
-                if v != "unclear":
-                    out[v].append({"task": task, "language": lang, "metric": metric, "delta": change["delta"]})
+def as_rows(effects: dict) -> list[dict]:
+    """``{intervention: {task: {language: {metric: change}}}}`` as flat rows (results.json, tables, pandas)."""
+    return [{"intervention": name, "task": task, "language": lang, "metric": metric, **change,
+             "verdict": verdict(change, metric)}
+            for name, table in effects.items() for task, per in table.items()
+            for lang, metrics in per.items() for metric, change in metrics.items()]
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Per intervention: the languages with a clear gain or loss (``{task, language, metric, delta}``) and the
+    change of the consistency pooled over languages, one row per task."""
+    out: dict = {}
+    for row in rows:
+        entry = out.setdefault(row["intervention"], {"gained": [], "lost": [], "consistency": []})
+        if row["language"] == ALL:
+            entry["consistency"].append({k: v for k, v in row.items() if k not in ("intervention", "language")})
+        elif row["verdict"] != "unclear":
+            entry[row["verdict"]].append({k: row[k] for k in ("task", "language", "metric", "delta")})
     return out

@@ -3,8 +3,9 @@
 matrix (per intervention, language x metric changes against the baseline with paired-bootstrap intervals).
 
 Inputs: results.json ``steps`` (loop), ``agreement`` (loop: ``{before, after?, across?}``; agree: ``{models,
-before_after}``) and ``effects`` ``{intervention: {task: {language: {metric: {before, after, delta, low,
-high, n}}}}}`` (``measure.effects``).
+before_after}``; each in the rows of ``interpret.agreement.as_rows``) and ``effects`` (the rows of
+``measure.effects.as_rows``: intervention, task, language, metric, before, after, delta, low, high, n).
+Everything per layer or per language is a list of rows, so the report's generic tables leave it to these.
 """
 
 from __future__ import annotations
@@ -48,26 +49,27 @@ def steps(run: Run) -> Section:
 
 def agreement_section(doc: dict, title: str, label: str) -> Section:
     """Per-layer series (figure + table), correlations, per-language overlap."""
-    series = doc.get("series") or {}
-    names = list(series)
+    layers = doc.get("layers") or []
+    names = [k for k in (layers[0] if layers else {}) if k != "layer"]
     sec = Section(title, "agreement", label, intro="Per layer: the share of every language's top LAHIS heads, "
                   "of specific / related / general neurons, and the PLAST layer score. Spearman's rho says "
                   "whether two series rank the layers alike (interval: bootstrap over layers).")
     if names:
-        layers = list(range(doc["n_layers"]))
-        rows = [[i, *[series[n][i] for n in names]] for i in layers]
-        table = Table.make(["layer", *names], rows, caption="per-layer series")
-        sec.add(Figure(plots.lines(layers, series, xlabel="layer", ylabel="share / score", title=title),
+        series = {n: [row[n] for row in layers] for n in names}
+        x = [row["layer"] for row in layers]
+        table = Table.make(["layer", *names], [[row["layer"], *[row[n] for n in names]] for row in layers],
+                           caption="per-layer series")
+        sec.add(Figure(plots.lines(x, series, xlabel="layer", ylabel="share / score", title=title),
                        alt="per-layer series: " + "; ".join(f"{n} peaks at layer {_peak(series[n])}" for n in names),
                        caption="Per-layer shares and the PLAST score.", table=table))
     corr = [[c["a"], c["b"], c["rho"], _interval(c), c["n"]] for c in doc.get("correlations", [])]
     if corr:
         sec.add(Table.make(["series", "series", "Spearman rho", "95% interval", "layers"], corr,
                            caption="rank correlations between the series", signed_cols=(2,)))
-    langs = doc.get("languages") or {}
-    if langs:
-        rows = [[lang, lang_name(lang), r["heads"], _layers(r["head_layers"]), r["neurons"],
-                 _layers(r["neuron_layers"]), r["jaccard"], r["chance_jaccard"], r["rho"]] for lang, r in langs.items()]
+    rows = [[r["language"], lang_name(r["language"]), r["heads"], _layers(r["head_layers"]), r["neurons"],
+             _layers(r["neuron_layers"]), r["jaccard"], r["chance_jaccard"], r["rho"]]
+            for r in doc.get("languages", [])]
+    if rows:
         sec.add(Table.make(["language", "name", "specific heads", "their layers", "specific neurons",
                             "top neuron layers", "Jaccard", "chance", "rho of counts"], rows,
                            caption="do a language's specific heads and specific neurons sit in the same layers? "
@@ -77,31 +79,32 @@ def agreement_section(doc: dict, title: str, label: str) -> Section:
 
 def across_section(doc: dict, label: str) -> Section:
     sec = Section("Agreement before / after", "agreement-across", label)
-    if not doc.get("comparable", True):
+    if not doc.get("comparable"):
         return sec.add(Note(f"The two models are not comparable: {doc.get('why')}."))
-    rows = [[name, c["rho"], _interval(c)] for name, c in doc.get("series", {}).items()]
+    rows = [[c["series"], c["rho"], _interval(c)] for c in doc.get("series", [])]
     sec.add(Table.make(["series", "Spearman rho before vs after", "95% interval"], rows,
                        caption="does each series rank the layers alike in both models?", signed_cols=(1,)))
-    jac = doc.get("head_layers_jaccard") or {}
+    jac = [[r["language"], r["jaccard"]] for r in doc.get("head_layers_jaccard", [])]
     if jac:
-        sec.add(Table.make(["language", "Jaccard of specific-head layers"], [[k, v] for k, v in jac.items()]))
+        sec.add(Table.make(["language", "Jaccard of specific-head layers"], jac))
     return sec
 
 
-def effects_section(effects: dict, reference: str | None, label: str) -> Section:
+def effects_section(rows: list[dict], reference: str | None, label: str) -> Section:
     """One table per intervention: language rows, task/metric columns, change [interval] against the baseline."""
     sec = Section("Effect matrix", "effects", label, intro="Change against the baseline on the same held-out "
                   f"items (paired bootstrap over item ids, 95% interval). Consistency: share of items whose "
                   f"prediction equals {reference or 'the reference'}'s; row `all`: pooled over languages. "
-                  "Green: a clear gain (interval excludes 0), red: a clear loss.")
-    for name, table in effects.items():
-        columns = sorted({(task, m) for task, per in table.items() for metrics in per.values() for m in metrics})
-        langs = list(dict.fromkeys(lang for per in table.values() for lang in per))
+                  "Coloured: a clear gain or loss (the interval excludes 0).")
+    for name in dict.fromkeys(r["intervention"] for r in rows):
+        mine = [r for r in rows if r["intervention"] == name]
+        columns = list(dict.fromkeys((r["task"], r["metric"]) for r in mine))
+        langs = list(dict.fromkeys(r["language"] for r in mine))
         langs = [lang for lang in langs if lang != "all"] + (["all"] if "all" in langs else [])
-        rows = [[Cell(lang), *[_effect(table.get(t, {}).get(lang, {}).get(m), m) for t, m in columns]]
-                for lang in langs]
-        sec.add(Table([ "language", *[f"{t} {m}" for t, m in columns]], rows, caption=f"{name}: change against "
-                      "the baseline [95% interval]"))
+        cells = {(r["language"], r["task"], r["metric"]): r for r in mine}
+        table = [[Cell(lang), *[_effect(cells.get((lang, t, m)), m) for t, m in columns]] for lang in langs]
+        sec.add(Table(["language", *[f"{t} {m}" for t, m in columns]], table,
+                      caption=f"{name}: change against the baseline [95% interval]"))
     return sec
 
 

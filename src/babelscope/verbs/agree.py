@@ -7,7 +7,7 @@ correlations with bootstrap intervals and the per-language overlap of head and n
 
     import babelscope as bs
     r = bs.agree(runs="runs/default/loop-20260101-000000")
-    r.results["models"]["default"]["agreement"]["correlations"]
+    r.results["agreement"]["models"]["default"]["correlations"]   # [{a, b, rho, low, high, n}]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from babelscope.errors import UsageError
-from babelscope.interpret.agreement import N_BOOT, across_models, agreement
+from babelscope.interpret.agreement import N_BOOT, across_models, across_rows, agreement, as_rows
 from babelscope.report import write_report
 from babelscope.runs import RunFolder
 from babelscope.verbs import VerbSpec
@@ -98,10 +98,10 @@ def run(config: AgreeConfig):
               for m, per in usable.items()}
     names = list(models)
     run = start_run(config, "agree", model_name=Path(names[0]).name or names[0])
-    payload = {"models": models, "before_after": None}
+    payload = {"models": {m: as_rows(doc) for m, doc in models.items()}, "before_after": None}
     if len(names) >= 2:
-        payload["before_after"] = {"before": names[0], "after": names[1],
-                                   **across_models(models[names[0]], models[names[1]], config.n_boot, config.seed)}
+        across = across_models(models[names[0]], models[names[1]], config.n_boot, config.seed)
+        payload["before_after"] = {"before": names[0], "after": names[1], **across_rows(across)}
     run.write_results({"agreement": payload})
     report = write_report([run.path], run.path / "report.html", title="babelscope agree")
     run.write_readme(readme(payload) + f"\nReport: {report.name}.\n")
@@ -116,8 +116,8 @@ def readme(payload: dict) -> str:
                   for c in doc["correlations"]]
         lines += ["", "| language | head layers | neuron layers | Jaccard | chance | rho of counts |",
                   "|---|---|---|---|---|---|"]
-        lines += [f"| {lang} | {r['head_layers']} | {r['neuron_layers']} | {_num(r['jaccard'])} | "
-                  f"{_num(r['chance_jaccard'])} | {_num(r['rho'])} |" for lang, r in doc.get("languages", {}).items()]
+        lines += [f"| {r['language']} | {r['head_layers']} | {r['neuron_layers']} | {_num(r['jaccard'])} | "
+                  f"{_num(r['chance_jaccard'])} | {_num(r['rho'])} |" for r in doc["languages"]]
         lines.append("")
     return "\n".join(lines)
 

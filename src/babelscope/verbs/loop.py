@@ -14,7 +14,7 @@ starts at the first unfinished step (an interrupted finetune resumes from its ch
 
     import babelscope as bs
     r = bs.loop(languages="eng_Latn,fra_Latn", improve="finetune")
-    r.results["effects"]["finetune"]   # {task: {language: {metric: {before, after, delta, low, high, n}}}}
+    r.results["effects"]   # rows: intervention, task, language, metric, before, after, delta, low, high, n, verdict
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from babelscope.errors import UsageError
-from babelscope.interpret.agreement import across_models
+from babelscope.interpret.agreement import across_models, across_rows, as_rows
 from babelscope.languages import REFERENCE
 from babelscope.measure import effects as fx
 from babelscope.models.load import EMBEDDED, embedded_folder
@@ -162,12 +162,14 @@ def effect_matrix(config: LoopConfig, done: dict, reference: str) -> dict:
 
 
 def agreements(done: dict, n_boot: int, seed: int) -> dict:
-    """The agreement of heads, neurons and layers on the base model, and after the improvement when re-run."""
-    doc = {"before": agree_verb.agreement_of(done["heads"], done["neurons"], done["layers"], n_boot, seed)}
-    if done.get("heads_after") and done.get("neurons_after"):
-        doc["after"] = agree_verb.agreement_of(done["heads_after"], done["neurons_after"], None, n_boot, seed)
-        doc["across"] = across_models(doc["before"], doc["after"], n_boot, seed)
-    return doc
+    """The agreement of heads, neurons and layers on the base model, and after the improvement when re-run
+    (as rows: ``interpret.agreement.as_rows``)."""
+    before = agree_verb.agreement_of(done["heads"], done["neurons"], done["layers"], n_boot, seed)
+    if not (done.get("heads_after") and done.get("neurons_after")):
+        return {"before": as_rows(before)}
+    after = agree_verb.agreement_of(done["heads_after"], done["neurons_after"], None, n_boot, seed)
+    return {"before": as_rows(before), "after": as_rows(after),
+            "across": across_rows(across_models(before, after, n_boot, seed))}
 
 
 # the verb ---------------------------------------------------------------------------------------------
@@ -185,10 +187,10 @@ def run(config: LoopConfig):
         run_step(loop, state, name, done, config)
     bind_baseline_model(loop, done["baseline"])
     reference = config.reference(languages)
-    effects = effect_matrix(config, done, reference)
+    effects = fx.as_rows(effect_matrix(config, done, reference))
     payload = {"improve": config.improve, "reference": reference, "steps": state,
                "agreement": agreements(done, config.n_boot, config.seed), "effects": effects,
-               "effects_summary": {name: fx.summarise(table) for name, table in effects.items()}}
+               "effects_summary": fx.summarise(effects)}
     write_state(loop, state, "finished")
     loop.write_results(payload)
     steps = [loop.path, *(loop.path / s["run"] for s in state if s["run"])]  # after-steps sit under <loop>/model/
@@ -213,9 +215,9 @@ def summary_text(payload: dict) -> str:
         gained = ", ".join(f"{g['language']} {g['task']}/{g['metric']}" for g in summary["gained"]) or "none"
         lost = ", ".join(f"{g['language']} {g['task']}/{g['metric']}" for g in summary["lost"]) or "none"
         lines.append(f"{name}: gained {gained}; lost {lost}")
-        for task, change in summary["consistency"].items():
-            lines.append(f"  {task} consistency with the reference {change['before']:.3f} -> {change['after']:.3f} "
-                         f"[{change['low']:+.3f}, {change['high']:+.3f}] ({change['verdict']})")
+        for c in summary["consistency"]:
+            lines.append(f"  {c['task']} consistency with the reference {c['before']:.3f} -> {c['after']:.3f} "
+                         f"[{c['low']:+.3f}, {c['high']:+.3f}] ({c['verdict']})")
     return "\n".join(lines)
 
 
@@ -229,10 +231,8 @@ def readme(config: LoopConfig, payload: dict, report) -> str:
 
 
 def rows(results: dict) -> list[dict]:
-    """intervention, task, language, metric, before, after, delta, low, high, n."""
-    return [{"intervention": name, "task": task, "language": lang, "metric": metric, **change}
-            for name, table in results["effects"].items() for task, per in table.items()
-            for lang, metrics in per.items() for metric, change in metrics.items()]
+    """intervention, task, language, metric, before, after, delta, low, high, n, verdict."""
+    return results["effects"]
 
 
 SPEC = VerbSpec(
