@@ -23,7 +23,8 @@ def corpus(tmp_path_factory):
 def _options(model, corpus, out, **extra):
     return {"model": str(model), "source": corpus, "languages": LANGUAGES, "tasks": "translation,bpc", "limit": 4,
             "output_path": str(out), "n_boot": 200, "steps": {"heads": {"num_items": 8}, "neurons": {"max_tokens": 200},
-                                                              "finetune": {"max_steps": 2, "checkpoint_every": 1}},
+                                                              "finetune": {"max_steps": 2, "checkpoint_every": 1},
+                                                              "eval": {"batch_size": 4}},
             **extra}
 
 
@@ -120,3 +121,24 @@ def test_a_different_configuration_is_not_resumed(tiny_model_dir, corpus, tmp_pa
     with pytest.raises(UsageError, match="steps.heads: unknown option.* num_itemz"):
         bs.loop(**{**fresh, "steps": {"heads": {"num_itemz": 3}}})
     assert not (tmp_path / "fresh").exists()  # bad input leaves no folder behind
+
+
+def test_merge_halves_the_finetune_and_mask_improves_on_heads(tiny_model_dir, corpus, tmp_path):
+    """--improve merge: a 0.5/0.5 linear merge of base and fine-tuned weights moves bits per character about
+    half as far as the fine-tuned model (a small update is nearly linear); --improve mask evaluates the base
+    model with the trained mask file."""
+    options = _options(tiny_model_dir, corpus, tmp_path, ablate=False)
+    r = bs.loop(**options, improve="merge")
+    validate(r.results)
+    assert [s["step"] for s in r.results["steps"]][-4:] == ["finetune", "merge", "after_finetune", "after"]
+    rows = {(e["intervention"], e["language"]): e for e in r.results["effects"] if e["metric"] == "bits_per_char"}
+    for lang in LANGUAGES.split(","):
+        full, half = rows["finetune", lang]["delta"], rows["merge", lang]["delta"]
+        assert full < 0 and 0.3 < half / full < 0.7
+    m = bs.loop(**{**options, "steps": {**options["steps"], "mask": {"tasks": "translation", "train_limit": 4}}},
+                improve="mask")
+    validate(m.results)
+    after = next(s for s in m.results["steps"] if s["step"] == "after")
+    config = (m.path / after["run"] / "config.yaml").read_text()
+    assert "head_mask=" in config and "mask/head_mask.safetensors" in config
+    assert {e["intervention"] for e in m.results["effects"]} == {"mask"}

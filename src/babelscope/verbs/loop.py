@@ -28,7 +28,7 @@ from babelscope.errors import UsageError
 from babelscope.interpret.agreement import across_models, across_rows, as_rows
 from babelscope.languages import REFERENCE
 from babelscope.measure import effects as fx
-from babelscope.models.load import EMBEDDED, embedded_folder
+from babelscope.models.load import EMBEDDED
 from babelscope.report import write_report
 from babelscope.runs import RunFolder, atomic_write_text, sanitize
 from babelscope.verbs import VerbSpec, spec
@@ -63,7 +63,8 @@ class LoopConfig(OutputOptions, LanguageOptions, ModelOptions):
                                "agreement before/after")
     n_boot: int = option(fx.N_BOOT, "bootstrap resamples for every interval", minimum=10)
     steps: dict | None = option(None, "a YAML plan's per-step options, e.g. {heads: {num_items: 32}, finetune: "
-                                "{max_steps: 100}}; step names: " + ", ".join(STEP_VERBS), cli=False)
+                                "{max_steps: 100}, eval: {batch_size: 4}} (eval: every evaluation); step names: "
+                                + ", ".join(STEP_VERBS), cli=False)
     resume: str | None = option(None, "continue this loop folder (default: the newest unfinished loop of the same "
                                 "settings is found and continued)", metavar="RUN")
 
@@ -72,21 +73,13 @@ class LoopConfig(OutputOptions, LanguageOptions, ModelOptions):
         if not isinstance(self.steps or {}, dict):
             raise UsageError(f"steps must be a mapping {{step: {{option: value}}}}, not {self.steps!r}.")
         check_plan(self.steps or {})
-        if self.improve == "merge":
-            base_folder(self)  # merge needs the base weights as a local folder
+        name = self.model_name
+        if self.improve == "merge" and name not in EMBEDDED and not Path(name).expanduser().is_dir():
+            raise UsageError(f"--improve merge reads the base weights from a local folder; --model {name!r} is not "
+                             "one (pass a model folder or an embedded name).")
 
     def reference(self, languages: list[str]) -> str:
         return REFERENCE if REFERENCE in languages else languages[0]
-
-
-def base_folder(config: LoopConfig) -> str:
-    """The base model as a local folder (merge reads safetensors files)."""
-    name = config.model_name
-    if name in EMBEDDED:
-        return str(embedded_folder(name))
-    if not Path(name).expanduser().is_dir():
-        raise UsageError(f"--improve merge needs the model as a local folder or an embedded name, not {name!r}.")
-    return str(Path(name).expanduser())
 
 
 # the loop folder and its steps ---------------------------------------------------------------------

@@ -21,6 +21,7 @@ from babelscope.measure.evaluate import evaluate
 from babelscope.measure.tasks import get_tasks
 from babelscope.models.head_mask import SoftHeadMask
 from babelscope.models.hooks import add_hooks
+from babelscope.models.load import EMBEDDED, embedded_folder
 from babelscope.runs import RunFolder
 from babelscope.verbs import spec
 from babelscope.verbs.common import bind_model, finish, seed_everything, start_run
@@ -30,7 +31,8 @@ STEP_VERBS = {"baseline": "eval", "heads": "heads", "neurons": "neurons", "layer
               "merge": "merge", "after_finetune": "eval", "after": "eval", "heads_after": "heads",
               "neurons_after": "neurons"}
 PLAN_KEYS = {"baseline": "eval", "ablate_heads": "eval", "deactivate_neurons": "eval", "after_finetune": "eval",
-             "after": "eval", "heads_after": "heads", "neurons_after": "neurons"}  # steps sharing a plan entry
+             "after": "eval", "heads_after": "heads", "neurons_after": "neurons"}  # shared plan entry (the step's
+# own entry, e.g. steps.heads_after, adds to it)
 STEP_DEFAULTS = {  # sized for the default model on 2 CPU cores (docs/loop.md has the timings)
     "heads": {"num_items": 16, "max_length": 128},
     "neurons": {"max_tokens": 512},
@@ -54,18 +56,19 @@ def plan(config) -> list[str]:
 
 def check_plan(steps: dict) -> None:
     """A YAML plan's ``steps``: known step names, and options their verbs have (before anything runs)."""
-    unknown = sorted(set(steps) - set(STEP_VERBS))
+    keys = {**STEP_VERBS, "eval": "eval"}  # `eval` applies to every evaluation step
+    unknown = sorted(set(steps) - set(keys))
     if unknown:
-        raise UsageError(f"steps: unknown step(s) {', '.join(unknown)}; known: {', '.join(STEP_VERBS)}.")
+        raise UsageError(f"steps: unknown step(s) {', '.join(unknown)}; known: {', '.join(keys)}.")
     for name, values in steps.items():
         if not isinstance(values, dict):
-            raise UsageError(f"steps.{name} must be a mapping of {STEP_VERBS[name]} options, not {values!r}.")
-        config = spec(STEP_VERBS[name]).config
+            raise UsageError(f"steps.{name} must be a mapping of {keys[name]} options, not {values!r}.")
+        config = spec(keys[name]).config
         known = {f.name for f in config.fields()} | set(config.RENAMED)
         wrong = sorted(k for k in values if k.replace("-", "_") not in known)
         if wrong:
-            raise UsageError(f"steps.{name}: unknown option(s) {', '.join(wrong)} of `babelscope "
-                             f"{STEP_VERBS[name]}`; see babelscope {STEP_VERBS[name]} --help.")
+            raise UsageError(f"steps.{name}: unknown option(s) {', '.join(wrong)} of `babelscope {keys[name]}`; "
+                             f"see babelscope {keys[name]} --help.")
 
 
 def interpretation_languages(languages: list[str]) -> list[str]:
@@ -77,7 +80,9 @@ def _config(name: str, config, wiring: dict):
     """The step's config object: loop defaults < the plan's ``steps`` entry < the wiring."""
     verb = STEP_VERBS[name]
     key = PLAN_KEYS.get(name, name)
-    values = {**STEP_DEFAULTS.get(key, {}), **(config.steps or {}).get(key, {}), **wiring}
+    given = config.steps or {}
+    values = {**STEP_DEFAULTS.get(key, {}), **given.get(key, {}), **(given.get(name, {}) if name != key else {}),
+              **wiring}
     if "run_name" not in wiring:
         values["run_name"] = name
     return spec(verb).config.from_mapping(values, source=f"loop step {name}", verb=verb)
@@ -173,14 +178,18 @@ def _zeros(n: int):
 def merge_recipe(config, root: Path, done: dict) -> Path:
     """A linear merge (mergekit's ``linear``) of the base and the fine-tuned model, weighted MERGE_WEIGHT for
     the fine-tuned one: only the layers the finetune step trained differ, and their update is scaled by it."""
-    from babelscope.verbs.loop import base_folder
-
     recipe = {"name": "loop-merge", "merge_method": "linear", "dtype": "float32",
               "models": [{"model": base_folder(config), "parameters": {"weight": 1.0 - MERGE_WEIGHT}},
                          {"model": str(done["finetune"] / "model"), "parameters": {"weight": MERGE_WEIGHT}}]}
     path = root / "merge_recipe.yaml"
     path.write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
     return path
+
+
+def base_folder(config) -> str:
+    """The base model as a local folder (an embedded model: its converted safetensors folder)."""
+    name = config.model_name
+    return str(embedded_folder(name)) if name in EMBEDDED else str(Path(name).expanduser())
 
 
 def deactivated_eval(config, neurons_run: Path):
