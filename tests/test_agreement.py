@@ -166,3 +166,26 @@ def test_bits_per_char_is_a_ratio_of_sums_and_lower_is_better():
     c = change["eng_Latn"]["bits_per_char"]
     assert c["before"] == pytest.approx(2.0) and c["after"] == pytest.approx(1.0) and c["high"] < 0
     assert fx.verdict(c, "bits_per_char") == "gained"
+
+
+def test_report_section_of_an_effect_matrix():
+    """The loop section draws one table per intervention with the change and its interval, coloured only when
+    the interval excludes zero, and says who gained and lost."""
+    from babelscope.report.collect import Run
+    from babelscope.report.sections_loop import loop_sections
+
+    gain = {"before": 0.5, "after": 0.7, "delta": 0.2, "low": 0.1, "high": 0.3, "n": 40}
+    flat = {"before": 0.5, "after": 0.52, "delta": 0.02, "low": -0.05, "high": 0.09, "n": 40}
+    rows = fx.as_rows({"finetune": {"continuation": {"fra_Latn": {"acc": gain}, "hin_Deva": {"acc": flat},
+                                                      "all": {"consistency": flat}}}})
+    run = Run(path=None, results={"verb": "loop", "improve": "finetune", "reference": "eng_Latn", "effects": rows,
+                                  "effects_summary": fx.summarise(rows), "steps": []})
+    (sec,) = loop_sections(run)
+    (table,) = sec.tables
+    assert table.columns == ["language", "continuation acc", "continuation consistency"]
+    cells = {r[0].text: r[1] for r in table.rows}
+    assert cells["fra_Latn"].text.startswith("+0.2 [0.1, 0.3]") and "good" in cells["fra_Latn"].cls
+    assert "good" not in cells["hin_Deva"].cls and "bad" not in cells["hin_Deva"].cls
+    assert [r[0].text for r in table.rows][-1] == "all"
+    note = sec.blocks[-1].text
+    assert "gained: fra_Latn (continuation acc)" in note and "lost: none" in note and "unclear" in note

@@ -35,13 +35,16 @@ def loop_sections(run: Run) -> list[Section]:
         if doc.get("across"):
             secs.append(across_section(doc["across"], run.label))
     if run.results.get("effects"):
-        secs.append(effects_section(run.results["effects"], run.results.get("reference"), run.label))
+        secs.append(effects_section(run.results["effects"], run.results.get("reference"), run.label,
+                                    run.results.get("effects_summary") or {}))
     return secs
 
 
 def steps(run: Run) -> Section:
-    rows = [[s["step"], s["verb"], s["status"], s.get("run") or "–", s.get("seconds")] for s in run.results["steps"]]
-    table = Table.make(["step", "verb", "status", "run folder", "seconds"], rows, caption="the loop's steps")
+    rows = [[s["step"], s["verb"], s["status"], s.get("run") or "–", s.get("seconds"), s.get("cpu_seconds")]
+            for s in run.results["steps"]]
+    table = Table.make(["step", "verb", "status", "run folder", "seconds", "CPU seconds"], rows,
+                       caption="the loop's steps (reused: finished in an earlier, interrupted run of the loop)")
     return Section("Loop: measure → interpret → improve → measure again", "loop-steps", run.label,
                    intro=f"Improvement: {run.results.get('improve')}. Every step is a run folder of its verb, "
                    "reported below on its own.", blocks=[table])
@@ -90,7 +93,7 @@ def across_section(doc: dict, label: str) -> Section:
     return sec
 
 
-def effects_section(rows: list[dict], reference: str | None, label: str) -> Section:
+def effects_section(rows: list[dict], reference: str | None, label: str, summary: dict | None = None) -> Section:
     """One table per intervention: language rows, task/metric columns, change [interval] against the baseline."""
     sec = Section("Effect matrix", "effects", label, intro="Change against the baseline on the same held-out "
                   f"items (paired bootstrap over item ids, 95% interval). Consistency: share of items whose "
@@ -105,7 +108,20 @@ def effects_section(rows: list[dict], reference: str | None, label: str) -> Sect
         table = [[Cell(lang), *[_effect(cells.get((lang, t, m)), m) for t, m in columns]] for lang in langs]
         sec.add(Table(["language", *[f"{t} {m}" for t, m in columns]], table,
                       caption=f"{name}: change against the baseline [95% interval]"))
+        if name in (summary or {}):
+            sec.add(Note(verdict_text(name, summary[name])))
     return sec
+
+
+def verdict_text(name: str, summary: dict) -> str:
+    """One line: who gained, who lost, and the pooled consistency before -> after."""
+    def who(entries):
+        return ", ".join(f"{e['language']} ({e['task']} {e['metric']})" for e in entries) or "none"
+
+    cons = "; ".join(f"{c['task']} consistency {fmt(c['before'], 3)} → {fmt(c['after'], 3)} "
+                     f"[{fmt(c['low'], 3)}, {fmt(c['high'], 3)}]: {c['verdict']}" for c in summary["consistency"])
+    return f"{name}: clearly gained: {who(summary['gained'])}. Clearly lost: {who(summary['lost'])}." + \
+        (f" Pooled over languages, {cons}." if cons else "")
 
 
 def _effect(change: dict | None, metric: str) -> Cell:

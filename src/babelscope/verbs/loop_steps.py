@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import torch
 import yaml
 
 from babelscope.errors import UsageError
@@ -165,14 +166,8 @@ def ablation_mask(root: Path, heads_run: Path) -> Path | None:
     path = root / ABLATION_MASK
     if path.is_file() and SoftHeadMask.load(path)[0].heads.tolist() == heads:
         return path  # kept as it is: a resumed loop's ablate_heads step compares the file's hash
-    mask = SoftHeadMask(results["n_layers"], results["n_heads"], heads, values=_zeros(len(heads)))
+    mask = SoftHeadMask(results["n_layers"], results["n_heads"], heads, values=torch.zeros(len(heads)))
     return mask.save(path, {"selection": "specific heads of every language, zeroed"})
-
-
-def _zeros(n: int):
-    import torch
-
-    return torch.zeros(n)
 
 
 def merge_recipe(config, root: Path, done: dict) -> Path:
