@@ -23,7 +23,7 @@ from babelscope.measure.tasks import get_tasks
 from babelscope.models.head_mask import SoftHeadMask
 from babelscope.models.hooks import add_hooks
 from babelscope.models.load import EMBEDDED, embedded_folder
-from babelscope.runs import RunFolder
+from babelscope.runs import RunFolder, atomic_write_text
 from babelscope.verbs import spec
 from babelscope.verbs.common import bind_model, finish, seed_everything, start_run
 
@@ -38,7 +38,7 @@ STEP_DEFAULTS = {  # sized for the default model on 2 CPU cores (docs/loop.md ha
     "heads": {"num_items": 16, "max_length": 128},
     "neurons": {"max_tokens": 512},
     "layers": {"lens_positions": 16},
-    "finetune": {"max_steps": 30, "eval_limit": 16, "max_length": 64},
+    "finetune": {"max_steps": 30, "eval_limit": 16, "max_length": 64, "checkpoint_every": 10},  # resumable
     "mask": {"train_limit": 16, "eval_limit": 16, "epochs": 1},
 }
 ABLATION_MASK = "specific_heads_zeroed.safetensors"  # written into the loop folder
@@ -176,9 +176,7 @@ def merge_recipe(config, root: Path, done: dict) -> Path:
     recipe = {"name": "loop-merge", "merge_method": "linear", "dtype": "float32",
               "models": [{"model": base_folder(config), "parameters": {"weight": 1.0 - MERGE_WEIGHT}},
                          {"model": str(done["finetune"] / "model"), "parameters": {"weight": MERGE_WEIGHT}}]}
-    path = root / "merge_recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
-    return path
+    return atomic_write_text(root / "merge_recipe.yaml", yaml.safe_dump(recipe, sort_keys=False))
 
 
 def base_folder(config) -> str:
