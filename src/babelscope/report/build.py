@@ -23,6 +23,7 @@ from babelscope.report import (
     sections_improve,
     sections_interpret,
     sections_layers,
+    sections_loop,
     sections_neurons,
     sections_runs,
     sections_summary,
@@ -112,6 +113,7 @@ def generic_sections(run: Run, strict: bool) -> list[Section]:
         ("per-layer series", sections_interpret.layer_series),
         ("training curve", sections_interpret.training_curve),
         ("head mask", sections_improve.head_mask),
+        ("loop", sections_loop.loop_sections),
     ]
     for what, fn in renderers:
         secs += _safe(fn, run, strict=strict, label=run.label, what=what)

@@ -24,6 +24,7 @@ MODULES = {  # verb name -> module under babelscope.verbs
     "fertility": "fertility", "ls": "ls", "merge": "merge", "demo": "demo",
     "neurons": "neurons", "compare-neurons": "compare_neurons", "layers": "layers", "finetune": "finetune",
     "heads": "heads", "mask": "mask",
+    "loop": "loop", "agree": "agree",
 }
 
 
