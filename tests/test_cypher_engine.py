@@ -19,7 +19,7 @@ from babelscope.cypher.execute import SafeExecutor
 from babelscope.cypher.metrics import has_order_by, result_key
 from babelscope.cypher.public import AliasExecutor
 from babelscope.cypher.questions import load_questions
-from babelscope.errors import MissingExtraError
+from babelscope.errors import DataError, MissingExtraError
 
 KUZU_GOLD = json.loads((Path(__file__).parent / "cypher_gold_kuzu.json").read_text())
 
@@ -60,6 +60,8 @@ def test_open_engine_picks_the_engine_from_the_database_spelling(graph_path, tmp
         for engine in (file_engine, builtin, routed):
             engine.close()
     assert open_engine(None, builtin=False) is None  # a public set without --database: text metrics only
+    with pytest.raises(DataError, match="does not exist"):
+        open_engine(str(tmp_path / f"missing{embedded.SUFFIX}"))
     try:
         bolt = open_engine("bolt://127.0.0.1:9", password="x")  # nothing listens; a driver connects lazily
     except MissingExtraError as e:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from babelscope.cypher import embedded, sandbox
 from babelscope.cypher.safety import check_read_only
+from babelscope.errors import DataError
 
 DEFAULT_TIMEOUT_S = 5.0  # the database's query timeout; the wall-clock limit adds WALL_SLACK_S
 WALL_SLACK_S = 5.0  # extra seconds before the parent kills a worker that does not answer
@@ -140,9 +141,7 @@ class SafeExecutor:
         self.db_path = str(db_path)
         embedded.library()  # a missing `babelscope[cypher]` is a one-line error here, not a dead worker
         if not Path(self.db_path).exists():
-            raise FileNotFoundError(
-                f"graph database {self.db_path} does not exist; run `babelscope cypher build-graph`"
-            )
+            raise DataError(f"graph database {self.db_path} does not exist; run `babelscope cypher build-graph`")
         self.timeout_s = timeout_s
         self.memory_bytes = int(memory_mb) * 1024**2
         self.max_rows = max_rows

@@ -147,6 +147,7 @@ class AliasExecutor:
 
     def __init__(self, databases: dict[str, Path], timeout_s: float = DEFAULT_TIMEOUT_S,
                  memory_mb: int = DEFAULT_MEMORY_MB, max_rows: int = DEFAULT_MAX_ROWS):
+        embedded.library()  # a missing `babelscope[cypher]` is a one-line error before any query
         self.databases = {alias: Path(p) for alias, p in databases.items()}
         for alias, p in self.databases.items():
             if not p.exists():
