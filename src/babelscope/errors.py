@@ -38,7 +38,10 @@ class MissingExtraError(BabelscopeError):
 def require(module: str, extra: str, feature: str = ""):
     """Import and return ``module``, or raise ``MissingExtraError`` naming the pip extra that provides it.
 
-    ``feature`` says what needed it (e.g. "cypher: the built-in graph"); by default the extra's name."""
+    ``feature`` says what needs it (e.g. "the tekken tokenizer"); by default the extra's name::
+
+        mistral_common = require("mistral_common", extra="tekken", feature="the tekken tokenizer")
+    """
     import importlib
 
     try:

@@ -32,7 +32,6 @@ def connect(path: str | Path, read_only: bool = True, threads: int = 0, **limits
     return db, lb.Connection(db, num_threads=threads)
 
 
-
 def preload() -> None:
     """Import the library and load its native extension now: `ladybug` loads the extension only when
     the first Database opens, which inside the worker is after Landlock has closed site-packages."""

@@ -24,6 +24,8 @@ from babelscope.cypher.public import AliasExecutor, database_map
 
 
 class GraphEngine(Protocol):
+    """Read-only Cypher execution: `run` checks, then executes; `guard` names the protection; `close` ends it."""
+
     def run(self, query: str) -> ExecResult: ...
 
     @property
