@@ -1,5 +1,5 @@
 """What isolation costs: the built-in gold queries through `SafeExecutor` (one persistent worker
-process with RLIMIT_AS, Kùzu timeout and wall-clock kill) vs in-process read-only Kùzu (no
+process with RLIMIT_AS, the database's timeout and wall-clock kill) vs in-process read-only LadybugDB (no
 protection), vs a fresh worker per query (the naive way to isolate). Same graph, same queries.
 
     python benchmarks/cypher_executor.py [--spawn_queries 20]
@@ -18,18 +18,16 @@ def main() -> None:
     parser.add_argument("--spawn_queries", type=int, default=20, help="queries for the worker-per-query baseline")
     args = parser.parse_args()
 
-    import kuzu
-
+    from babelscope.cypher import embedded
     from babelscope.cypher.execute import SafeExecutor
     from babelscope.cypher.graph import build_graph
     from babelscope.cypher.questions import load_questions
 
     queries = [item.cypher for item in load_questions()]
     with tempfile.TemporaryDirectory() as tmp:
-        path = build_graph(Path(tmp) / "graph.kuzu")
+        path = build_graph(Path(tmp) / f"graph{embedded.SUFFIX}")
 
-        db = kuzu.Database(str(path), read_only=True)
-        con = kuzu.Connection(db, num_threads=1)
+        db, con = embedded.connect(path, threads=1)
         t = time.perf_counter()
         plain_rows = [con.execute(q).get_all() for q in queries]
         in_process = (time.perf_counter() - t) / len(queries)
@@ -50,7 +48,7 @@ def main() -> None:
         per_query_worker = (time.perf_counter() - t) / args.spawn_queries
 
     print(f"{len(queries)} gold queries, seconds per query:")
-    print(f"  in-process kuzu (unprotected)      {in_process * 1000:8.2f} ms")
+    print(f"  in-process ladybug (unprotected)   {in_process * 1000:8.2f} ms")
     print(f"  SafeExecutor (persistent worker)   {persistent * 1000:8.2f} ms")
     print(f"  fresh worker per query             {per_query_worker * 1000:8.2f} ms")
     print(f"ratio SafeExecutor / in-process:      {persistent / in_process:6.2f}x")

@@ -413,7 +413,7 @@ def cypher_run(root, name="cypher") -> RunFolder:
     run.languages = langs  # the current layout, as `babelscope cypher` writes it
     run.write_results({"per_language": per, "per_kind": kinds, "consistency": cons, "macro_mean": {},
                        "item_weighted_mean": {}, "source": "builtin", "items": 30, "fewshot": 0,
-                       "generation": "greedy", "database": "builtin kuzu",
+                       "generation": "greedy", "database": "builtin ladybug",
                        "sandbox": "local worker, landlock ABI 7", "gold_failures": [],
                        "gold_failures_excluded": 0})
     validate(run.read_json("results.json"))

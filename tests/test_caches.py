@@ -38,7 +38,7 @@ def test_an_entry_without_its_marker_is_rebuilt(tmp_path):
 
 
 def test_single_file_entries(tmp_path):
-    target = tmp_path / "graph.kuzu"
+    target = tmp_path / "graph.lbug"
     build_cached(target, lambda tmp: tmp.write_text("db"))
     assert target.read_text() == "db"
 

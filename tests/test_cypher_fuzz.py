@@ -3,7 +3,7 @@ and line comments (`**/`, `*/` inside strings), strings with every escape and qu
 write / file keywords, semicolons and CR/LF. Every query the checker accepts is run, rendered and raw,
 in-process on a writable scratch copy of the graph whose file paths point at a canary file and an
 output folder: the secret is never returned, no file appears, the graph is unchanged, the rendering
-is a fixed point of the checker, and Kùzu reads the raw text as the checker did (same outcome)."""
+is a fixed point of the checker, and LadybugDB reads the raw text as the checker did (same outcome)."""
 
 from __future__ import annotations
 
@@ -91,10 +91,10 @@ class QueryMaker:
 
 
 def _outcome(con, query: str):
-    """Sorted rows (with column names) as Kùzu runs `query`, "multi" for several statements, or "error"."""
+    """Sorted rows (with column names) as LadybugDB runs `query`, "multi" for several statements, or "error"."""
     try:
         result = con.execute(query)
-    except Exception:  # Kùzu raises RuntimeError for parse, binder and runtime errors
+    except Exception:  # LadybugDB raises RuntimeError for parse, binder and runtime errors
         return "error"
     if isinstance(result, list):
         return "multi", [sorted(map(repr, r.get_all())) for r in result]
@@ -110,21 +110,21 @@ def _counts(con) -> dict[str, int]:
 @pytest.fixture
 def scratch_con(graph_path, tmp_path):  # noqa: F811
     """A writable in-process connection on a copy of the built-in graph."""
-    import kuzu
+    ladybug = pytest.importorskip("ladybug")
 
     folder = tmp_path / "scratch"
     folder.mkdir()
     for path in graph_path.parent.glob(graph_path.name + "*"):
         shutil.copy(path, folder / path.name)
-    db = kuzu.Database(str(folder / graph_path.name))
-    con = kuzu.Connection(db, num_threads=1)
+    db = ladybug.Database(str(folder / graph_path.name))
+    con = ladybug.Connection(db, num_threads=1)
     con.set_query_timeout(2000)
     yield con
     con.close()
     db.close()
 
 
-def test_every_accepted_query_reads_only_and_means_the_same_to_kuzu(scratch_con, canary_file):  # noqa: F811
+def test_every_accepted_query_reads_only_and_means_the_same_to_ladybug(scratch_con, canary_file):  # noqa: F811
     secret_file, out = canary_file
     maker = QueryMaker(random.Random(SEED), str(secret_file), str(out))
     counts_before = _counts(scratch_con)
@@ -140,7 +140,7 @@ def test_every_accepted_query_reads_only_and_means_the_same_to_kuzu(scratch_con,
         assert check_read_only(verdict.statement).statement == verdict.statement, query  # a fixed point
         rendered = _outcome(scratch_con, verdict.statement)
         raw = _outcome(scratch_con, query)
-        assert raw == rendered, (query, verdict.statement)  # Kùzu reads the raw text as the checker did
+        assert raw == rendered, (query, verdict.statement)  # LadybugDB reads the raw text as the checker did
         assert SECRET not in repr(rendered) + repr(raw), query
         ran += rendered != "error"
     assert os.listdir(out) == []

@@ -175,13 +175,13 @@ def test_neo4j_path_needs_the_driver_or_rejects_before_connecting():
     try:
         import neo4j  # noqa: F401
     except ImportError:
-        from babelscope.cypher.public import Neo4jExecutor
-        from babelscope.errors import UsageError
+        from babelscope.cypher.bolt import Neo4jExecutor
+        from babelscope.errors import MissingExtraError
 
-        with pytest.raises(UsageError, match="babelscope\\[neo4j\\]"):
+        with pytest.raises(MissingExtraError, match="babelscope\\[neo4j\\]"):
             Neo4jExecutor("bolt://localhost:7687")
         return
-    from babelscope.cypher.public import Neo4jExecutor
+    from babelscope.cypher.bolt import Neo4jExecutor
 
     ex = Neo4jExecutor("bolt://127.0.0.1:9", password="x")  # nothing listens: a rejected query never connects
     assert ex.run("MATCH (n) DETACH DELETE n").status == "rejected"

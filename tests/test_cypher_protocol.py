@@ -129,10 +129,10 @@ def test_raw_exact_match_keeps_case_and_the_normalised_one_does_not():
 
 
 def _make_db(path: Path, table: str, names: list[str]) -> None:
-    import kuzu
+    ladybug = pytest.importorskip("ladybug")
 
-    db = kuzu.Database(str(path))
-    con = kuzu.Connection(db)
+    db = ladybug.Database(str(path))
+    con = ladybug.Connection(db)
     con.execute(f"CREATE NODE TABLE {table}(name STRING, PRIMARY KEY(name))")
     for name in names:
         con.execute(f"CREATE (:{table} {{name: $n}})", {"n": name})
@@ -142,12 +142,12 @@ def _make_db(path: Path, table: str, names: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def two_databases(tmp_path_factory):
-    """A folder with movies.kuzu (Movie nodes) and people.kuzu (Person nodes), and a public-layout file."""
+    """A folder with movies.lbug (Movie nodes) and people.lbug (Person nodes), and a public-layout file."""
     root = tmp_path_factory.mktemp("t2c")
     folder = root / "dbs"
     folder.mkdir()
-    _make_db(folder / "movies.kuzu", "Movie", ["Apollo 13", "Heat"])
-    _make_db(folder / "people.kuzu", "Person", ["Tom Hanks", "Meg Ryan", "Al Pacino"])
+    _make_db(folder / "movies.lbug", "Movie", ["Apollo 13", "Heat"])
+    _make_db(folder / "people.lbug", "Person", ["Tom Hanks", "Meg Ryan", "Al Pacino"])
     rows = [
         {"question": "List the movies", "schema": "Movie {name: STRING}", "cypher": "MATCH (m:Movie) RETURN m.name",
          "instance_id": "q-movies", "database_reference_alias": "movies", "data_source": "t"},
@@ -183,7 +183,7 @@ def test_each_item_runs_on_its_alias_database_and_failed_golds_are_excluded(two_
         out = evaluate_cypher(generate, items, ["eng_Latn"], ex, schemas, aliases=aliases)
         assert ex.missing == {"recommendations"} and set(ex._executors) == {"movies", "people"}
     recs = {r["item_id"]: r for r in out["records"]["eng_Latn"]}
-    assert sorted(recs["q-movies"]["rows"]) == [["Apollo 13"], ["Heat"]]  # Movie exists only in movies.kuzu
+    assert sorted(recs["q-movies"]["rows"]) == [["Apollo 13"], ["Heat"]]  # Movie exists only in movies.lbug
     assert sorted(recs["q-people"]["rows"]) == [["Al Pacino"], ["Meg Ryan"], ["Tom Hanks"]]
     assert out["gold_failures"] == ["q-broken", "q-nodb"] and out["gold_failures_excluded"] == 2
     assert recs["q-broken"]["gold_failed"] and recs["q-broken"]["execution_match"] is None
@@ -197,7 +197,7 @@ def test_each_item_runs_on_its_alias_database_and_failed_golds_are_excluded(two_
 def test_mapping_file_routes_like_a_folder(two_databases, tmp_path):
     folder, _ = two_databases
     mapping = tmp_path / "dbs.yaml"
-    mapping.write_text(f"movies: {folder / 'movies.kuzu'}\nneo4jlabs_demo_db_people: {folder / 'people.kuzu'}\n")
+    mapping.write_text(f"movies: {folder / 'movies.lbug'}\nneo4jlabs_demo_db_people: {folder / 'people.lbug'}\n")
     with AliasExecutor(database_map(mapping), timeout_s=3.0) as ex:
         assert ex.run("MATCH (p:Person) RETURN count(p)", "neo4jlabs_demo_db_people").rows == [[3]]
         assert ex.run("MATCH (p:Person) RETURN count(p)", "movies").status == "error"  # no Person table there

@@ -132,7 +132,7 @@ def test_hostile_queries_change_nothing_read_nothing_and_the_evaluator_survives(
         hostile = _hostile_queries(str(canary), str(out))
         results = [ex.run(q) for q in hostile]
         for q, r in zip(hostile, results):
-            assert r.status == "rejected", (q, r)  # never reaches Kùzu
+            assert r.status == "rejected", (q, r)  # never reaches LadybugDB
         assert ex.executed == 0
         bombs = [
             "UNWIND range(1, 300000000) AS x RETURN sum(x * x % 7)",  # memory bomb: ~24 GB in-process
@@ -178,15 +178,15 @@ def test_the_worker_checks_again_when_the_parent_check_is_bypassed(graph_path, t
     assert [e for e in events if e[2] == "secret.csv"] == []
 
 
-def test_control_plain_read_only_kuzu_does_read_the_canary(graph_path, tmp_path):  # noqa: F811
-    """Without the check, Kùzu's read-only mode reads the file: the watch above can see reads."""
-    import kuzu
+def test_control_plain_read_only_ladybug_does_read_the_canary(graph_path, tmp_path):  # noqa: F811
+    """Without the check, LadybugDB's read-only mode reads the file: the watch above can see reads."""
+    ladybug = pytest.importorskip("ladybug")
 
     canary = tmp_path / "secret.csv"
     canary.write_text(f"{SECRET},1\n")
     watch = FileWatch([tmp_path])
-    db = kuzu.Database(str(graph_path), read_only=True)
-    con = kuzu.Connection(db)
+    db = ladybug.Database(str(graph_path), read_only=True)
+    con = ladybug.Connection(db)
     rows = con.execute(f"LOAD FROM '{canary}' (file_format='csv', header=false) RETURN *").get_all()
     con.close()
     db.close()
@@ -197,7 +197,7 @@ def test_control_plain_read_only_kuzu_does_read_the_canary(graph_path, tmp_path)
 
 
 # Issue 15: execute exactly what was checked. The checker's lexer must read comments, strings and
-# escapes as Kùzu does, and only its canonical re-rendering of the tokens is ever executed.
+# escapes as LadybugDB does, and only its canonical re-rendering of the tokens is ever executed.
 
 
 TRICK_REASONS = {"load": (0, "LOAD"), "copy": (1, "2 statements"), "export": (2, "2 statements")}
@@ -210,13 +210,13 @@ def test_the_comment_trick_and_its_copy_and_export_forms_are_rejected(index, why
     assert not verdict.ok and why in verdict.reason, verdict
 
 
-def test_control_the_comment_trick_fools_plain_kuzu(graph_path, canary_file):  # noqa: F811
-    """Without the check, read-only Kùzu runs the hidden LOAD, COPY and EXPORT: the trick is real."""
-    import kuzu
+def test_control_the_comment_trick_fools_plain_ladybug(graph_path, canary_file):  # noqa: F811
+    """Without the check, read-only LadybugDB runs the hidden LOAD, COPY and EXPORT: the trick is real."""
+    ladybug = pytest.importorskip("ladybug")
 
     secret_file, out = canary_file
-    db = kuzu.Database(str(graph_path), read_only=True)
-    con = kuzu.Connection(db)
+    db = ladybug.Database(str(graph_path), read_only=True)
+    con = ladybug.Connection(db)
     try:
         results = [con.execute(q) for q in parser_tricks(str(secret_file), str(out))[:3]]
         loaded = results[0].get_all()
@@ -228,18 +228,18 @@ def test_control_the_comment_trick_fools_plain_kuzu(graph_path, canary_file):  #
 
 
 @pytest.fixture(scope="module")
-def kuzu_con():
-    import kuzu
+def ladybug_con():
+    ladybug = pytest.importorskip("ladybug")
 
-    db = kuzu.Database(":memory:")
-    con = kuzu.Connection(db)
+    db = ladybug.Database(":memory:")
+    con = ladybug.Connection(db)
     yield con
     con.close()
     db.close()
 
 
 def _outcome(con, query: str):
-    """(columns, rows) as Kùzu runs `query`, or "error" when Kùzu refuses it."""
+    """(columns, rows) as LadybugDB runs `query`, or "error" when LadybugDB refuses it."""
     try:
         result = con.execute(query)
     except RuntimeError:
@@ -253,7 +253,8 @@ COMMENTS = [
     "/* *\\*/", "/* ` */", "// x\n", "// x\r\n", "// x\r", "// */\n", "// /* \n", "//\n", "// x", "//\r\n\r\n",
 ]  # fmt: skip
 LITERALS = [
-    r"'\x41'", r"'\u0041'", r"'\U0001F600'", r"'\u004'", r"'\uZZZZ'", r"'a\nb'", r"'\N\B\F\R\T\f'", r'"\""',
+    r"'\x41'", r"'\X4a'", r"'\x4g'", r"'a\x27 b'", r"'\U00000041'", r"'\U0041'",
+    r"'\u0041'", r"'\U0001F600'", r"'\u004'", r"'\uZZZZ'", r"'a\nb'", r"'\N\B\F\R\T\f'", r'"\""',
     r"'it\'s'", r'"it\'s"', '"it\'s"', r"'\\'", r"'\\\''", r"'\q'", r"'\/'", r"'\'", "'a\nb'", "'a\rb'", "'é'",
     r'"a\"b\'c"', "'`'", "'/* */'", "'//'", "'*/'", "1 AS `a`", "1 AS `a``b`", "1 AS ``",
     "1 AS `a b`", "1 AS `a\nb`", "1 AS `é`", "1 AS `a", "1e-5", "1e+5", "007", "0", "0.5", ".5", "00.5",
@@ -262,27 +263,27 @@ LITERALS = [
 
 
 @pytest.mark.parametrize("comment", COMMENTS)
-def test_comments_end_where_kuzu_ends_them(kuzu_con, comment):
-    """A differential on the comments themselves: where this lexer reads a comment, Kùzu reads the
-    same (the rendering with the comment replaced by a space runs the same); where it refuses, so does Kùzu."""
+def test_comments_end_where_ladybug_ends_them(ladybug_con, comment):
+    """A differential on the comments themselves: where this lexer reads a comment, LadybugDB reads the
+    same (the rendering with the comment replaced by a space runs the same); where it refuses, so does LadybugDB."""
     for query in (f"RETURN 1 {comment} + 2", f"RETURN 1 {comment} + 2 */ + 4", f"RETURN 1 {comment}\n+ 8 // */"):
         verdict = check_read_only(query)
         if not verdict.ok:
-            assert _outcome(kuzu_con, query) == "error", (query, verdict.reason)
+            assert _outcome(ladybug_con, query) == "error", (query, verdict.reason)
         else:
-            assert _outcome(kuzu_con, query) == _outcome(kuzu_con, verdict.statement), query
+            assert _outcome(ladybug_con, query) == _outcome(ladybug_con, verdict.statement), query
 
 
 @pytest.mark.parametrize("literal", LITERALS)
-def test_strings_names_and_numbers_read_as_kuzu_reads_them(kuzu_con, literal):
-    """Strings (every escape and quote kind), backtick names and numbers: accepted ones give Kùzu the
-    same value and column name in their canonical rendering; refused ones are refused by Kùzu too."""
+def test_strings_names_and_numbers_read_as_ladybug_reads_them(ladybug_con, literal):
+    """Strings (every escape and quote kind), backtick names and numbers: accepted ones give LadybugDB the
+    same value and column name in their canonical rendering; refused ones are refused by LadybugDB too."""
     query = f"RETURN {literal}"
     verdict = check_read_only(query)
     if not verdict.ok:
-        assert _outcome(kuzu_con, query) == "error", (query, verdict.reason)
+        assert _outcome(ladybug_con, query) == "error", (query, verdict.reason)
     else:
-        assert _outcome(kuzu_con, query) == _outcome(kuzu_con, verdict.statement), (query, verdict.statement)
+        assert _outcome(ladybug_con, query) == _outcome(ladybug_con, verdict.statement), (query, verdict.statement)
         assert check_read_only(verdict.statement).statement == verdict.statement
 
 
@@ -294,7 +295,7 @@ CONSERVATIVE = [
 
 @pytest.mark.parametrize("query", CONSERVATIVE)
 def test_what_the_lexer_cannot_classify_is_rejected(query):
-    """Kùzu accepts some of these (Unicode spaces, names, dashes; `$` inside names; a name of two empty
+    """LadybugDB accepts some of these (Unicode spaces, names, dashes; `$` inside names; a name of two empty
     backtick segments): rejected all the same."""
     assert check_read_only(query).reason.startswith("syntax:")
 

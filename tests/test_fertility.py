@@ -41,6 +41,7 @@ def test_parity_uses_the_same_items():
 
 
 def test_tekken_counts_tokens():
+    pytest.importorskip("mistral_common")  # babelscope[tekken]
     counter = get_counter("tekken")
     n = counter.count(["The cat sat on the mat.", "猫坐在垫子上。"])
     assert all(k > 0 for k in n)

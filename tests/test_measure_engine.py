@@ -18,6 +18,7 @@ REQUESTS = [
 
 
 def _hflm(loaded, **kw):
+    pytest.importorskip("lm_eval")  # babelscope[lm_eval]; `make test` installs it
     from lm_eval.models.huggingface import HFLM
 
     return HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=4, **kw)

@@ -2,6 +2,8 @@
 
 import pytest
 
+pytest.importorskip("lm_eval")  # babelscope[lm_eval]; `make test` installs it
+
 from babelscope.measure import evaluate
 from babelscope.measure.engine import Engine
 from babelscope.measure.lm_eval_engine import lm_eval_multiple_choice

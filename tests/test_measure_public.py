@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("lm_eval")  # the public tasks take lm-eval's prompts: babelscope[lm_eval]
+
 from babelscope.errors import DataError, LanguageError
 from babelscope.measure import evaluate
 from babelscope.measure import metrics as M

@@ -32,6 +32,7 @@ def test_fertility_verb_on_a_tiny_tokenizer(tiny_model_dir, tmp_path):
 
 
 def test_fertility_side_by_side_has_no_model(tiny_model_dir, tmp_path):
+    pytest.importorskip("mistral_common")  # the tekken tokenizer: babelscope[tekken]
     corpus = tmp_path / "aligned.jsonl"
     small_corpus(8).save(str(corpus))
     r = bs.fertility(tokenizers=[str(tiny_model_dir), "tekken"], languages="eng_Latn,deu_Latn",

@@ -55,7 +55,7 @@ def test_cypher_api_results_follow_the_schema(tiny_model_dir, graph_path, tmp_pa
     assert on_disk["verb"] == "cypher" and on_disk["languages"] == ["eng_Latn", "spa_Latn"]
     assert on_disk["model"]["source"] == "folder" and on_disk["items"] == 2 and on_disk["fewshot"] == 0
     assert {lang: s["n"] for lang, s in on_disk["per_language"].items()} == {"eng_Latn": 2, "spa_Latn": 2}
-    assert on_disk["database"] == "builtin kuzu" and on_disk["consistency"]["items"] == 2
+    assert on_disk["database"] == "builtin ladybug" and on_disk["consistency"]["items"] == 2
     assert on_disk["sandbox"].startswith("local worker, ")
     frame = r.to_frame()
     assert set(frame["language"]) == {"eng_Latn", "spa_Latn"} and "execution_accuracy" in set(frame["metric"])

@@ -29,3 +29,24 @@ class ModelLoadError(BabelscopeError):
 
 class UnsupportedArchitectureError(BabelscopeError):
     """A model family without an adapter entry."""
+
+
+class MissingExtraError(BabelscopeError):
+    """A feature whose optional dependency is not installed; the message names the extra to install."""
+
+
+def require(module: str, extra: str, feature: str = ""):
+    """Import and return ``module``, or raise ``MissingExtraError`` naming the pip extra that provides it.
+
+    ``feature`` says what needs it (e.g. "the tekken tokenizer"); by default the extra's name::
+
+        mistral_common = require("mistral_common", extra="tekken", feature="the tekken tokenizer")
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError:
+        top = module.split(".")[0]
+        raise MissingExtraError(f"{feature or extra} needs the optional package {top}: "
+                                f'pip install "babelscope[{extra}]"') from None

@@ -27,7 +27,7 @@ from babelscope.errors import UsageError
 
 DEFAULT_OUTPUT = "runs"  # where run folders go when --output_path is not given
 _VERSIONED = ("babelscope", "torch", "transformers", "tokenizers", "safetensors", "accelerate",
-              "peft", "lm_eval", "mergekit", "kuzu", "numpy")
+              "peft", "lm_eval", "mergekit", "ladybug", "numpy")
 
 
 _UMASK = os.umask(0o022)  # read once at import (os.umask can only be read by setting it)

@@ -1,8 +1,9 @@
-"""Run Cypher in a separate worker process with a memory limit, a wall-clock limit and Kùzu's timeout.
+"""The embedded engine: Cypher in a separate worker process with a memory limit, a wall-clock limit and
+the database's own query timeout (LadybugDB, `embedded.py`; one of the two `engine.GraphEngine`s).
 
-Kùzu's own query timeout does not bound memory: `UNWIND range(1, 300000000) ...` can take all
+The database's query timeout does not bound memory: `UNWIND range(1, 300000000) ...` can take all
 of the machine's RAM before the timeout fires. So every query runs in a worker process that
-has `RLIMIT_AS` set (allocation fails inside the worker, not in the evaluator), a Kùzu query
+has `RLIMIT_AS` set (allocation fails inside the worker, not in the evaluator), a query
 timeout, and a parent-side wall-clock limit after which the worker is killed. The database is
 opened read-only and every query passes `safety.check_read_only` in the parent; only the
 checker's canonical re-rendering (`Verdict.statement`) is sent, and the worker checks it again
@@ -28,14 +29,15 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from babelscope.cypher import sandbox
+from babelscope.cypher import embedded, sandbox
 from babelscope.cypher.safety import check_read_only
+from babelscope.errors import DataError
 
-DEFAULT_TIMEOUT_S = 5.0  # Kùzu query timeout; the wall-clock limit adds WALL_SLACK_S
+DEFAULT_TIMEOUT_S = 5.0  # the database's query timeout; the wall-clock limit adds WALL_SLACK_S
 WALL_SLACK_S = 5.0  # extra seconds before the parent kills a worker that does not answer
 DEFAULT_MEMORY_MB = 1536  # address-space limit of the worker (RLIMIT_AS)
 DEFAULT_MAX_ROWS = 1000  # rows sent back per query; more are cut and marked truncated
-STARTUP_TIMEOUT_S = 60.0  # the worker imports kuzu and opens the database
+STARTUP_TIMEOUT_S = 60.0  # the worker imports ladybug and opens the database
 
 
 @dataclass
@@ -53,7 +55,7 @@ class ExecResult:
 
 
 def plain(value):
-    """Kùzu values as plain comparable Python values (nodes/rels as property dicts)."""
+    """Database values as plain comparable Python values (nodes/rels as property dicts)."""
     if isinstance(value, decimal.Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
@@ -82,13 +84,12 @@ def _serve(db_path: str, memory_bytes: int, timeout_ms: int, max_rows: int) -> N
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     out = sys.stdout
     sys.stdout = sys.stderr  # nothing but answers goes to the parent's pipe
-    import kuzu
+    embedded.preload()  # the native library is read before Landlock goes on
 
     # Landlock binds the calling thread and the threads it starts later, so it goes on before
-    # kuzu.Database starts its worker threads; opening the graph needs nothing outside its folder
+    # the database starts its worker threads; opening the graph needs nothing outside its folder
     layer = sandbox.restrict([str(Path(db_path).resolve().parent)])
-    db = kuzu.Database(db_path, read_only=True, buffer_pool_size=128 * 1024**2, max_db_size=1 << 28, max_num_threads=1)
-    con = kuzu.Connection(db, num_threads=1)
+    db, con = embedded.connect(db_path, threads=1, buffer_pool_size=128 * 1024**2, max_db_size=1 << 28)
     con.set_query_timeout(timeout_ms)
     _send(out, ["ready", layer])
     for line in sys.stdin:
@@ -117,7 +118,7 @@ def _execute(out, con, statement: str, max_rows: int) -> None:
         _send(out, ["ok", columns, rows, truncated])
     except MemoryError:
         _send(out, ["memory", "MemoryError"])
-    except Exception as e:  # Kùzu raises RuntimeError for parse, binder and runtime errors
+    except Exception as e:  # the engine raises RuntimeError for parse, binder and runtime errors
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         _send(out, [_classify(msg), msg])
 
@@ -128,7 +129,7 @@ def _send(out, obj) -> None:
 
 
 class SafeExecutor:
-    """Executes read-only Cypher against a Kùzu file, one isolated worker process at a time."""
+    """Executes read-only Cypher against an embedded database file, one isolated worker process at a time."""
 
     def __init__(
         self,
@@ -138,10 +139,9 @@ class SafeExecutor:
         max_rows: int = DEFAULT_MAX_ROWS,
     ):
         self.db_path = str(db_path)
+        embedded.library()  # a missing `babelscope[cypher]` is a one-line error here, not a dead worker
         if not Path(self.db_path).exists():
-            raise FileNotFoundError(
-                f"graph database {self.db_path} does not exist; run `babelscope cypher build-graph`"
-            )
+            raise DataError(f"graph database {self.db_path} does not exist; run `babelscope cypher build-graph`")
         self.timeout_s = timeout_s
         self.memory_bytes = int(memory_mb) * 1024**2
         self.max_rows = max_rows
@@ -179,6 +179,11 @@ class SafeExecutor:
         if self._proc is None or self._proc.poll() is not None:
             self._start()
         return self._layer
+
+    @property
+    def guard(self) -> str:
+        """What guards execution, in one line (`engine.GraphEngine`): this worker and its sandbox."""
+        return f"local worker, {self.sandbox}"
 
     def _read(self, timeout: float):
         """One JSON line from the worker, or None when it died or did not answer in time."""

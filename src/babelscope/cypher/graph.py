@@ -4,19 +4,19 @@ Everything comes from reference data that ships inside PyPI packages:
 pycountry (ISO 3166-1/-2, 639-3, 4217, 15924) and Babel's CLDR tables
 (`territory_languages` with population shares and official status, `territory_currencies`,
 `likely_subtags` for each language's main script, `zone_territories`, `currency_fractions`).
-The graph is built once into an embedded Kùzu database under the babelscope cache directory.
+The graph is built once into an embedded LadybugDB file (`embedded.py`) under the babelscope cache directory.
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
+from babelscope.cypher import embedded
 from babelscope.runs import build_cached, cache_dir
 
-GRAPH_VERSION = 1  # bump when the schema or the build changes; the cache file name carries it
+GRAPH_VERSION = 2  # bump when the schema, the build or the engine changes (2: LadybugDB, not Kùzu)
 
-NODE_TABLES = {  # table -> [(property, Kùzu type)]; the first property is the primary key
+NODE_TABLES = {  # table -> [(property, Cypher type)]; the first property is the primary key
     "Country": [
         ("code", "STRING"),
         ("alpha3", "STRING"),
@@ -47,7 +47,7 @@ REL_TABLES = {  # table -> (from, to, [(property, type)])
 
 
 def default_graph_path() -> Path:
-    return cache_dir() / "cypher" / f"countries-v{GRAPH_VERSION}.kuzu"
+    return cache_dir() / "cypher" / f"countries-v{GRAPH_VERSION}{embedded.SUFFIX}"
 
 
 def ensure_graph(path: str | Path | None = None, rebuild: bool = False) -> Path:
@@ -159,17 +159,14 @@ def _key(table: str) -> str:
 
 
 def build_graph(path: str | Path) -> Path:
-    """Build the graph into `path` (a single Kùzu file), atomically replacing any old one."""
+    """Build the graph into `path` (a single database file), atomically replacing any old one."""
     return build_cached(Path(path), _build_into, rebuild=True)
 
 
 def _build_into(tmp: Path) -> None:
-    """Write the whole graph into the new Kùzu file ``tmp``."""
-    import kuzu
-
+    """Write the whole graph into the new database file ``tmp``."""
+    db, con = embedded.connect(tmp, read_only=False)  # first: a missing engine fails before the slow part
     nodes, rels = _collect()
-    db = kuzu.Database(str(tmp))
-    con = kuzu.Connection(db)
     for table, props in NODE_TABLES.items():
         cols = ", ".join(f"{p} {t}" for p, t in props)
         con.execute(f"CREATE NODE TABLE {table}({cols}, PRIMARY KEY({props[0][0]}))")
@@ -189,23 +186,12 @@ def _build_into(tmp: Path) -> None:
         )
     con.close()
     db.close()
-    Path(str(tmp) + ".wal").unlink(missing_ok=True)  # Kùzu's write-ahead log of the new file, if one is left
-
-
-def _remove(path: Path) -> None:
-    for p in (path, Path(str(path) + ".wal"), Path(str(path) + ".lock")):
-        if p.is_dir():
-            shutil.rmtree(p)
-        elif p.exists():
-            p.unlink()
+    Path(str(tmp) + ".wal").unlink(missing_ok=True)  # the engine's write-ahead log of the new file, if one is left
 
 
 def graph_counts(path: str | Path) -> dict[str, int]:
     """Row counts per node and relationship table (opened read-only)."""
-    import kuzu
-
-    db = kuzu.Database(str(path), read_only=True)
-    con = kuzu.Connection(db)
+    db, con = embedded.connect(path)
     out = {}
     for table in NODE_TABLES:
         out[table] = con.execute(f"MATCH (n:{table}) RETURN count(n)").get_next()[0]

@@ -192,7 +192,7 @@ def execution_text_scores(pred_rows: list | None, gold_rows: list) -> dict:
 
 def is_syntax_error(status: str, error: str) -> bool:
     """The query is not valid Cypher: empty, unreadable by the lexer, not shaped as a query (no
-    leading clause, no RETURN), or Kùzu's parser refused it. Unsafe but valid queries are not."""
+    leading clause, no RETURN), or the database's parser refused it. Unsafe but valid queries are not."""
     if status == "rejected":
         return error.startswith("syntax:")
     return status == "error" and error.startswith("Parser exception")

@@ -1,4 +1,4 @@
-"""Public Text2Cypher data (`neo4j/text2cypher-2024v1` layout) and execution on a user's Neo4j server.
+"""Public Text2Cypher data (`neo4j/text2cypher-2024v1` layout) and routing each item to its own database.
 
 The dataset's rows have `question`, `schema`, `cypher`, `data_source`, `instance_id` and
 `database_reference_alias`. `load_text2cypher` reads them from a local JSONL / JSON / CSV /
@@ -6,34 +6,23 @@ Parquet file or, when the hub is reachable, from `hf:<dataset>[:<split>]`. Trans
 (the paper's Spanish and Turkish questions) keep every field but the question, so
 `question_column` picks which column holds the question.
 
-`AliasExecutor` routes each item to its own database: `--database` names a folder of Kùzu files
-(`<alias>.kuzu` or `<alias>`) or a JSON/YAML mapping {alias: path}, keyed by the dataset's
-`database_reference_alias`; one `SafeExecutor` (its own sandboxed worker) per database.
-
-`Neo4jExecutor` runs a query on a Neo4j server (`--database bolt://...`, needs the optional
-`neo4j` extra): the same read-only check as for Kùzu first, then a READ-mode session with a
-transaction timeout, so the server itself refuses writes.
+`AliasExecutor` routes each item to its own database: `--database` names a folder of embedded
+database files (`<alias>.lbug` or `<alias>`) or a JSON/YAML mapping {alias: path}, keyed by the
+dataset's `database_reference_alias`; one `SafeExecutor` (its own sandboxed worker) per database.
+A Neo4j server (`--database bolt://...`) is the other engine (`bolt.py`, chosen by `engine.py`).
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from babelscope.cypher.execute import (
-    DEFAULT_MAX_ROWS,
-    DEFAULT_MEMORY_MB,
-    DEFAULT_TIMEOUT_S,
-    ExecResult,
-    SafeExecutor,
-    plain,
-)
-from babelscope.cypher.safety import check_read_only
-from babelscope.errors import DataError, UsageError
+from babelscope.cypher import embedded
+from babelscope.cypher.execute import DEFAULT_MAX_ROWS, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, ExecResult, SafeExecutor
+from babelscope.errors import DataError
 
 REQUIRED = ("question", "schema", "cypher")
 OPTIONAL = ("data_source", "instance_id", "database_reference_alias")
@@ -120,33 +109,34 @@ MAPPING_SUFFIXES = (".json", ".yaml", ".yml")
 
 
 def database_map(spec: str | Path) -> dict[str, Path] | None:
-    """{alias: Kùzu path} when `spec` is a folder of databases or a mapping file; None for one database."""
+    """{alias: database path} when `spec` is a folder of databases or a mapping file; None for one database."""
     path = Path(spec)
     if path.is_dir():
         found = {}
         for entry in sorted(path.iterdir()):
-            if entry.name.startswith(".") or entry.suffix in (".wal", ".lock", ".shadow", ".tmp"):
+            if entry.name.startswith(".") or entry.suffix in embedded.SIDE_FILES:
                 continue
-            found[entry.name[: -len(".kuzu")] if entry.name.endswith(".kuzu") else entry.name] = entry
+            found[entry.name.removesuffix(embedded.SUFFIX)] = entry
         if not found:
-            raise DataError(f"{spec}: the folder holds no Kùzu databases (name them <database_reference_alias>.kuzu)")
+            raise DataError(f"{spec}: the folder holds no databases (name them <database_reference_alias>"
+                            f"{embedded.SUFFIX})")
         return found
     if path.suffix.lower() in MAPPING_SUFFIXES:
         if not path.exists():
-            raise DataError(f"{spec} does not exist; pass a JSON/YAML mapping {{alias: kuzu path}}")
+            raise DataError(f"{spec} does not exist; pass a JSON/YAML mapping {{alias: database path}}")
         text = path.read_text(encoding="utf-8")
         try:
             data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
         except (ValueError, yaml.YAMLError) as exc:  # json and yaml parse errors
-            raise DataError(f"{spec} cannot be read ({type(exc).__name__}); write {{alias: kuzu path}}") from None
+            raise DataError(f"{spec} cannot be read ({type(exc).__name__}); write {{alias: database path}}") from None
         if not isinstance(data, dict) or not data:
-            raise DataError(f"{spec}: expected a non-empty mapping {{database_reference_alias: kuzu path}}")
+            raise DataError(f"{spec}: expected a non-empty mapping {{database_reference_alias: database path}}")
         return {str(k): (path.parent / str(v)) for k, v in data.items()}
     return None
 
 
 class AliasExecutor:
-    """Runs each query on the Kùzu database of its `database_reference_alias` (`run(query, alias)`).
+    """Runs each query on the embedded database of its `database_reference_alias` (`run(query, alias)`).
 
     Each database gets its own `SafeExecutor` (read-only, sandboxed worker), started on first use.
     A query for an alias with no database returns an error result and the alias is remembered in
@@ -157,6 +147,7 @@ class AliasExecutor:
 
     def __init__(self, databases: dict[str, Path], timeout_s: float = DEFAULT_TIMEOUT_S,
                  memory_mb: int = DEFAULT_MEMORY_MB, max_rows: int = DEFAULT_MAX_ROWS):
+        embedded.library()  # a missing `babelscope[cypher]` is a one-line error before any query
         self.databases = {alias: Path(p) for alias, p in databases.items()}
         for alias, p in self.databases.items():
             if not p.exists():
@@ -182,6 +173,10 @@ class AliasExecutor:
         first = next(iter(self._executors.values()), None) or self.executor(next(iter(self.databases)))
         return f"{first.sandbox}; one worker per database ({len(self.databases)} databases)"
 
+    @property
+    def guard(self) -> str:
+        return f"local worker, {self.sandbox}"
+
     def close(self) -> None:
         for ex in self._executors.values():
             ex.close()
@@ -192,80 +187,3 @@ class AliasExecutor:
 
     def __exit__(self, *exc):
         self.close()
-
-
-class Neo4jExecutor:
-    """Read-only execution on a Neo4j server; same interface as `SafeExecutor.run`."""
-
-    def __init__(
-        self,
-        uri: str,
-        user: str = "neo4j",
-        password: str | None = None,
-        database: str | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-        max_rows: int = DEFAULT_MAX_ROWS,
-    ):
-        try:
-            import neo4j
-        except ImportError:
-            raise UsageError("--database bolt://... needs the neo4j driver: pip install 'babelscope[neo4j]'") from None
-        self._neo4j = neo4j
-        auth = (user, password) if password is not None else None
-        self._driver = neo4j.GraphDatabase.driver(uri, auth=auth)
-        self.database = database
-        self.timeout_s = timeout_s
-        self.max_rows = max_rows
-        self.executed = 0
-
-    def run(self, query: str) -> ExecResult:
-        verdict = check_read_only(query)
-        if not verdict.ok:
-            return ExecResult("rejected", error=verdict.reason)
-        start = time.perf_counter()
-        self.executed += 1
-        neo4j = self._neo4j
-
-        def work(tx):
-            result = tx.run(neo4j.Query(verdict.statement, timeout=self.timeout_s))
-            keys = list(result.keys())
-            rows = []
-            for record in result:
-                if len(rows) >= self.max_rows:
-                    return keys, rows, True
-                rows.append([plain(_neo4j_value(v)) for v in record.values()])
-            return keys, rows, False
-
-        try:
-            with self._driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
-                columns, rows, truncated = session.execute_read(work)
-        except neo4j.exceptions.Neo4jError as e:
-            status = "error"
-            code = getattr(e, "code", "") or ""
-            if "Syntax" in code:
-                status, msg = "error", f"Parser exception: {e.message}"
-            elif "Timeout" in code or "Terminated" in code:
-                status, msg = "timeout", str(e.message)
-            else:
-                msg = f"{code}: {e.message}"
-            return ExecResult(status, error=msg, seconds=time.perf_counter() - start)
-        return ExecResult("ok", rows=rows, columns=columns, truncated=truncated, seconds=time.perf_counter() - start)
-
-    def close(self) -> None:
-        self._driver.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-def _neo4j_value(value):
-    """Neo4j graph objects as property dicts (nodes keep their first label as `_label`)."""
-    labels = getattr(value, "labels", None)
-    if labels is not None and hasattr(value, "items"):
-        return {"_label": sorted(labels)[0] if labels else "", **dict(value.items())}
-    if hasattr(value, "type") and hasattr(value, "items"):
-        return {"_label": value.type, **dict(value.items())}
-    return value

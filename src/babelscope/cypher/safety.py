@@ -1,10 +1,10 @@
 """Read-only check for generated Cypher, done on the lexed statement (not a keyword grep).
 
-Kùzu's read-only mode blocks changes to the graph, but `LOAD FROM` still reads any file,
+LadybugDB's read-only mode blocks changes to the graph, but `LOAD FROM` still reads any file,
 `COPY ... TO` / `EXPORT DATABASE` still write files, `INSTALL` reaches the network, and
 `ATTACH` opens other databases. So a query is executed only when:
 
-1. it lexes cleanly under Kùzu's own lexical rules (see below), so a keyword inside a string
+1. it lexes cleanly under the engine's own lexical rules (see below), so a keyword inside a string
    literal, a comment or a property name such as `n.set` is not a clause;
 2. it is exactly one statement (at most one trailing `;`);
 3. every clause at every nesting depth is a read clause (MATCH, OPTIONAL MATCH, WHERE, WITH,
@@ -14,22 +14,24 @@ Kùzu's read-only mode blocks changes to the graph, but `LOAD FROM` still reads 
 
 Execute exactly what was checked: `Verdict.statement` is not a slice of the input but the query
 re-rendered from the checker's own tokens (comments dropped, every run of whitespace or comments
-one space, strings re-quoted in one canonical form). Only that text is sent to Kùzu, so a
-comment or string that Kùzu would read differently from this lexer cannot hide a clause.
+one space, strings re-quoted in one canonical form). Only that text is sent to LadybugDB, so a
+comment or string that LadybugDB would read differently from this lexer cannot hide a clause.
 
-The lexer is a single linear pass that follows Kùzu's ANTLR grammar (`src/antlr4/Cypher.g4`):
+The lexer is a single linear pass that follows LadybugDB's ANTLR grammar (`src/antlr4/Cypher.g4`,
+Kùzu's with more string escapes):
 
 - `/* ... */`: inside, a `*` followed by any character but `/` consumes both, so `**/` does not
   end the comment; an unterminated `/*` is rejected.
 - `// ...` ends at LF, CR LF or the end of the text; a lone CR followed by more text is rejected.
-- strings in `'` or `"`; a backslash must start one of Kùzu's escapes (`\\\\ \\' \\" \\b \\f \\n \\r
-  \\t` in either case, `\\u` + 4 hex digits); Kùzu's value is the escaped character without the
-  backslash (`'\\n'` is `n`), so escapes are kept verbatim in the canonical form.
+- strings in `'` or `"`; a backslash must start one of LadybugDB's escapes (`\\\\ \\' \\" \\b \\f \\n \\r
+  \\t` in either case, `\\u` + 4 hex digits, `\\U` + 8, `\\x` or `\\X` + 2); their values changed
+  between Kùzu and LadybugDB (`'\\n'` was `n`, is a line feed; `\\x41` keeps its backslash), so
+  escapes are kept verbatim in the canonical form and the engine decides what they mean.
 - backtick names: one or more `` `...` `` segments, none of them empty.
 - names are ASCII `[A-Za-z_][A-Za-z0-9_]*`, numbers ASCII; anything else outside strings and
   backtick names (other Unicode letters, spaces or dashes, unknown characters) is rejected.
 
-Everything the lexer cannot classify with certainty is rejected and never reaches Kùzu
+Everything the lexer cannot classify with certainty is rejected and never reaches LadybugDB
 (binding alone would read the file that a `LOAD FROM` names). See docs/security.md.
 """
 
@@ -46,19 +48,20 @@ FORBIDDEN = {  # keywords that write, touch files or the network, or change the 
     "INSTALL", "UNINSTALL", "ATTACH", "USE", "EXPORT", "IMPORT", "BEGIN", "COMMIT", "ROLLBACK",
     "CHECKPOINT", "FOREACH", "EXPLAIN", "PROFILE", "TRANSACTION", "TRUNCATE", "RENAME",
 }  # fmt: skip
-# procedures that reveal only the graph's own schema or Kùzu's version, nothing of the host
+# procedures that reveal only the graph's own schema or LadybugDB's version, nothing of the host
 # (current_setting is not here: it returns e.g. the home folder)
 READ_ONLY_PROCEDURES = {"show_tables", "table_info", "show_connection", "db_version"}
 
 WHITESPACE = " \t\n\r\f\v"
-OPERATORS_2 = {"<>", "<=", ">=", "=~", "<<", ">>", "..", "!="}  # Kùzu's two-character tokens
+OPERATORS_2 = {"<>", "<=", ">=", "=~", "<<", ">>", "..", "!="}  # LadybugDB's two-character tokens
 OPERATORS_1 = set("()[]{}<>=+-*/%^&|!:;,.")
 _LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _DIGITS = frozenset("0123456789")
 _NAME_CHARS = _LETTERS | _DIGITS
-_NOT_AFTER_NUMBER = _NAME_CHARS | {"$"}  # Kùzu would read these as part of a name or a longer token
+_NOT_AFTER_NUMBER = _NAME_CHARS | {"$"}  # LadybugDB would read these as part of a name or a longer token
 _HEX = frozenset("0123456789abcdefABCDEF")
 _SIMPLE_ESCAPES = frozenset("\\'\"bBfFnNrRtT")
+_HEX_ESCAPES = {"u": 4, "U": 8, "x": 2, "X": 2}  # escape letter -> hex digits that must follow
 
 
 @dataclass(frozen=True)
@@ -132,13 +135,14 @@ def _string_end(q: str, i: int) -> tuple[int, str]:
 
 
 def _escape(q: str, j: int) -> tuple[str, int]:
-    """(escape text, end) for the backslash at j, as Kùzu's EscapedChar rule allows."""
+    """(escape text, end) for the backslash at j, as LadybugDB's EscapedChar rule allows."""
     e = q[j + 1 : j + 2]
     if e in _SIMPLE_ESCAPES:
         return q[j : j + 2], j + 2
-    if e in ("u", "U") and len(q) >= j + 6 and all(h in _HEX for h in q[j + 2 : j + 6]):
-        return q[j : j + 6], j + 6
-    raise LexError(f"escape {q[j : j + 2]!r} at character {j} is not a Kùzu escape")
+    digits = _HEX_ESCAPES.get(e, 0)
+    if digits and len(q) >= j + 2 + digits and all(h in _HEX for h in q[j + 2 : j + 2 + digits]):
+        return q[j : j + 2 + digits], j + 2 + digits
+    raise LexError(f"escape {q[j : j + 2]!r} at character {j} is not a LadybugDB escape")
 
 
 def _quoted_end(q: str, i: int) -> int:
@@ -155,7 +159,7 @@ def _quoted_end(q: str, i: int) -> int:
 
 
 def _name_end(q: str, i: int) -> int:
-    """End of the ASCII name at i; a `$` right after a name would be part of it for Kùzu."""
+    """End of the ASCII name at i; a `$` right after a name would be part of it for LadybugDB."""
     j = i + 1
     while j < len(q) and q[j] in _NAME_CHARS:
         j += 1
@@ -238,7 +242,7 @@ def tokenize(query: str) -> list[Token]:
 
 def render(tokens: list[Token]) -> str:
     """The tokens as one line: one space where the query had whitespace or a comment, none where
-    the tokens touched (Kùzu allows no space in e.g. `list[1]` or before `,` in ORDER BY)."""
+    the tokens touched (LadybugDB allows no space in e.g. `list[1]` or before `,` in ORDER BY)."""
     return "".join((" " if tok.space and i else "") + tok.rendered for i, tok in enumerate(tokens))
 
 
@@ -328,7 +332,7 @@ def check_read_only(query: str) -> Verdict:
             return Verdict(False, "syntax: empty query")
         if len(statements) > 1:
             return Verdict(False, f"{len(statements)} statements; only one is allowed")
-        if len(statements[0]) < len(tokens) - (tokens[-1].text == ";"):  # Kùzu refuses `; RETURN 1` and `;;`
+        if len(statements[0]) < len(tokens) - (tokens[-1].text == ";"):  # LadybugDB refuses `; RETURN 1` and `;;`
             return Verdict(False, "syntax: ';' may only end the statement")
         reason = _check_statement(statements[0])
     except LexError as e:

@@ -1,6 +1,6 @@
 """Landlock for the Cypher worker: defence in depth behind the read-only check.
 
-After the worker has imported kuzu and opened the database, `restrict([graph folder])` makes
+After the worker has imported ladybug and opened the database, `restrict([graph folder])` makes
 the process unable to open any file except for reading beneath that folder (every filesystem
 right the kernel's Landlock ABI knows is handled; only read-file and read-dir are granted),
 unable to bind or connect TCP sockets (ABI >= 4), and unable to signal processes or reach

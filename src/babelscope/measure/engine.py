@@ -248,6 +248,7 @@ class Engine:
         pos = (mask.cumsum(-1) - 1).clamp(min=0)  # [G, Lc] true positions
         out = self.body(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev), use_cache=True)
         states = [out.last_hidden_state[:, -1]]  # [G, D] each predicts its continuations' first token
+        kv = "cache" if hasattr(out, "cache") else "past_key_values"  # transformers < 5.24 calls it past_key_values
         entries = [(g, c[0], r) for r, (g, c) in enumerate(zip(row_group, conts, strict=True))]
         n_states, first, ctx_len = len(contexts), torch.tensor(row_group), mask.sum(-1)  # [N], [G]
         slack = PAD_SLACK if self.on_cpu else ACCELERATOR_PAD_SLACK
@@ -261,7 +262,7 @@ class Engine:
                 input_ids=cids.to(dev),
                 attention_mask=full_mask.to(dev),
                 position_ids=cpos.to(dev),
-                cache=_rows_of(out.cache, first[rows].to(dev)),
+                **{kv: _rows_of(getattr(out, kv), first[rows].to(dev))},
                 use_cache=True,
             ).last_hidden_state  # [n, Lt, D]
             for r, row in enumerate(rows):

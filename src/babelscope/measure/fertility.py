@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from tqdm.auto import tqdm
 
 from babelscope.data.corpus import load_corpus
-from babelscope.errors import UsageError
+from babelscope.errors import UsageError, require
 from babelscope.languages import REFERENCE, info, resolve_many  # parity is measured against REFERENCE
 from babelscope.models.load import load_tokenizer
 
@@ -35,7 +35,7 @@ class TekkenCounter:
     name = "tekken"
 
     def __init__(self, file: str = "tekken_240911.json"):
-        import mistral_common
+        mistral_common = require("mistral_common", extra="tekken", feature="the tekken tokenizer")
         from mistral_common.tokens.tokenizers.tekken import Tekkenizer
 
         path = os.path.join(os.path.dirname(mistral_common.__file__), "data", file)

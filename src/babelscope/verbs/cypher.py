@@ -8,12 +8,12 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 
+from babelscope.cypher.engine import open_engine
 from babelscope.cypher.evaluate import evaluate_cypher, markdown_table, public_aliases, public_items
-from babelscope.cypher.execute import SafeExecutor
 from babelscope.cypher.graph import ensure_graph, graph_counts
 from babelscope.cypher.prompts import DEFAULT_SHOTS, MAX_GEN_TOKS
 from babelscope.cypher.prompts import labels as prompt_labels
-from babelscope.cypher.public import AliasExecutor, Neo4jExecutor, database_map, load_text2cypher
+from babelscope.cypher.public import AliasExecutor, load_text2cypher
 from babelscope.cypher.questions import load_questions, question_languages, select_items
 from babelscope.cypher.schema import builtin_schema_text
 from babelscope.errors import UsageError
@@ -33,7 +33,7 @@ GENERATION = "greedy (babelscope.measure.engine.Engine.generate_until)"
 @dataclass
 class CypherConfig(OutputOptions, LanguageOptions, ModelOptions):
     action: str = option("evaluate", "evaluate (default): prompt, generate, execute safely and score; build-graph: "
-                         "build the built-in Kùzu graph into the cache; schema: print the schema text used in "
+                         "build the built-in graph (LadybugDB) into the cache; schema: print the schema text used in "
                          "prompts; questions: print the question set's counts per kind and language "
                          f"(one of {', '.join(ACTIONS)})", positional=True, metavar="ACTION")
     languages: str = option(CYPHER_LANGUAGES, "comma-separated codes (eng_Latn, es, tr, German, ...) or `all` "
@@ -48,16 +48,16 @@ class CypherConfig(OutputOptions, LanguageOptions, ModelOptions):
                                   "column)")
     database: str | None = option(None, "where queries run: bolt://... or neo4j://... (a Neo4j server, needs pip "
                                   "install 'babelscope[neo4j]'; user/password from --db_user and NEO4J_PASSWORD) "
-                                  "or a Kùzu file, or a folder of Kùzu files named <database_reference_alias>.kuzu "
-                                  "or a .json/.yaml mapping {alias: kuzu path} (each public item then runs on its "
+                                  "or a LadybugDB file, or a folder of them named <database_reference_alias>.lbug "
+                                  "or a .json/.yaml mapping {alias: database path} (each public item then runs on its "
                                   "alias's database) (default: the built-in graph; a public source without "
                                   "--database gets text metrics only)")
     db_user: str = option("neo4j", "Neo4j user")
     db_name: str | None = option(None, "Neo4j database name (default: the server's default)")
-    graph: str | None = option(None, "path of the built-in Kùzu graph (default: <cache>/cypher/countries-v1.kuzu, "
+    graph: str | None = option(None, "path of the built-in graph (default: <cache>/cypher/countries-v2.lbug, "
                                "cache = $BABELSCOPE_CACHE or the user cache folder)")
     rebuild: bool = option(False, "with build-graph: rebuild even if the graph exists")
-    timeout: float = option(5.0, "seconds per query (Kùzu's timeout; the worker is killed 5 s later)",
+    timeout: float = option(5.0, "seconds per query (the database's timeout; the worker is killed 5 s later)",
                             minimum=0.001)
     memory_mb: int = option(1536, "memory limit of the query worker process in MiB (RLIMIT_AS)", minimum=64)
     apply_chat_template: bool = option(False, "wrap each prompt in the tokenizer's chat template as one user turn "
@@ -111,26 +111,9 @@ def _questions_text() -> str:
 
 
 def _executor(config: CypherConfig, builtin: bool):
-    db = config.database
-    if db and "://" in db:
-        return Neo4jExecutor(db, config.db_user, os.environ.get("NEO4J_PASSWORD"), config.db_name, config.timeout)
-    databases = database_map(db) if db else None
-    if databases is not None:
-        return AliasExecutor(databases, config.timeout, config.memory_mb)
-    if db:
-        return SafeExecutor(db, config.timeout, config.memory_mb)
-    if builtin:
-        return SafeExecutor(ensure_graph(config.graph), config.timeout, config.memory_mb)
-    return None
-
-
-def _sandbox(executor) -> str:
-    """Which operating-system layer guards query execution (docs/security.md)."""
-    if isinstance(executor, (SafeExecutor, AliasExecutor)):
-        return f"local worker, {executor.sandbox}"
-    if executor is not None:
-        return "Neo4j server: read-only session; lock the server down as docs/security.md says"
-    return "not executed (no database for this source)"
+    return open_engine(config.database, graph=config.graph, builtin=builtin, timeout_s=config.timeout,
+                       memory_mb=config.memory_mb, user=config.db_user, password=os.environ.get("NEO4J_PASSWORD"),
+                       db_name=config.db_name)
 
 
 def _load_items(config: CypherConfig):
@@ -166,7 +149,7 @@ def _evaluate(config: CypherConfig) -> Result:
     run = start_run(config, "cypher")
     run.languages = languages
     executor = _executor(config, builtin)
-    sandbox = _sandbox(executor)
+    sandbox = executor.guard if executor is not None else "not executed (no database for this source)"
     print(f"babelscope: generated queries: {sandbox}", file=sys.stderr)
     done = {lang: run.read_samples("cypher", lang) for lang in languages}  # resume a named run
     loaded = config.load()
@@ -183,7 +166,7 @@ def _evaluate(config: CypherConfig) -> Result:
             executor.close()
     records = result.pop("records")
     result.update(source=config.source, items=len(items), fewshot=config.fewshot, generation=GENERATION,
-                  database=config.database or "builtin kuzu", sandbox=sandbox,
+                  database=config.database or "builtin ladybug", sandbox=sandbox,
                   chat_template=bool(config.apply_chat_template),
                   prompt_language="question's language" if config.translate_prompt else "English")
     if isinstance(executor, AliasExecutor):
@@ -223,7 +206,7 @@ SPEC = VerbSpec(
     "cypher", "measure", "Text2Cypher across languages: exact match, Google-BLEU, ROUGE-L, execution acc.",
     CypherConfig, run,
     description="Text2Cypher across languages (Ozsoy & Tai): prompt with the schema and a question, generate "
-    "greedily, extract the query, run it read-only in a memory- and time-limited worker on the built-in Kùzu "
+    "greedily, extract the query, run it read-only in a memory- and time-limited worker on the built-in LadybugDB "
     "graph (countries, languages, scripts, currencies from pycountry + CLDR), and score per language. "
     "Examples: babelscope cypher build-graph; babelscope cypher --model_args pretrained=default --languages "
     "eng_Latn,spa_Latn,tur_Latn --limit 30; babelscope cypher --languages all --fewshot; babelscope cypher "

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from babelscope.data.corpus import load_corpus
-from babelscope.errors import DataError, LanguageError
+from babelscope.errors import DataError, LanguageError, require
 from babelscope.languages import info
 from babelscope.measure.tasks import GenItem, MCItem, Task, register
 from babelscope.measure.tasks.builtin import Translation
@@ -46,14 +46,15 @@ def load_docs(task: str, hf_path: str, config: str | None, split: str) -> list[d
 @lru_cache(maxsize=64)
 def lm_eval_task_yaml(relpath: str) -> dict:
     """One of lm-eval's installed task YAML files (``!function`` tags read as plain strings)."""
-    import lm_eval.tasks
     import yaml
+
+    lm_eval_tasks = require("lm_eval.tasks", extra="lm_eval", feature="the public tasks (lm-eval's prompts)")
 
     class _Loader(yaml.SafeLoader):
         pass
 
     _Loader.add_multi_constructor("!", lambda loader, tag, node: loader.construct_scalar(node))
-    path = Path(lm_eval.tasks.__file__).parent / relpath
+    path = Path(lm_eval_tasks.__file__).parent / relpath
     with open(path, encoding="utf-8") as f:
         return yaml.load(f, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
 
