@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tomllib
 import zipfile
 from glob import glob
@@ -86,3 +87,19 @@ def test_the_tested_set_lies_inside_the_supported_ranges():
     outside = [f"{r} (constraints.txt: {pins.get(_norm(r.name))})" for r in requirements
                if _norm(r.name) not in pins or not r.specifier.contains(pins[_norm(r.name)], prereleases=True)]
     assert outside == []
+
+
+@pytest.mark.parametrize(("module", "argv", "extra"), [
+    ("mistral_common", ["fertility", "--tokenizers", "tekken", "--languages", "fra_Latn"], "tekken"),
+    ("ladybug", ["cypher", "build-graph"], "cypher"),
+])
+def test_a_missing_extra_is_one_line_and_leaves_no_folder(module, argv, extra, monkeypatch, tmp_path, capsys):
+    from babelscope.cli.main import main
+
+    monkeypatch.setitem(sys.modules, module, None)  # as if the extra were not installed
+    monkeypatch.setenv("BABELSCOPE_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    assert main([*argv, "--output_path", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("babelscope: error:") and f'babelscope[{extra}]' in err[-1]
+    assert not out.exists() or not any(out.iterdir())

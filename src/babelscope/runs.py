@@ -285,6 +285,8 @@ class RunFolder:
             for name in left:
                 (self.path / name).unlink()
             self.path.rmdir()
+            if not any(self.path.parent.iterdir()):  # the model's folder, when this run was its only one
+                self.path.parent.rmdir()
             return True
         return False
 
