@@ -110,7 +110,7 @@ MAPPING_SUFFIXES = (".json", ".yaml", ".yml")
 
 def database_map(spec: str | Path) -> dict[str, Path] | None:
     """{alias: database path} when `spec` is a folder of databases or a mapping file; None for one database."""
-    path = Path(spec)
+    path = Path(spec).expanduser().resolve()  # absolute: each worker runs in its own private folder
     if path.is_dir():
         found = {}
         for entry in sorted(path.iterdir()):
