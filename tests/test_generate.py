@@ -1,0 +1,143 @@
+"""The generation engine gives Hugging Face ``generate``'s greedy tokens (fp32, tiny models of every family)."""
+
+import pytest
+import torch
+
+from babelscope.measure import generate as gen
+from babelscope.measure.engine import Engine
+from babelscope.measure.generate import Decoder, greedy_tokens
+from babelscope.models.forward import Unembedding, pad_batch, pad_id_of
+
+SHARED = "Answer the question in one short sentence, in the language of the question. Question: "
+QUESTIONS = ["Where did the cat sit?", "Où le chat était-il assis ?", "Где сидела кошка?", "猫坐在哪里？",
+             "Wo saß die Katze?"]
+
+
+def _prompts(tokenizer, texts=QUESTIONS):
+    bos = [tokenizer.bos_token_id]
+    return [bos + tokenizer.encode(SHARED + q, add_special_tokens=False) for q in texts]
+
+
+def hf_greedy(loaded, prompts, max_new):
+    """HF generate on the left-padded batch, each row cut after its EOS (generate pads after it)."""
+    pad = pad_id_of(loaded.tokenizer)
+    batch = pad_batch(prompts, pad, "left")
+    with torch.no_grad():
+        out = loaded.model.generate(**batch, max_new_tokens=max_new, do_sample=False, pad_token_id=pad,
+                                    temperature=None, top_p=None, top_k=None)[:, batch["input_ids"].shape[1]:]
+    eos = Decoder.of(loaded).eos_ids
+    rows = []
+    for row in out.tolist():
+        ends = [i for i, t in enumerate(row) if t in eos]
+        rows.append(row[: ends[0] + 1] if ends else row)
+    return rows
+
+
+def test_greedy_equals_hf_generate(tiny_loaded, family):
+    loaded = tiny_loaded(family)
+    prompts = _prompts(loaded.tokenizer)
+    assert gen.shared_prefix(prompts) >= gen.MIN_SHARED_PREFIX  # the shared-prefix pass runs
+    ours = greedy_tokens(Decoder.of(loaded), prompts, 12)
+    assert ours == hf_greedy(loaded, prompts, 12)
+
+
+def test_rows_leave_the_batch_and_match_single_rows(tiny_loaded):
+    loaded = tiny_loaded("llama")
+    dec = Decoder.of(loaded)
+    prompts = _prompts(loaded.tokenizer)
+    limits = [2, 9, 4, 12, 6]
+    sizes = []
+    handle = dec.body.register_forward_pre_hook(lambda m, a, kw: sizes.append(kw["input_ids"].shape[0]),
+                                                with_kwargs=True)
+    try:
+        ours = greedy_tokens(dec, prompts, 12, stop=lambda row, toks: len(toks) >= limits[row])
+    finally:
+        handle.remove()
+    assert [len(t) for t in ours] == limits
+    steps = sizes[1:]  # after the shared prefix's own pass
+    assert steps[0] == 5 and steps[-1] == 1 and steps == sorted(steps, reverse=True)  # rows leave as they end
+    assert sum(steps) == sum(limits)  # one row-step per generated token, nothing run past a row's end
+    alone = [greedy_tokens(dec, [p], n)[0] for p, n in zip(prompts, limits, strict=True)]
+    assert ours == alone
+
+
+def test_cache_that_cannot_drop_rows_gives_the_same_tokens(tiny_loaded, monkeypatch):
+    loaded = tiny_loaded("gemma3_text")
+    prompts = _prompts(loaded.tokenizer)
+    want = greedy_tokens(Decoder.of(loaded), prompts, 10, stop=lambda row, toks: len(toks) > row + 2)
+    monkeypatch.setattr(gen, "_keep_rows", lambda cache, keep: False)
+    got = greedy_tokens(Decoder.of(loaded), prompts, 10, stop=lambda row, toks: len(toks) > row + 2)
+    assert got == want
+
+
+@pytest.mark.parametrize("family", ["gemma3_text", "gemma2", "mistral"])
+def test_sliding_window_shorter_than_prompts(tiny_tokenizer, family):
+    from transformers import AutoModelForCausalLM
+
+    from babelscope.models.load import LoadedModel
+    from babelscope.testing import tiny_config
+
+    config = tiny_config(family, len(tiny_tokenizer))
+    config.sliding_window = 6  # far shorter than the shared prefix: the window binds inside it
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32, attn_implementation="eager").eval()
+    loaded = LoadedModel(model, tiny_tokenizer, f"tiny-{family}", source="testing")
+    prompts = _prompts(tiny_tokenizer)
+    assert greedy_tokens(Decoder.of(loaded), prompts, 10) == hf_greedy(loaded, prompts, 10)
+
+
+def test_no_shared_prefix_and_single_rows(tiny_loaded):
+    loaded = tiny_loaded("qwen2")
+    tok = loaded.tokenizer
+    prompts = [tok.encode(t) for t in ("The cat sat", "Кошка сидела на коврике и смотрела", "猫")]
+    assert greedy_tokens(Decoder.of(loaded), prompts, 7) == hf_greedy(loaded, prompts, 7)
+    assert greedy_tokens(Decoder.of(loaded), prompts[:1], 0) == [[]]
+
+
+def test_blocked_argmax_equals_full_argmax(tiny_loaded, family):
+    loaded = tiny_loaded(family)
+    head = Unembedding(loaded.model)
+    hidden = torch.randn(9, loaded.model.config.get_text_config().hidden_size)  # [P, D]
+    whole = head(hidden).argmax(-1)
+    for block in (7, 64, 399, None):
+        assert torch.equal(head.argmax(hidden, block), whole)
+    tied = torch.zeros(2, hidden.shape[1])  # every logit equal: the first id wins, as torch.argmax
+    assert head.argmax(tied, 7).tolist() == head(tied).argmax(-1).tolist()
+
+
+def _hflm_generate(loaded, reqs):
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    lm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=4)
+    return lm.generate_until([Instance("generate_until", {}, a, i) for i, a in enumerate(reqs)], disable_tqdm=True)
+
+
+def test_generate_until_equals_hflm_on_every_family(tiny_loaded, family):
+    loaded = tiny_loaded(family)
+    reqs = [(SHARED + q, {"until": [".", "?"], "max_gen_toks": 10}) for q in QUESTIONS]
+    reqs.append(("Кошка сидела на коврике и", {"until": ["\n"], "max_gen_toks": 6}))
+    ours = Engine(loaded, batch_size=8, progress=False).generate_until(reqs)
+    assert ours == _hflm_generate(loaded, reqs)
+    assert Engine(loaded, batch_size=2, progress=False).generate_until(reqs) == ours
+
+
+def test_auto_batch_size_generates_and_scores_the_same(tiny_loaded):
+    from babelscope.measure.batch_size import AUTO_MAX_ROWS, auto_rows, bytes_per_row
+
+    loaded = tiny_loaded("llama")
+    per_row = bytes_per_row(loaded.adapter, torch.float32, 100)
+    assert auto_rows(loaded, 100, budget=3 * per_row + 1) == 3
+    assert auto_rows(loaded, 100, budget=0) == 1
+    assert auto_rows(loaded, 100, budget=10**15) == AUTO_MAX_ROWS
+    reqs = [(SHARED + q, {"until": ["."], "max_gen_toks": 8}) for q in QUESTIONS]
+    auto = Engine(loaded, batch_size="auto", progress=False)
+    assert auto.generate_until(reqs) == Engine(loaded, batch_size=1, progress=False).generate_until(reqs)
+    pairs = [(SHARED, " " + q) for q in QUESTIONS]
+    fixed = Engine(loaded, batch_size=2, progress=False).loglikelihood(pairs)
+    assert [lp for lp, _ in auto.loglikelihood(pairs)] == pytest.approx([lp for lp, _ in fixed], abs=1e-5)
+
+
+def test_stop_strings_and_cut():
+    assert gen.cut_at_stops("SELECT 1;\nQuestion: x", ["\nQuestion:", ";"]) == "SELECT 1"
+    assert gen.cut_at_stops("abc", ["", "z"]) == "abc"  # an empty stop string is ignored, as lm-eval does
