@@ -18,6 +18,10 @@ def _prompts(tokenizer, texts=QUESTIONS):
     return [bos + tokenizer.encode(SHARED + q, add_special_tokens=False) for q in texts]
 
 
+def _dec(loaded):
+    return Decoder.of(loaded.model, loaded.tokenizer)
+
+
 def hf_greedy(loaded, prompts, max_new):
     """HF generate on the left-padded batch, each row cut after its EOS (generate pads after it)."""
     pad = pad_id_of(loaded.tokenizer)
@@ -25,7 +29,7 @@ def hf_greedy(loaded, prompts, max_new):
     with torch.no_grad():
         out = loaded.model.generate(**batch, max_new_tokens=max_new, do_sample=False, pad_token_id=pad,
                                     temperature=None, top_p=None, top_k=None)[:, batch["input_ids"].shape[1]:]
-    eos = Decoder.of(loaded).eos_ids
+    eos = _dec(loaded).eos_ids
     rows = []
     for row in out.tolist():
         ends = [i for i, t in enumerate(row) if t in eos]
@@ -37,13 +41,13 @@ def test_greedy_equals_hf_generate(tiny_loaded, family):
     loaded = tiny_loaded(family)
     prompts = _prompts(loaded.tokenizer)
     assert gen.shared_prefix(prompts) >= gen.MIN_SHARED_PREFIX  # the shared-prefix pass runs
-    ours = greedy_tokens(Decoder.of(loaded), prompts, 12)
+    ours = greedy_tokens(_dec(loaded), prompts, 12)
     assert ours == hf_greedy(loaded, prompts, 12)
 
 
 def test_rows_leave_the_batch_and_match_single_rows(tiny_loaded):
     loaded = tiny_loaded("llama")
-    dec = Decoder.of(loaded)
+    dec = _dec(loaded)
     prompts = _prompts(loaded.tokenizer)
     limits = [2, 9, 4, 12, 6]
     sizes = []
@@ -64,9 +68,9 @@ def test_rows_leave_the_batch_and_match_single_rows(tiny_loaded):
 def test_cache_that_cannot_drop_rows_gives_the_same_tokens(tiny_loaded, monkeypatch):
     loaded = tiny_loaded("gemma3_text")
     prompts = _prompts(loaded.tokenizer)
-    want = greedy_tokens(Decoder.of(loaded), prompts, 10, stop=lambda row, toks: len(toks) > row + 2)
+    want = greedy_tokens(_dec(loaded), prompts, 10, stop=lambda row, toks: len(toks) > row + 2)
     monkeypatch.setattr(gen, "_keep_rows", lambda cache, keep: False)
-    got = greedy_tokens(Decoder.of(loaded), prompts, 10, stop=lambda row, toks: len(toks) > row + 2)
+    got = greedy_tokens(_dec(loaded), prompts, 10, stop=lambda row, toks: len(toks) > row + 2)
     assert got == want
 
 
@@ -83,15 +87,15 @@ def test_sliding_window_shorter_than_prompts(tiny_tokenizer, family):
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32, attn_implementation="eager").eval()
     loaded = LoadedModel(model, tiny_tokenizer, f"tiny-{family}", source="testing")
     prompts = _prompts(tiny_tokenizer)
-    assert greedy_tokens(Decoder.of(loaded), prompts, 10) == hf_greedy(loaded, prompts, 10)
+    assert greedy_tokens(_dec(loaded), prompts, 10) == hf_greedy(loaded, prompts, 10)
 
 
 def test_no_shared_prefix_and_single_rows(tiny_loaded):
     loaded = tiny_loaded("qwen2")
     tok = loaded.tokenizer
     prompts = [tok.encode(t) for t in ("The cat sat", "Кошка сидела на коврике и смотрела", "猫")]
-    assert greedy_tokens(Decoder.of(loaded), prompts, 7) == hf_greedy(loaded, prompts, 7)
-    assert greedy_tokens(Decoder.of(loaded), prompts[:1], 0) == [[]]
+    assert greedy_tokens(_dec(loaded), prompts, 7) == hf_greedy(loaded, prompts, 7)
+    assert greedy_tokens(_dec(loaded), prompts[:1], 0) == [[]]
 
 
 def test_blocked_argmax_equals_full_argmax(tiny_loaded, family):
@@ -141,3 +145,48 @@ def test_auto_batch_size_generates_and_scores_the_same(tiny_loaded):
 def test_stop_strings_and_cut():
     assert gen.cut_at_stops("SELECT 1;\nQuestion: x", ["\nQuestion:", ";"]) == "SELECT 1"
     assert gen.cut_at_stops("abc", ["", "z"]) == "abc"  # an empty stop string is ignored, as lm-eval does
+
+
+def test_generation_bar_counts_items_and_tokens(monkeypatch):
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    bar = gen.GenerationBar(3, "gen")
+    bar.done(0, [1, 2, 3])
+    bar.done(2, [4])
+    assert bar.bar.n == 2 and bar.tokens == 4 and "tok/s" in bar.bar.postfix
+    bar.close()
+
+
+def test_batch_size_option_takes_auto_where_the_engine_runs():
+    from babelscope.errors import UsageError
+    from babelscope.verbs.cypher import CypherConfig
+    from babelscope.verbs.eval import EvalConfig
+    from babelscope.verbs.layers import LayersConfig
+
+    assert EvalConfig.from_mapping({"batch_size": "auto"}).batch_size == "auto"
+    assert CypherConfig.from_mapping({"batch_size": "AUTO"}).batch_size == "auto"
+    assert EvalConfig.from_mapping({"batch_size": "4"}).batch_size == 4
+    for bad in ("0", "lots", -2, True):
+        with pytest.raises(UsageError, match="--batch_size must be a number of at least 1 or auto"):
+            EvalConfig.from_mapping({"batch_size": bad})
+    with pytest.raises(UsageError, match="auto: eval and cypher only"):
+        LayersConfig.from_mapping({"batch_size": "auto"})
+
+
+def test_eval_generation_with_auto_batch_equals_batch_of_one(tiny_model_dir, tmp_path):
+    import json
+
+    from babelscope.cli.main import main
+
+    items = tmp_path / "qa.jsonl"
+    rows = [{"item_id": f"q{i}", "language": lang, "context": SHARED + q, "references": ["x"], "until": ["."],
+             "max_gen_toks": 8} for i, q in enumerate(QUESTIONS) for lang in ("eng_Latn", "fra_Latn")]
+    items.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    outputs = {}
+    for size in ("auto", "1"):
+        args = ["eval", "--model_args", f"pretrained={tiny_model_dir}", "--tasks", str(items), "--languages",
+                "eng_Latn,fra_Latn", "--batch_size", size, "--output_path", str(tmp_path / size), "--run_name", "r"]
+        assert main(args) == 0
+        run = next(p for p in (tmp_path / size).rglob("r") if p.is_dir())
+        assert json.loads((run / "results.json").read_text())["config"]["batch_size"] == (size if size == "auto" else 1)
+        outputs[size] = [json.loads(line)["output"] for line in (run / "samples" / "qa.fra_Latn.jsonl").open()]
+    assert outputs["auto"] == outputs["1"] and len(outputs["1"]) == len(QUESTIONS)

@@ -113,7 +113,7 @@ class Engine:
         self.prefix_token_id = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
         self._prefix_text = tok.decode(self.prefix_token_id) if self.prefix_token_id is not None else None
         self.pad_id = pad_id_of(tok)
-        self.decoder = Decoder.of(loaded)
+        self.decoder = Decoder.of(self.model, self.tokenizer)
 
     def _rows_per_batch(self, tokens_per_row: int) -> int:
         """``batch_size``, or under ``"auto"`` the most rows of this many tokens the memory budget holds."""

@@ -42,15 +42,16 @@ class Decoder:
     vocab_block: int | None = VOCAB_BLOCK
 
     @classmethod
-    def of(cls, loaded) -> Decoder:
-        """The decoder of a ``LoadedModel``; EOS ids as ``generate`` takes them (generation config first)."""
-        model = loaded.model
+    def of(cls, model, tokenizer) -> Decoder:
+        """The decoder of a causal LM; EOS ids as ``generate`` takes them (generation config first)."""
+        from babelscope.models.adapters import get_adapter
+
         eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
         eos = model.config.eos_token_id if eos is None else eos
-        eos = loaded.tokenizer.eos_token_id if eos is None else eos
+        eos = tokenizer.eos_token_id if eos is None else eos
         eos_ids = frozenset([eos] if isinstance(eos, int) else (eos or []))
         device = next(model.parameters()).device
-        return cls(model, loaded.adapter.body(model), Unembedding(model), pad_id_of(loaded.tokenizer), eos_ids,
+        return cls(model, get_adapter(model).body(model), Unembedding(model), pad_id_of(tokenizer), eos_ids,
                    VOCAB_BLOCK if device.type == "cpu" else None)
 
     @property
