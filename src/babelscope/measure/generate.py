@@ -17,6 +17,7 @@ Hugging Face ``generate(do_sample=False)`` gives for it, with four savings that 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ class Decoder:
     unembedding: Unembedding
     pad_id: int
     eos_ids: frozenset[int]
+    n_layers: int
     vocab_block: int | None = VOCAB_BLOCK
 
     @classmethod
@@ -51,7 +53,8 @@ class Decoder:
         eos = tokenizer.eos_token_id if eos is None else eos
         eos_ids = frozenset([eos] if isinstance(eos, int) else (eos or []))
         device = next(model.parameters()).device
-        return cls(model, get_adapter(model).body(model), Unembedding(model), pad_id_of(tokenizer), eos_ids,
+        adapter = get_adapter(model)
+        return cls(model, adapter.body(model), Unembedding(model), pad_id_of(tokenizer), eos_ids, adapter.n_layers,
                    VOCAB_BLOCK if device.type == "cpu" else None)
 
     @property
@@ -107,13 +110,50 @@ def shared_prefix(seqs: list[list[int]]) -> int:
     return n
 
 
-def _new_cache(model):
-    from transformers import DynamicCache
+@functools.cache
+def _buffer_layer_class():
+    """``BufferLayer``: a full-attention cache layer (a ``DynamicLayer``) whose keys and values live in one
+    buffer with room for ``capacity`` columns, so a step writes its column in place where
+    ``DynamicLayer`` concatenates (a new allocation per step and layer). It keeps every column; a
+    sliding window is the model's own sliding mask over whole rows, as with a plain ``DynamicLayer``."""
+    from transformers.cache_utils import DynamicLayer
 
-    return DynamicCache(config=model.config)
+    class BufferLayer(DynamicLayer):
+        def __init__(self, capacity: int):
+            super().__init__()
+            self.capacity, self.length, self.buffers = capacity, 0, []
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+                b, h = key_states.shape[:2]
+                self.buffers = [s.new_empty(b, h, self.capacity, s.shape[-1]) for s in (key_states, value_states)]
+            n = key_states.shape[-2]
+            for buf, new in zip(self.buffers, (key_states, value_states), strict=True):
+                buf[:, :, self.length : self.length + n] = new
+            self.length += n
+            self._views()
+            return self.keys, self.values
+
+        def _views(self):
+            self.keys, self.values = (buf[:, :, : self.length] for buf in self.buffers)  # [B, H, length, d]
+
+        def batch_select_indices(self, indices: torch.Tensor) -> None:
+            if self.is_initialized:
+                self.buffers = [buf[indices] for buf in self.buffers]
+                self._views()
+
+    return BufferLayer
 
 
-def _prefill(dec: Decoder, prompts: list[list[int]]):
+def _new_cache(dec: Decoder, capacity: int):
+    """A cache of ``BufferLayer``s, one per decoder layer, with room for ``capacity`` columns."""
+    from transformers.cache_utils import Cache
+
+    return Cache(layers=[_buffer_layer_class()(capacity) for _ in range(dec.n_layers)])
+
+
+def _prefill(dec: Decoder, prompts: list[list[int]], max_new_tokens: int):
     """The batch's prompts through the body, left-padded: (cache, last hidden [B, D], mask [B, T], next pos [B])."""
     dev = dec.device
     n = min(len(p) for p in prompts)
@@ -121,7 +161,7 @@ def _prefill(dec: Decoder, prompts: list[list[int]]):
     padded = pad_batch(prompts, dec.pad_id, "left")
     ids, mask = padded["input_ids"], padded["attention_mask"]  # [B, T]
     pos = (mask.cumsum(-1) - 1).clamp(min=0)  # [B, T] positions inside each row, as generate sets them
-    cache, start = _new_cache(dec.model), 0
+    cache, start = _new_cache(dec, ids.shape[1] + max_new_tokens), 0
     if share >= MIN_SHARED_PREFIX:
         start = share  # the block starts there: every row's columns before it are padding or shared prefix
         _fill_shared(dec, cache, prompts, share)
@@ -181,7 +221,7 @@ def greedy_tokens(
         for r in range(len(prompts) if on_done else 0):
             on_done(r, out[r])
         return out
-    cache, hidden, mask, pos = _prefill(dec, prompts)
+    cache, hidden, mask, pos = _prefill(dec, prompts, max_new_tokens)
     live = torch.arange(len(prompts))  # [b] row of each batch slot
     ended = torch.zeros(len(prompts), dtype=torch.bool)  # [b] rows kept in a cache that cannot drop them
     while True:
