@@ -25,7 +25,7 @@ def _dec(loaded):
 def hf_greedy(loaded, prompts, max_new):
     """HF generate on the left-padded batch, each row cut after its EOS (generate pads after it)."""
     pad = pad_id_of(loaded.tokenizer)
-    batch = pad_batch(prompts, pad, "left")
+    batch = {k: v.to(loaded.model.device) for k, v in pad_batch(prompts, pad, "left").items()}
     with torch.no_grad():
         out = loaded.model.generate(**batch, max_new_tokens=max_new, do_sample=False, pad_token_id=pad,
                                     temperature=None, top_p=None, top_k=None)[:, batch["input_ids"].shape[1]:]
@@ -190,3 +190,30 @@ def test_eval_generation_with_auto_batch_equals_batch_of_one(tiny_model_dir, tmp
         assert json.loads((run / "results.json").read_text())["config"]["batch_size"] == (size if size == "auto" else 1)
         outputs[size] = [json.loads(line)["output"] for line in (run / "samples" / "qa.fra_Latn.jsonl").open()]
     assert outputs["auto"] == outputs["1"] and len(outputs["1"]) == len(QUESTIONS)
+
+
+def test_bfloat16_on_cpu_generates_and_scores(tiny_tokenizer):
+    import math
+
+    from babelscope.testing import make_tiny_loaded
+
+    loaded = make_tiny_loaded("llama", tiny_tokenizer)
+    loaded.model.to(torch.bfloat16)
+    prompts = _prompts(tiny_tokenizer)
+    assert greedy_tokens(_dec(loaded), prompts, 8) == hf_greedy(loaded, prompts, 8)
+    engine = Engine(loaded, batch_size="auto", progress=False)
+    scores = engine.loglikelihood([(SHARED, " " + q) for q in QUESTIONS])
+    assert all(math.isfinite(lp) and lp < 0 for lp, _ in scores)
+    assert all(isinstance(t, str) for t in engine.generate_until([(SHARED, {"until": ["."], "max_gen_toks": 5})]))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_greedy_equals_hf_generate(tiny_tokenizer, family):
+    from babelscope.testing import make_tiny_loaded
+
+    loaded = make_tiny_loaded(family, tiny_tokenizer)
+    loaded.model.to("cuda")
+    prompts = _prompts(tiny_tokenizer)
+    assert greedy_tokens(_dec(loaded), prompts, 12) == hf_greedy(loaded, prompts, 12)
+    reqs = [(SHARED + q, {"until": ["."], "max_gen_toks": 10}) for q in QUESTIONS]
+    assert Engine(loaded, batch_size=8, progress=False).generate_until(reqs) == _hflm_generate(loaded, reqs)
