@@ -65,13 +65,19 @@ def test_rows_leave_the_batch_and_match_single_rows(tiny_loaded):
     assert ours == alone
 
 
-def test_cache_that_cannot_drop_rows_gives_the_same_tokens(tiny_loaded, monkeypatch):
-    loaded = tiny_loaded("gemma3_text")
-    prompts = _prompts(loaded.tokenizer)
-    want = greedy_tokens(_dec(loaded), prompts, 10, stop=lambda row, toks: len(toks) > row + 2)
-    monkeypatch.setattr(gen, "_keep_rows", lambda cache, keep: False)
-    got = greedy_tokens(_dec(loaded), prompts, 10, stop=lambda row, toks: len(toks) > row + 2)
-    assert got == want
+def test_waiting_rows_take_the_places_of_ended_rows(tiny_loaded, family):
+    loaded = tiny_loaded(family)
+    prompts = _prompts(loaded.tokenizer, QUESTIONS + ["Le chat était assis sur le tapis ?", "Кошка?", "猫?"])
+    limits = [3, 12, 1, 7, 12, 2, 9, 5]
+    sizes = []
+    handle = _dec(loaded).body.register_forward_pre_hook(lambda m, a, kw: sizes.append(kw["input_ids"].shape[0]),
+                                                         with_kwargs=True)
+    try:
+        ours = greedy_tokens(_dec(loaded), prompts, 12, stop=lambda row, toks: len(toks) >= limits[row], rows=3)
+    finally:
+        handle.remove()
+    assert max(sizes) == 3 and sizes.count(3) > 3  # ended rows' places are taken again
+    assert ours == [t[:n] for t, n in zip(hf_greedy(loaded, prompts, 12), limits, strict=True)]
 
 
 @pytest.mark.parametrize("family", ["gemma3_text", "gemma2", "mistral"])

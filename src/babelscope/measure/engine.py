@@ -330,7 +330,8 @@ class Engine:
         """Greedy continuation of each context, cut at the first stop string (lm-eval semantics).
 
         Rows with equal settings are decoded together, longest prompt first, ``batch_size`` rows at a
-        time (``"auto"``: as many as the memory budget holds); see ``babelscope.measure.generate``.
+        time (``"auto"``: as many as the memory budget holds), a waiting row taking the place of each
+        row that ends; see ``babelscope.measure.generate``.
         """
         encoded = [self.tok_encode(ctx) for ctx, _ in requests]
         groups: dict[str, list[int]] = {}  # lm-eval's grouping: rows with equal generation settings
@@ -342,12 +343,10 @@ class Engine:
             until, max_gen = self._generation_settings(dict(requests[idx[0]][1] or {}))
             prompts = [encoded[i][-(self.max_length - max_gen) :] for i in idx]  # lm-eval truncates from the left
             size = self._rows_per_batch(len(prompts[0]) + max_gen)  # the longest prompt comes first
-            for b in range(0, len(idx), size):
-                chunk = prompts[b : b + size]
-                stop = StopStrings(self.tokenizer, until)
-                tokens = greedy_tokens(self.decoder, chunk, max_gen, stop, bar.done)
-                for i, toks in zip(idx[b : b + size], tokens, strict=True):
-                    results[i] = cut_at_stops(self.tokenizer.decode(toks, skip_special_tokens=True), until)
+            tokens = greedy_tokens(self.decoder, prompts, max_gen, StopStrings(self.tokenizer, until),
+                                   lambda row, toks: bar.done(row, toks), rows=size)
+            for i, toks in zip(idx, tokens, strict=True):
+                results[i] = cut_at_stops(self.tokenizer.decode(toks, skip_special_tokens=True), until)
         bar.close()
         return results
 

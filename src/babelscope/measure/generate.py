@@ -143,6 +143,15 @@ def _buffer_layer_class():
                 self.buffers = [buf[indices] for buf in self.buffers]
                 self._views()
 
+        def resize(self, first: int, capacity: int) -> None:
+            """Drop the columns before ``first`` and make room for ``capacity`` columns."""
+            kept = self.length - first
+            grown = [buf.new_empty(*buf.shape[:2], capacity, buf.shape[-1]) for buf in self.buffers]
+            for new, old in zip(grown, self.buffers, strict=True):
+                new[:, :, :kept] = old[:, :, first : self.length]
+            self.buffers, self.capacity, self.length = grown, capacity, kept
+            self._views()
+
     return BufferLayer
 
 
@@ -153,53 +162,120 @@ def _new_cache(dec: Decoder, capacity: int):
     return Cache(layers=[_buffer_layer_class()(capacity) for _ in range(dec.n_layers)])
 
 
-def _prefill(dec: Decoder, prompts: list[list[int]], max_new_tokens: int):
-    """The batch's prompts through the body, left-padded: (cache, last hidden [B, D], mask [B, T], next pos [B])."""
+class _Prefix:
+    """The KV cache of the token prefix every prompt of a call shares, computed once (batch 1, full layers)
+    and extended, on a copy, by the longer prefix a group of rows shares."""
+
+    def __init__(self, dec: Decoder, prompts: list[list[int]]):
+        from transformers import DynamicCache
+
+        self.dec, self.tokens, self.cache = dec, [], DynamicCache()
+        share = min(shared_prefix(prompts), min(len(p) for p in prompts) - 1)
+        if share >= MIN_SHARED_PREFIX:
+            self.tokens = list(prompts[0][:share])
+            self._run(self.cache, self.tokens, 0)
+
+    def _run(self, cache, tokens: list[int], start: int) -> None:
+        dev = self.dec.device
+        ids = torch.tensor([tokens[start:]], device=dev)  # [1, n]
+        pos = torch.arange(start, len(tokens), device=dev)[None]  # [1, n]
+        self.dec.body(input_ids=ids, position_ids=pos, cache=cache, use_cache=True)
+
+    def extended(self, tokens: list[int]):
+        """A cache of ``tokens`` (which start with this prefix): a copy of this one, run further."""
+        from transformers import DynamicCache
+
+        if len(tokens) == len(self.tokens):
+            return self.cache
+        cache = DynamicCache()
+        for i, layer in enumerate(self.cache.layers if self.tokens else []):
+            cache.update(layer.keys, layer.values, i)  # copies
+        self._run(cache, tokens, len(self.tokens))
+        return cache
+
+
+def _prefill(dec: Decoder, prompts: list[list[int]], width: int, capacity: int, prefix: _Prefix):
+    """Prompts left-padded to ``width`` through the body: (cache, last hidden [B, D], mask [B, W], next pos [B]).
+
+    The columns every row fills from the shared prefix come from ``prefix`` (shifted right by each
+    row's left padding); only the rest, the block, runs through the body here.
+    """
     dev = dec.device
-    n = min(len(p) for p in prompts)
-    share = min(shared_prefix(prompts), n - 1) if len(prompts) > 1 else 0  # each row keeps >= 1 token to run
-    padded = pad_batch(prompts, dec.pad_id, "left")
-    ids, mask = padded["input_ids"], padded["attention_mask"]  # [B, T]
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)  # [B, T] positions inside each row, as generate sets them
-    cache, start = _new_cache(dec, ids.shape[1] + max_new_tokens), 0
-    if share >= MIN_SHARED_PREFIX:
-        start = share  # the block starts there: every row's columns before it are padding or shared prefix
-        _fill_shared(dec, cache, prompts, share)
+    padded = pad_batch(prompts, dec.pad_id, "left", width)
+    ids, mask = padded["input_ids"], padded["attention_mask"]  # [B, W]
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)  # [B, W] positions inside each row, as generate sets them
+    cache, start = _new_cache(dec, capacity), 0
+    share = min(shared_prefix(prompts), min(len(p) for p in prompts) - 1)  # each row keeps >= 1 token to run
+    if max(share, len(prefix.tokens)) >= MIN_SHARED_PREFIX:
+        start = width - max(len(p) - share for p in prompts)  # columns before it: padding or shared prefix
+        _fill_shared(dec, cache, prompts, prefix.extended(prompts[0][:share]), width, start)
     out = dec.body(input_ids=ids[:, start:].to(dev), attention_mask=mask.to(dev),
                    position_ids=pos[:, start:].to(dev), cache=cache, use_cache=True)
     return out.cache, out.last_hidden_state[:, -1], mask.to(dev), mask.sum(-1).to(dev)
 
 
-def _fill_shared(dec: Decoder, cache, prompts: list[list[int]], share: int) -> None:
-    """Fill ``cache`` with the first ``share`` columns of every left-padded row, from one pass over the prefix.
+def _fill_shared(dec: Decoder, cache, prompts: list[list[int]], shared, width: int, start: int) -> None:
+    """Fill ``cache`` with the first ``start`` columns of every row left-padded to ``width``.
 
-    Row r's columns [0, share) hold its left padding then its first ``share - pad_r`` tokens, all of
-    them inside the shared prefix; their keys and values depend only on the prefix (causality), so
-    they are the prefix's, shifted right by ``pad_r``. Padded columns get a copy of column 0 (masked).
+    Row r's columns [0, start) hold its left padding then its first tokens, all inside the shared
+    prefix; their keys and values depend only on the prefix (causality), so they are the prefix
+    cache's (``shared``), shifted right by the row's padding. Padding columns get column 0 (masked).
     """
-    from transformers import DynamicCache
-
     dev = dec.device
-    prefix = torch.tensor([prompts[0][:share]], device=dev)  # [1, P]
-    one = DynamicCache()  # full layers: a sliding layer must keep every prefix column for the shift
-    dec.body(input_ids=prefix, cache=one, use_cache=True)
-    width = max(len(p) for p in prompts)
     pads = torch.tensor([width - len(p) for p in prompts], device=dev)  # [B]
-    index = (torch.arange(share, device=dev)[None, :] - pads[:, None]).clamp(min=0)  # [B, P] prefix column
-    for i, layer in enumerate(one.layers):
+    index = (torch.arange(start, device=dev)[None, :] - pads[:, None]).clamp(min=0)  # [B, start] prefix column
+    for i, layer in enumerate(shared.layers):
         keys, values = layer.keys, layer.values  # [1, H, P, d]
         b, h, d = len(prompts), keys.shape[1], keys.shape[-1]
-        gather = index[:, None, :, None].expand(b, h, share, d)  # [B, H, P, d]
+        gather = index[:, None, :, None].expand(b, h, start, d)  # [B, H, start, d]
         cache.update(keys.expand(b, -1, -1, -1).gather(2, gather), values.expand(b, -1, -1, -1).gather(2, gather), i)
 
 
-def _keep_rows(cache, keep: torch.Tensor) -> bool:
-    """Drop every cache row but ``keep``; False when this cache cannot (its rows then stay)."""
-    try:
-        cache.batch_select_indices(keep)
-    except (AttributeError, NotImplementedError):
-        return False
-    return True
+class _Batch:
+    """The rows being decoded: their cache, last hidden states, masks, next positions and row ids."""
+
+    def __init__(self, cache, hidden, mask, pos, rows: list[int]):
+        self.cache, self.hidden, self.mask, self.pos, self.rows = cache, hidden, mask, pos, rows
+
+    @property
+    def width(self) -> int:
+        return self.mask.shape[1]
+
+    def join(self, other: _Batch) -> None:
+        """Add ``other``'s rows (same width and capacity) to this batch."""
+        for mine, theirs in zip(self.cache.layers, other.cache.layers, strict=True):
+            mine.buffers = [torch.cat([a, b]) for a, b in zip(mine.buffers, theirs.buffers, strict=True)]
+            mine._views()
+        self.hidden = torch.cat([self.hidden, other.hidden])
+        self.mask, self.pos = torch.cat([self.mask, other.mask]), torch.cat([self.pos, other.pos])
+        self.rows = self.rows + other.rows
+
+    def keep(self, slots: list[int]) -> None:
+        index = torch.tensor(slots, dtype=torch.long, device=self.mask.device)
+        self.cache.batch_select_indices(index)
+        self.hidden, self.mask, self.pos = self.hidden[index], self.mask[index], self.pos[index]
+        self.rows = [self.rows[s] for s in slots]
+
+    def reserve(self, columns: int, slack: int) -> None:
+        """Room for ``columns`` more columns: leading columns that are padding in every row go, and
+        the buffers grow by ``slack`` more when that is not enough."""
+        capacity = self.cache.layers[0].capacity
+        if self.width + columns <= capacity:
+            return
+        first = int(self.mask.any(0).int().argmax())  # the first column some row uses
+        capacity = max(capacity, self.width - first + columns + slack)
+        for layer in self.cache.layers:
+            layer.resize(first, capacity)
+        self.mask = self.mask[:, first:]
+
+    def step(self, dec: Decoder, tokens: torch.Tensor) -> None:
+        """One token per row through the body: the next hidden states."""
+        self.reserve(1, slack=64)
+        self.mask = torch.cat([self.mask, torch.ones_like(self.mask[:, :1])], 1)  # [b, W+1]
+        self.hidden = dec.body(input_ids=tokens[:, None].to(self.mask.device), attention_mask=self.mask,
+                               position_ids=self.pos[:, None], cache=self.cache,
+                               use_cache=True).last_hidden_state[:, -1]  # [b, D]
+        self.pos = self.pos + 1
 
 
 @torch.inference_mode()
@@ -209,42 +285,47 @@ def greedy_tokens(
     max_new_tokens: int,
     stop: Callable[[int, list[int]], bool] | None = None,
     on_done: Callable[[int, list[int]], None] | None = None,
+    rows: int | None = None,
 ) -> list[list[int]]:
-    """Greedy continuations of ``prompts`` (one batch), decoded together.
+    """Greedy continuations of ``prompts``, at most ``rows`` (default: all) decoded together.
 
-    A row ends with an EOS id (kept as its last token, as ``generate`` returns it), when
-    ``stop(row, tokens)`` is true, or after ``max_new_tokens``; ``on_done(row, tokens)`` is called
-    as each row ends.
+    Prompts enter longest first; when rows end, waiting prompts take their places (their prompts
+    run on top of the shared prefix and join the running batch). A row ends with an EOS id (kept
+    as its last token, as ``generate`` returns it), when ``stop(row, tokens)`` is true, or after
+    ``max_new_tokens``; ``on_done(row, tokens)`` is called as each row ends.
     """
     out: list[list[int]] = [[] for _ in prompts]
-    if max_new_tokens < 1:
+    if max_new_tokens < 1 or not prompts:
         for r in range(len(prompts) if on_done else 0):
             on_done(r, out[r])
         return out
-    cache, hidden, mask, pos = _prefill(dec, prompts, max_new_tokens)
-    live = torch.arange(len(prompts))  # [b] row of each batch slot
-    ended = torch.zeros(len(prompts), dtype=torch.bool)  # [b] rows kept in a cache that cannot drop them
-    while True:
-        nxt = dec.unembedding.argmax(hidden, dec.vocab_block).cpu()  # [b]
-        finished = []
-        for slot, (row, tok) in enumerate(zip(live.tolist(), nxt.tolist(), strict=True)):
-            if ended[slot]:
-                continue
+    queue = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))  # later rows fit the running width
+    rows, prefix, batch = rows or len(prompts), _Prefix(dec, prompts), None
+    while queue or batch is not None:
+        free = rows - (len(batch.rows) if batch else 0)
+        if queue and free > 0:
+            new, queue = queue[:free], queue[free:]
+            width = batch.width if batch else len(prompts[new[0]])
+            capacity = batch.cache.layers[0].capacity if batch else width + max_new_tokens
+            joined = _Batch(*_prefill(dec, [prompts[i] for i in new], width, capacity, prefix), new)
+            if batch is None:
+                batch = joined
+            else:
+                batch.join(joined)
+        nxt = dec.unembedding.argmax(batch.hidden, dec.vocab_block).cpu()  # [b]
+        kept = []
+        for slot, (row, tok) in enumerate(zip(batch.rows, nxt.tolist(), strict=True)):
             out[row].append(tok)
             if tok in dec.eos_ids or len(out[row]) >= max_new_tokens or (stop is not None and stop(row, out[row])):
-                finished.append(slot)
                 if on_done is not None:
                     on_done(row, out[row])
-        if finished:
-            keep = torch.tensor([s for s in range(len(live)) if s not in set(finished)], dtype=torch.long)
-            if len(keep) == 0 or bool(ended[keep].all()):
-                return out
-            if _keep_rows(cache, keep.to(mask.device)):
-                live, ended, nxt = live[keep], ended[keep], nxt[keep]
-                mask, pos = mask[keep.to(mask.device)], pos[keep.to(pos.device)]
             else:
-                ended[torch.tensor(finished)] = True
-        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)  # [b, T+1]
-        hidden = dec.body(input_ids=nxt[:, None].to(mask.device), attention_mask=mask, position_ids=pos[:, None],
-                          cache=cache, use_cache=True).last_hidden_state[:, -1]  # [b, D]
-        pos = pos + 1
+                kept.append(slot)
+        if not kept:
+            batch = None
+            continue
+        if len(kept) < len(batch.rows):
+            batch.keep(kept)
+            nxt = nxt[kept]
+        batch.step(dec, nxt)
+    return out
