@@ -124,10 +124,15 @@ def main() -> int:
     p.add_argument("--mgsm", type=int, default=16, help="MGSM-style prompts (0: skip the set)")
     p.add_argument("--mgsm_max_gen_toks", type=int, default=32)
     p.add_argument("--abba", type=int, default=1, help="1: each engine twice, A B B A (default); 0: once each")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (1: CPU times free of spin-waits "
+                   "on a shared machine)")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = p.parse_args()
 
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from babelscope.models.load import load_from_args
 
