@@ -70,7 +70,7 @@ def main() -> int:
     engine = Engine(loaded, batch_size=args.batch_size, progress=False)
     engine.loglikelihood([(items[0].context, items[0].choices[0])])  # warm-up (allocator, kernels)
     peak = matmul_throughput(loaded)
-    print(f"measured fp32 matmul throughput: {peak / 1e9:.1f} G multiply-adds/s", flush=True)
+    print(f"measured fp32 matmul throughput: {peak / 1e9:.1f} G multiply-adds per CPU second", flush=True)
     work = {"babelscope": WorkCounter(loaded, engine), "lm_eval": WorkCounter(loaded)}
     wall = {"babelscope": 0.0, "lm_eval": 0.0}
     cpu = {"babelscope": 0.0, "lm_eval": 0.0}
@@ -185,18 +185,24 @@ class WorkCounter:
                 "macs": self.positions * self.body_cost + self.head_macs}
 
 
-def matmul_throughput(loaded, seconds: float = 2.0) -> float:
-    """Multiply-adds per second of the model's own MLP-shaped fp32 matmul ([512, D] x [D, F]) on this machine."""
+def matmul_throughput(loaded, bursts: int = 8, seconds: float = 0.25) -> float:
+    """Multiply-adds per CPU second of the model's own fp32 matmuls on this machine: the best burst of
+    the MLP shape ([512, D] x [D, F]) and the head-block shape ([512, D] x [D, 8192]). CPU time, not
+    wall time, so other jobs on a shared machine do not lower it (nor the engines' figures)."""
     import torch
 
     a = loaded.adapter
-    x, w = torch.randn(512, a.d_model), torch.randn(a.d_mlp, a.d_model)
-    torch.nn.functional.linear(x, w)
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
+    x = torch.randn(512, a.d_model)
+    best = 0.0
+    for w in (torch.randn(a.d_mlp, a.d_model), torch.randn(8192, a.d_model)):
         torch.nn.functional.linear(x, w)
-        n += 1
-    return n * x.shape[0] * w.numel() / (time.perf_counter() - start)
+        for _ in range(bursts):
+            n, start = 0, time.process_time()
+            while time.process_time() - start < seconds:
+                torch.nn.functional.linear(x, w)
+                n += 1
+            best = max(best, n * x.shape[0] * w.numel() / (time.process_time() - start))
+    return best
 
 
 def report_work(figures: dict, peak: float) -> None:
@@ -208,12 +214,14 @@ def report_work(figures: dict, peak: float) -> None:
         print(f"work {name}: {g['macs']:.1f} G multiply-adds ({figures[f'{name}_positions']:.0f} decoder "
               f"positions, body {g['body_macs']:.1f} G, head {g['head_macs']:.1f} G)")
     figures["work_ratio"] = theirs / ours
-    figures["babelscope_fraction_of_peak"] = ours / figures["babelscope_s"] / peak
-    figures["lm_eval_fraction_of_peak"] = theirs / figures["lm_eval_s"] / peak
-    print(f"work ratio (lm-eval / babelscope): {figures['work_ratio']:.2f}x; measured speed ratio "
-          f"{figures['ratio']:.2f}x = {figures['ratio'] / figures['work_ratio']:.0%} of the work-ratio bound")
-    print(f"fraction of the measured matmul throughput: babelscope {figures['babelscope_fraction_of_peak']:.0%}, "
-          f"lm-eval {figures['lm_eval_fraction_of_peak']:.0%}")
+    figures["babelscope_fraction_of_peak"] = ours / figures["babelscope_cpu_s"] / peak  # per CPU second, as peak
+    figures["lm_eval_fraction_of_peak"] = theirs / figures["lm_eval_cpu_s"] / peak
+    bound = figures["work_ratio"]
+    print(f"work ratio (lm-eval / babelscope): {bound:.2f}x; measured speed ratio {figures['ratio']:.2f}x wall, "
+          f"{figures['cpu_ratio']:.2f}x CPU = {figures['ratio'] / bound:.0%} / {figures['cpu_ratio'] / bound:.0%} "
+          "of the work-ratio bound")
+    print(f"fraction of the measured matmul throughput (per CPU second): babelscope "
+          f"{figures['babelscope_fraction_of_peak']:.0%}, lm-eval {figures['lm_eval_fraction_of_peak']:.0%}")
 
 
 def _fp64_check(loaded, engine, items, labels, ours, theirs, n: int) -> list[dict]:
