@@ -344,7 +344,7 @@ class Engine:
             prompts = [encoded[i][-(self.max_length - max_gen) :] for i in idx]  # lm-eval truncates from the left
             size = self._rows_per_batch(len(prompts[0]) + max_gen)  # the longest prompt comes first
             tokens = greedy_tokens(self.decoder, prompts, max_gen, StopStrings(self.tokenizer, until),
-                                   lambda row, toks: bar.done(row, toks), rows=size)
+                                   bar.done, rows=size)
             for i, toks in zip(idx, tokens, strict=True):
                 results[i] = cut_at_stops(self.tokenizer.decode(toks, skip_special_tokens=True), until)
         bar.close()
