@@ -211,7 +211,7 @@ def _prefill(dec: Decoder, prompts: list[list[int]], width: int, capacity: int, 
     pos = (mask.cumsum(-1) - 1).clamp(min=0)  # [B, W] positions inside each row, as generate sets them
     cache, start = _new_cache(dec, capacity), 0
     share = min(shared_prefix(prompts), min(len(p) for p in prompts) - 1)  # each row keeps >= 1 token to run
-    if max(share, len(prefix.tokens)) >= MIN_SHARED_PREFIX:
+    if share >= MIN_SHARED_PREFIX:  # never shorter than the call's prefix: these prompts share it too
         start = width - max(len(p) - share for p in prompts)  # columns before it: padding or shared prefix
         _fill_shared(dec, cache, prompts, prefix.extended(prompts[0][:share]), width, start)
     out = dec.body(input_ids=ids[:, start:].to(dev), attention_mask=mask.to(dev),
