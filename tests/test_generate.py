@@ -223,3 +223,17 @@ def test_cuda_greedy_equals_hf_generate(tiny_tokenizer, family):
     assert greedy_tokens(_dec(loaded), prompts, 12) == hf_greedy(loaded, prompts, 12)
     reqs = [(SHARED + q, {"until": ["."], "max_gen_toks": 10}) for q in QUESTIONS]
     assert Engine(loaded, batch_size=8, progress=False).generate_until(reqs) == _hflm_generate(loaded, reqs)
+
+
+def test_runs_of_neighbours_share_their_longer_prefixes(tiny_loaded, family):
+    loaded = tiny_loaded(family)
+    tok = loaded.tokenizer
+    story = {"long": "The cat sat on the mat and looked out of the window at the garden for a long time. " * 2,
+             "short": "Le chat était assis sur le tapis et regardait par la fenêtre. "}
+    texts = [SHARED + story[kind] + q for kind in ("long", "short") for q in ("Where?", "Why?", "Qui ?")]
+    prompts = [[tok.bos_token_id] + tok.encode(t, add_special_tokens=False) for t in texts]
+    ordered = sorted(prompts, key=len, reverse=True)
+    runs = gen._runs(ordered, gen.RUN_BLOCK)
+    assert 1 < len(runs) <= len(prompts) // 2  # two stories: a prefix pass each, not one short common one
+    assert all(gen._share([ordered[i] for i in run]) > gen.shared_prefix(prompts) for run in runs)
+    assert greedy_tokens(_dec(loaded), prompts, 8) == hf_greedy(loaded, prompts, 8)

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from babelscope.models.forward import Unembedding, pad_batch, pad_id_of
 
 MIN_SHARED_PREFIX = 16  # shorter shared prefixes are not worth a separate pass
+RUN_BLOCK = 32  # neighbouring prompts share a prefix pass while it leaves at most this many tokens of each
 VOCAB_BLOCK = 16384  # vocabulary rows per argmax block on a CPU (a [B, 16384] fp32 block stays in cache)
 
 
@@ -199,21 +200,45 @@ class _Prefix:
         return cache
 
 
+def _runs(prompts: list[list[int]], block: int) -> list[list[int]]:
+    """Consecutive prompts cut into runs whose shared prefix leaves at most ``block`` tokens of any of them
+    (a run of one keeps all but its last token in the prefix)."""
+    runs: list[list[int]] = []
+    for r, p in enumerate(prompts):
+        if runs:
+            members = [prompts[i] for i in runs[-1]] + [p]
+            if _share(members) >= max(len(m) for m in members) - block:
+                runs[-1].append(r)
+                continue
+        runs.append([r])
+    return runs
+
+
+def _share(prompts: list[list[int]]) -> int:
+    """The prefix ``prompts`` share, short of each one's last token (which must run to predict)."""
+    return min(shared_prefix(prompts), min(len(p) for p in prompts) - 1)
+
+
 def _prefill(dec: Decoder, prompts: list[list[int]], width: int, capacity: int, prefix: _Prefix):
     """Prompts left-padded to ``width`` through the body: (cache, last hidden [B, D], mask [B, W], next pos [B]).
 
-    The columns every row fills from the shared prefix come from ``prefix`` (shifted right by each
-    row's left padding); only the rest, the block, runs through the body here.
+    Runs of neighbouring prompts that share a long prefix get it from ``prefix`` (extended by one
+    batch-1 pass per run); each row's columns inside it are that cache shifted right by the row's
+    left padding, and only the rest, the block, runs through the body here.
     """
     dev = dec.device
     padded = pad_batch(prompts, dec.pad_id, "left", width)
     ids, mask = padded["input_ids"], padded["attention_mask"]  # [B, W]
     pos = (mask.cumsum(-1) - 1).clamp(min=0)  # [B, W] positions inside each row, as generate sets them
     cache, start = _new_cache(dec, capacity), 0
-    share = min(shared_prefix(prompts), min(len(p) for p in prompts) - 1)  # each row keeps >= 1 token to run
-    if share >= MIN_SHARED_PREFIX:  # never shorter than the call's prefix: these prompts share it too
-        start = width - max(len(p) - share for p in prompts)  # columns before it: padding or shared prefix
-        _fill_shared(dec, cache, prompts, prefix.extended(prompts[0][:share]), width, start)
+    runs = _runs(prompts, RUN_BLOCK)
+    if len(runs) > max(1, len(prompts) // 2):  # mostly lone prompts: one batched pass beats a pass each
+        runs = [list(range(len(prompts)))]
+    shares = [_share([prompts[i] for i in run]) for run in runs]
+    if min(shares) >= MIN_SHARED_PREFIX:  # never shorter than the call's prefix: these prompts share it too
+        start = width - max(len(prompts[i]) - sh for run, sh in zip(runs, shares, strict=True) for i in run)
+        caches = [prefix.extended(prompts[run[0]][:sh]) for run, sh in zip(runs, shares, strict=True)]
+        _fill_shared(dec, cache, prompts, list(zip(runs, caches, strict=True)), width, start)
     out = dec.body(input_ids=ids[:, start:].to(dev), attention_mask=mask.to(dev),
                    position_ids=pos[:, start:].to(dev), cache=cache, use_cache=True)
     return out.cache, out.last_hidden_state[:, -1], mask.to(dev), mask.sum(-1).to(dev)
@@ -222,18 +247,26 @@ def _prefill(dec: Decoder, prompts: list[list[int]], width: int, capacity: int, 
 def _fill_shared(dec: Decoder, cache, prompts: list[list[int]], shared, width: int, start: int) -> None:
     """Fill ``cache`` with the first ``start`` columns of every row left-padded to ``width``.
 
-    Row r's columns [0, start) hold its left padding then its first tokens, all inside the shared
-    prefix; their keys and values depend only on the prefix (causality), so they are the prefix
-    cache's (``shared``), shifted right by the row's padding. Padding columns get column 0 (masked).
+    Row r's columns [0, start) hold its left padding then its first tokens, all inside its run's
+    shared prefix; their keys and values depend only on that prefix (causality), so they are the
+    run's prefix cache (``shared``: (rows, cache) per run), shifted right by the row's padding.
+    Padding columns get column 0 (masked).
     """
     dev = dec.device
     pads = torch.tensor([width - len(p) for p in prompts], device=dev)  # [B]
     index = (torch.arange(start, device=dev)[None, :] - pads[:, None]).clamp(min=0)  # [B, start] prefix column
-    for i, layer in enumerate(shared.layers):
-        keys, values = layer.keys, layer.values  # [1, H, P, d]
-        b, h, d = len(prompts), keys.shape[1], keys.shape[-1]
-        gather = index[:, None, :, None].expand(b, h, start, d)  # [B, H, start, d]
-        cache.update(keys.expand(b, -1, -1, -1).gather(2, gather), values.expand(b, -1, -1, -1).gather(2, gather), i)
+    for i in range(dec.n_layers):
+        kv = []
+        for which in ("keys", "values"):
+            first = getattr(shared[0][1].layers[i], which)  # [1, H, P, d]
+            out = first.new_empty(len(prompts), first.shape[1], start, first.shape[-1])  # [B, H, start, d]
+            for rows, run_cache in shared:
+                src = getattr(run_cache.layers[i], which)  # [1, H, P_run, d]
+                at = torch.tensor(rows, device=dev)
+                gather = index[at][:, None, :, None].expand(len(rows), src.shape[1], start, src.shape[-1])
+                out[at] = src.expand(len(rows), -1, -1, -1).gather(2, gather)
+            kv.append(out)
+        cache.update(kv[0], kv[1], i)
 
 
 class _Batch:
