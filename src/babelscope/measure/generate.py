@@ -9,9 +9,10 @@ with these savings, none of which changes them:
   and its cache rows are dropped, and a waiting prompt takes its place (continuous batching), so
   a call takes about (generated tokens / rows) steps instead of running each batch to its longest row;
 * the token prefix the prompts share (few-shot instruction, schema, examples) goes through the
-  decoder once; a row's cache starts as that prefix shifted right by the row's own left padding,
-  so every row stays one contiguous left-padded sequence and HF's own masks, positions and sliding
-  windows apply unchanged;
+  decoder once, and runs of neighbouring prompts extend it by their own longer common prefix in
+  one more pass each; a row's cache starts as its run's prefix shifted right by the row's own left
+  padding, so every row stays one contiguous left-padded sequence and HF's own masks, positions
+  and sliding windows apply unchanged;
 * each layer's keys and values live in one preallocated buffer (``BufferLayer``: a write per step,
   no concatenation). Sliding-window layers (Gemma 2/3, Mistral) keep every column too and the
   model's sliding mask hides the old ones: exact, at the cost of attending over masked columns
