@@ -233,7 +233,9 @@ def test_runs_of_neighbours_share_their_longer_prefixes(tiny_loaded, family):
     texts = [SHARED + story[kind] + q for kind in ("long", "short") for q in ("Where?", "Why?", "Qui ?")]
     prompts = [[tok.bos_token_id] + tok.encode(t, add_special_tokens=False) for t in texts]
     ordered = sorted(prompts, key=len, reverse=True)
-    runs = gen._runs(ordered, gen.RUN_BLOCK)
-    assert 1 < len(runs) <= len(prompts) // 2  # two stories: a prefix pass each, not one short common one
+    runs = gen._cheaper_runs(ordered)
+    assert len(runs) > 1  # two stories: a prefix pass each, not one short common one
     assert all(gen._share([ordered[i] for i in run]) > gen.shared_prefix(prompts) for run in runs)
     assert greedy_tokens(_dec(loaded), prompts, 8) == hf_greedy(loaded, prompts, 8)
+    lone = [[tok.bos_token_id] + tok.encode(q, add_special_tokens=False) for q in QUESTIONS]
+    assert gen._cheaper_runs(lone) == [list(range(len(lone)))]  # nothing shared: one batched pass

@@ -35,6 +35,7 @@ from babelscope.models.forward import Unembedding, pad_batch, pad_id_of
 
 MIN_SHARED_PREFIX = 16  # shorter shared prefixes are not worth a separate pass
 RUN_BLOCK = 32  # neighbouring prompts share a prefix pass while it leaves at most this many tokens of each
+PASS_COST = 32  # a batch-1 prefix pass reads every weight: counted as this many token positions more
 VOCAB_BLOCK = 16384  # vocabulary rows per argmax block on a CPU (a [B, 16384] fp32 block stays in cache)
 
 
@@ -215,6 +216,21 @@ def _runs(prompts: list[list[int]], block: int) -> list[list[int]]:
     return runs
 
 
+def _cheaper_runs(prompts: list[list[int]]) -> list[list[int]]:
+    """``_runs`` when their extra prefix passes cost fewer token positions (each pass counted
+    ``PASS_COST`` more: it reads every weight) than the wider block of one common prefix; else one run."""
+    one, runs = [list(range(len(prompts)))], _runs(prompts, RUN_BLOCK)
+
+    def cost(groups):
+        shares = [_share([prompts[i] for i in g]) for g in groups]
+        block = max(len(prompts[i]) - sh for g, sh in zip(groups, shares, strict=True) for i in g)
+        common = _share(prompts)
+        passes = sum(sh - common + PASS_COST for sh in shares) if len(groups) > 1 else 0
+        return passes + len(prompts) * block
+
+    return runs if len(runs) > 1 and cost(runs) < cost(one) else one
+
+
 def _share(prompts: list[list[int]]) -> int:
     """The prefix ``prompts`` share, short of each one's last token (which must run to predict)."""
     return min(shared_prefix(prompts), min(len(p) for p in prompts) - 1)
@@ -232,9 +248,7 @@ def _prefill(dec: Decoder, prompts: list[list[int]], width: int, capacity: int, 
     ids, mask = padded["input_ids"], padded["attention_mask"]  # [B, W]
     pos = (mask.cumsum(-1) - 1).clamp(min=0)  # [B, W] positions inside each row, as generate sets them
     cache, start = _new_cache(dec, capacity), 0
-    runs = _runs(prompts, RUN_BLOCK)
-    if len(runs) > max(1, len(prompts) // 2):  # mostly lone prompts: one batched pass beats a pass each
-        runs = [list(range(len(prompts)))]
+    runs = _cheaper_runs(prompts)
     shares = [_share([prompts[i] for i in run]) for run in runs]
     if min(shares) >= MIN_SHARED_PREFIX:  # never shorter than the call's prefix: these prompts share it too
         start = width - max(len(prompts[i]) - sh for run, sh in zip(runs, shares, strict=True) for i in run)
