@@ -13,7 +13,7 @@ with these savings, none of which changes them:
   one more pass each; a row's cache starts as its run's prefix shifted right by the row's own left
   padding, so every row stays one contiguous left-padded sequence and HF's own masks, positions
   and sliding windows apply unchanged;
-* each layer's keys and values live in one preallocated buffer (``BufferLayer``: a write per step,
+* each layer's keys and values live in one preallocated buffer (``kv_cache``: a write per step,
   no concatenation). Sliding-window layers (Gemma 2/3, Mistral) keep every column too and the
   model's sliding mask hides the old ones: exact, at the cost of attending over masked columns
   once a row outgrows the window;
@@ -23,7 +23,6 @@ with these savings, none of which changes them:
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from babelscope.measure.kv_cache import buffer_cache
 from babelscope.models.forward import Unembedding, pad_batch, pad_id_of
 
 MIN_SHARED_PREFIX = 16  # shorter shared prefixes are not worth a separate pass
@@ -118,58 +118,6 @@ def shared_prefix(seqs: list[list[int]]) -> int:
     return n
 
 
-@functools.cache
-def _buffer_layer_class():
-    """``BufferLayer``: a full-attention cache layer (a ``DynamicLayer``) whose keys and values live in one
-    buffer with room for ``capacity`` columns, so a step writes its column in place where
-    ``DynamicLayer`` concatenates (a new allocation per step and layer). It keeps every column; a
-    sliding window is the model's own sliding mask over whole rows, as with a plain ``DynamicLayer``."""
-    from transformers.cache_utils import DynamicLayer
-
-    class BufferLayer(DynamicLayer):
-        def __init__(self, capacity: int):
-            super().__init__()
-            self.capacity, self.length, self.buffers = capacity, 0, []
-
-        def update(self, key_states, value_states, *args, **kwargs):
-            if not self.is_initialized:
-                self.lazy_initialization(key_states, value_states)
-                b, h = key_states.shape[:2]
-                self.buffers = [s.new_empty(b, h, self.capacity, s.shape[-1]) for s in (key_states, value_states)]
-            n = key_states.shape[-2]
-            for buf, new in zip(self.buffers, (key_states, value_states), strict=True):
-                buf[:, :, self.length : self.length + n] = new
-            self.length += n
-            self._views()
-            return self.keys, self.values
-
-        def _views(self):
-            self.keys, self.values = (buf[:, :, : self.length] for buf in self.buffers)  # [B, H, length, d]
-
-        def batch_select_indices(self, indices: torch.Tensor) -> None:
-            if self.is_initialized:
-                self.buffers = [buf[indices] for buf in self.buffers]
-                self._views()
-
-        def resize(self, first: int, capacity: int) -> None:
-            """Drop the columns before ``first`` and make room for ``capacity`` columns."""
-            kept = self.length - first
-            grown = [buf.new_empty(*buf.shape[:2], capacity, buf.shape[-1]) for buf in self.buffers]
-            for new, old in zip(grown, self.buffers, strict=True):
-                new[:, :, :kept] = old[:, :, first : self.length]
-            self.buffers, self.capacity, self.length = grown, capacity, kept
-            self._views()
-
-    return BufferLayer
-
-
-def _new_cache(dec: Decoder, capacity: int):
-    """A cache of ``BufferLayer``s, one per decoder layer, with room for ``capacity`` columns."""
-    from transformers.cache_utils import Cache
-
-    return Cache(layers=[_buffer_layer_class()(capacity) for _ in range(dec.n_layers)])
-
-
 class _Prefix:
     """The KV cache of the token prefix every prompt of a call shares, computed once (batch 1, full layers)
     and extended, on a copy, by the longer prefix a group of rows shares."""
@@ -247,7 +195,7 @@ def _prefill(dec: Decoder, prompts: list[list[int]], width: int, capacity: int, 
     padded = pad_batch(prompts, dec.pad_id, "left", width)
     ids, mask = padded["input_ids"], padded["attention_mask"]  # [B, W]
     pos = (mask.cumsum(-1) - 1).clamp(min=0)  # [B, W] positions inside each row, as generate sets them
-    cache, start = _new_cache(dec, capacity), 0
+    cache, start = buffer_cache(dec.n_layers, capacity), 0
     runs = _cheaper_runs(prompts)
     shares = [_share([prompts[i] for i in run]) for run in runs]
     if min(shares) >= MIN_SHARED_PREFIX:  # never shorter than the call's prefix: these prompts share it too
