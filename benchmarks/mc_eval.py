@@ -69,6 +69,9 @@ def main() -> int:
 
     engine = Engine(loaded, batch_size=args.batch_size, progress=False)
     engine.loglikelihood([(items[0].context, items[0].choices[0])])  # warm-up (allocator, kernels)
+    peak = matmul_throughput(loaded)
+    print(f"measured fp32 matmul throughput: {peak / 1e9:.1f} G multiply-adds per CPU second", flush=True)
+    work = {"babelscope": WorkCounter(loaded, engine), "lm_eval": WorkCounter(loaded)}
     wall = {"babelscope": 0.0, "lm_eval": 0.0}
     cpu = {"babelscope": 0.0, "lm_eval": 0.0}
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,10 +79,11 @@ def main() -> int:
         # A B B A order: a load that drifts linearly (shared machine) cancels out of the sums
         for name in ["babelscope", "lm_eval", "lm_eval", "babelscope"][: 4 if args.abba else 2]:
             start, start_cpu = time.perf_counter(), time.process_time()
-            if name == "babelscope":
-                ours = _ours(engine, items)
-            else:
-                ref = lm_eval_multiple_choice(loaded, items, tmp, args.batch_size)
+            with work[name]:
+                if name == "babelscope":
+                    ours = _ours(engine, items)
+                else:
+                    ref = lm_eval_multiple_choice(loaded, items, tmp, args.batch_size)
             wall[name] += time.perf_counter() - start
             cpu[name] += time.process_time() - start_cpu
             print(f"  {name}: {wall[name]:.1f} s wall, {cpu[name]:.1f} s CPU so far", flush=True)
@@ -108,6 +112,8 @@ def main() -> int:
         "max_abs_logprob_diff": diff,
         "torch_threads": torch.get_num_threads(),
         "item_ids": [it.item_id for it in items],
+        "matmul_peak_macs_per_s": peak,
+        **{f"{k}_{w}": v / runs for k, c in work.items() for w, v in c.figures().items()},
         "logprobs_babelscope": ours,
         "logprobs_lm_eval": ref["logprobs"],
     }
@@ -122,12 +128,100 @@ def main() -> int:
         f"({'identical' if abs(acc_ours - ref['acc']) < 1e-12 else 'DIFFERENT'})"
     )
     print(f"largest per-choice log-likelihood difference: {diff:.2e}")
+    report_work(figures, peak)
     if args.fp64_check:
         figures["fp64_check"] = _fp64_check(loaded, engine, items, labels, ours, ref["logprobs"], args.fp64_check)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(figures, f, indent=2)
     return 0 if abs(acc_ours - ref["acc"]) < 1e-12 else 1
+
+
+class WorkCounter:
+    """Multiply-adds an engine executes while active: decoder positions x body cost (its linear layers)
+    plus unembedded positions x head cost (hidden size x vocabulary rows computed)."""
+
+    def __init__(self, loaded, engine=None):
+        import torch
+
+        self.loaded, self.engine = loaded, engine
+        body = loaded.adapter.body(loaded.model)
+        head = loaded.model.get_output_embeddings()
+        embed = loaded.model.get_input_embeddings()
+        self.body, self.head = body, head
+        skip = {id(embed.weight), id(head.weight)}
+        self.body_cost = sum(m.weight.numel() for m in body.modules()  # multiply-adds per position
+                             if isinstance(m, torch.nn.Linear) and id(m.weight) not in skip)
+        self.positions = self.head_macs = 0
+
+    def __enter__(self):
+        def count_body(module, args, kwargs):
+            ids = kwargs.get("input_ids", args[0] if args else None)
+            self.positions += ids.numel()  # padded positions are computed too
+
+        self.handles = [self.body.register_forward_pre_hook(count_body, with_kwargs=True)]
+        if self.engine is None:  # HF's forward: lm_head over every position
+            self.handles.append(self.head.register_forward_pre_hook(
+                lambda m, a: setattr(self, "head_macs", self.head_macs + a[0].shape[:-1].numel() * m.weight.numel())))
+        else:  # babelscope's head: blocks of vocabulary rows at the scored positions only
+            plain = self.engine.head
+
+            def head(hidden, vocab=None):
+                rows = self.head.weight[vocab].shape[0] if vocab is not None else self.head.weight.shape[0]
+                self.head_macs += hidden.shape[:-1].numel() * rows * hidden.shape[-1]
+                return plain(hidden, vocab)
+
+            self.engine.head = head
+        return self
+
+    def __exit__(self, *exc):
+        for h in self.handles:
+            h.remove()
+        if self.engine is not None:
+            del self.engine.head  # the class's method again
+
+    def figures(self) -> dict:
+        return {"positions": self.positions, "body_macs": self.positions * self.body_cost, "head_macs": self.head_macs,
+                "macs": self.positions * self.body_cost + self.head_macs}
+
+
+def matmul_throughput(loaded, bursts: int = 8, seconds: float = 0.25) -> float:
+    """Multiply-adds per CPU second of the model's own fp32 matmuls on this machine: the best burst of
+    the MLP shape ([512, D] x [D, F]) and the head-block shape ([512, D] x [D, 8192]). CPU time, not
+    wall time, so other jobs on a shared machine do not lower it (nor the engines' figures)."""
+    import torch
+
+    a = loaded.adapter
+    x = torch.randn(512, a.d_model)
+    best = 0.0
+    for w in (torch.randn(a.d_mlp, a.d_model), torch.randn(8192, a.d_model)):
+        torch.nn.functional.linear(x, w)
+        for _ in range(bursts):
+            n, start = 0, time.process_time()
+            while time.process_time() - start < seconds:
+                torch.nn.functional.linear(x, w)
+                n += 1
+            best = max(best, n * x.shape[0] * w.numel() / (time.process_time() - start))
+    return best
+
+
+def report_work(figures: dict, peak: float) -> None:
+    """Work of each engine, the work ratio (the speed-up equal efficiency would give) and babelscope's
+    fraction of the measured matmul throughput."""
+    ours, theirs = figures["babelscope_macs"], figures["lm_eval_macs"]
+    for name in ("babelscope", "lm_eval"):
+        g = {k: figures[f"{name}_{k}"] / 1e9 for k in ("macs", "body_macs", "head_macs")}
+        print(f"work {name}: {g['macs']:.1f} G multiply-adds ({figures[f'{name}_positions']:.0f} decoder "
+              f"positions, body {g['body_macs']:.1f} G, head {g['head_macs']:.1f} G)")
+    figures["work_ratio"] = theirs / ours
+    figures["babelscope_fraction_of_peak"] = ours / figures["babelscope_cpu_s"] / peak  # per CPU second, as peak
+    figures["lm_eval_fraction_of_peak"] = theirs / figures["lm_eval_cpu_s"] / peak
+    bound = figures["work_ratio"]
+    print(f"work ratio (lm-eval / babelscope): {bound:.2f}x; measured speed ratio {figures['ratio']:.2f}x wall, "
+          f"{figures['cpu_ratio']:.2f}x CPU = {figures['ratio'] / bound:.0%} / {figures['cpu_ratio'] / bound:.0%} "
+          "of the work-ratio bound")
+    print(f"fraction of the measured matmul throughput (per CPU second): babelscope "
+          f"{figures['babelscope_fraction_of_peak']:.0%}, lm-eval {figures['lm_eval_fraction_of_peak']:.0%}")
 
 
 def _fp64_check(loaded, engine, items, labels, ours, theirs, n: int) -> list[dict]:

@@ -95,7 +95,7 @@ def answer_batches(
     out = []
     bar = tqdm(total=max_tokens * len(texts_by_lang), desc="generating answers", unit="tok", disable=not progress)
     for lang, texts in texts_by_lang.items():
-        rows = _answer_rows(model, tokenizer, texts, max_tokens, batch_size, pad, bar, prompt_len)
+        rows = _answer_rows(model, tokenizer, texts, max_tokens, batch_size, bar, prompt_len)
         if not rows:
             raise DataError(f"the model generated no answer tokens for {lang}; count all tokens instead.")
         for s in range(0, len(rows), batch_size):
@@ -109,7 +109,7 @@ def answer_batches(
 
 
 def _answer_rows(
-    model, tokenizer, texts, max_tokens, batch_size, pad, bar, prompt_len=PROMPT_LEN
+    model, tokenizer, texts, max_tokens, batch_size, bar, prompt_len=PROMPT_LEN
 ) -> list[tuple[list[int], list[int]]]:
     """(prompt, answer) token ids, prompts in text order until ``max_tokens`` answer tokens."""
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
@@ -120,7 +120,7 @@ def _answer_rows(
         if counted >= max_tokens:
             break
         chunk = prompts[s : s + batch_size]
-        for prompt, answer in zip(chunk, _greedy(model, chunk, pad, tokenizer.eos_token_id), strict=True):
+        for prompt, answer in zip(chunk, _greedy(model, tokenizer, chunk), strict=True):
             if answer:
                 rows.append((prompt, answer))
                 bar.update(min(counted + len(answer), max_tokens) - min(counted, max_tokens))
@@ -128,24 +128,14 @@ def _answer_rows(
     return rows
 
 
-@torch.no_grad()
-def _greedy(model, prompts: list[list[int]], pad_id: int, eos_id: int | None) -> list[list[int]]:
-    """Greedy continuations of left-padded token prompts, each cut before its first EOS."""
-    device = next(model.parameters()).device
-    padded = pad_batch(prompts, pad_id, "left")
-    ids, mask = padded["input_ids"], padded["attention_mask"]  # [B, T] left-padded
-    width = ids.shape[1]
-    new = model.generate(
-        input_ids=ids.to(device),
-        attention_mask=mask.to(device),
-        max_new_tokens=ANSWER_LEN,
-        do_sample=False,
-        pad_token_id=pad_id,
-        temperature=None,
-        top_p=None,
-        top_k=None,
-    )[:, width:].tolist()  # [B, new]
-    return [row[: row.index(eos_id)] if eos_id in row else row for row in new]
+def _greedy(model, tokenizer, prompts: list[list[int]]) -> list[list[int]]:
+    """Greedy continuations of token prompts (``measure.generate``: HF ``generate``'s tokens), each
+    without the end-of-sequence token that ended it."""
+    from babelscope.measure.generate import Decoder, greedy_tokens
+
+    dec = Decoder.of(model, tokenizer)
+    rows = greedy_tokens(dec, prompts, ANSWER_LEN)
+    return [row[:-1] if row and row[-1] in dec.eos_ids else row for row in rows]
 
 
 def body_forward(model, adapter, batch: Batch, device):

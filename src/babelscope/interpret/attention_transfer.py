@@ -128,14 +128,13 @@ def rank_of(logits: torch.Tensor, token: int) -> int:
 
 def _one(loaded, text: str, max_new_tokens: int) -> tuple[str, torch.Tensor]:
     """Greedy continuation and the last-position logits [V] of one prompt (hooks already on)."""
+    from babelscope.measure.generate import Decoder, greedy_tokens
+
     enc = loaded.tokenizer(text, return_tensors="pt").to(loaded.device)
     with torch.no_grad():
         logits = loaded.model(**enc).logits[0, -1]  # [V]
-        pad = loaded.tokenizer.pad_token_id
-        pad = loaded.tokenizer.eos_token_id if pad is None else pad
-        out = loaded.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
-    gen = loaded.tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-    return gen.strip(), logits
+    new = greedy_tokens(Decoder.of(loaded.model, loaded.tokenizer), enc["input_ids"].tolist(), max_new_tokens)[0]
+    return loaded.tokenizer.decode(new, skip_special_tokens=True).strip(), logits
 
 
 def transfer(loaded, l1: str, l2: str, mask: torch.Tensor | None = None, max_new_tokens: int = NEW_TOKENS,

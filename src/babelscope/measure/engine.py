@@ -25,6 +25,8 @@ import torch
 from tqdm.auto import tqdm
 
 from babelscope.errors import DataError
+from babelscope.measure.batch_size import AUTO, auto_rows
+from babelscope.measure.generate import Decoder, GenerationBar, StopStrings, cut_at_stops, greedy_tokens
 from babelscope.models.forward import Unembedding, pad_batch, pad_id_of
 
 DEFAULT_BATCH_SIZE = 8  # contexts (request groups) per forward pass
@@ -91,31 +93,16 @@ def _rows_of(cache, index: torch.Tensor):
     return sub
 
 
-class _StopStrings:
-    """Stopping criterion: every row has produced one of ``until`` after the prompt."""
-
-    def __init__(self, tokenizer, until: list[str], prompt_len: int):
-        self.tokenizer, self.until, self.prompt_len = tokenizer, until, prompt_len
-        self.tail = max((len(tokenizer.encode(s, add_special_tokens=False)) for s in until), default=1) + 2
-
-    def __call__(self, input_ids, scores, **kwargs):
-        done = []
-        for row in input_ids[:, self.prompt_len :]:
-            text = self.tokenizer.decode(row[-self.tail :])
-            done.append(any(s in text for s in self.until))
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-
 class Engine:
     """Score and generate with a ``LoadedModel``; nothing but the scored logits is kept."""
 
     def __init__(
-        self, loaded, batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True, max_length: int | None = None
+        self, loaded, batch_size: int | str = DEFAULT_BATCH_SIZE, progress: bool = True, max_length: int | None = None
     ):
         self.loaded = loaded
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
-        self.batch_size = max(1, int(batch_size))
+        self.batch_size = AUTO if batch_size == AUTO else max(1, int(batch_size))  # "auto": sized per batch
         self.progress = progress
         self.body = loaded.adapter.body(self.model)  # decoder without the unembedding
         self.unembedding = Unembedding(self.model)  # lm_head with logit scale and soft-cap
@@ -126,6 +113,11 @@ class Engine:
         self.prefix_token_id = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
         self._prefix_text = tok.decode(self.prefix_token_id) if self.prefix_token_id is not None else None
         self.pad_id = pad_id_of(tok)
+        self.decoder = Decoder.of(self.model, self.tokenizer)
+
+    def _rows_per_batch(self, tokens_per_row: int) -> int:
+        """``batch_size``, or under ``"auto"`` the most rows of this many tokens the memory budget holds."""
+        return auto_rows(self.loaded, tokens_per_row) if self.batch_size == AUTO else self.batch_size
 
     @property
     def device(self):
@@ -217,9 +209,10 @@ class Engine:
         order = sorted(groups, key=lambda c: (-len(c), -max(len(trimmed[i][1]) for i in groups[c])))
         results: list = [None] * len(pairs)
         bar = tqdm(total=len(pairs), desc=desc, disable=not self.progress, leave=False)
+        size = self._rows_per_batch(len(order[0]) + max(len(c) for _, c in trimmed)) if order else 1
         with torch.inference_mode():
-            for b in range(0, len(order), self.batch_size):
-                batch = order[b : b + self.batch_size]
+            for b in range(0, len(order), size):
+                batch = order[b : b + size]
                 rows = [(g, i) for g, ctx in enumerate(batch) for i in groups[ctx]]
                 conts = [trimmed[i][1] for _, i in rows]
                 out = self._score_batch([list(c) for c in batch], [g for g, _ in rows], conts)
@@ -335,56 +328,39 @@ class Engine:
 
     # ------------------------------------------------------------------ generation
     def generate_until(self, requests: list[tuple[str, dict]], desc: str = "generate_until") -> list[str]:
-        """Greedy continuation of each context, cut at the first stop string (lm-eval semantics)."""
-        order = sorted(range(len(requests)), key=lambda i: -len(self.tok_encode(requests[i][0])))
+        """Greedy continuation of each context, cut at the first stop string (lm-eval semantics).
+
+        Rows with equal settings are decoded together, longest prompt first, ``batch_size`` rows at a
+        time (``"auto"``: as many as the memory budget holds), a waiting row taking the place of each
+        row that ends; see ``babelscope.measure.generate``.
+        """
+        encoded = [self.tok_encode(ctx) for ctx, _ in requests]
+        groups: dict[str, list[int]] = {}  # lm-eval's grouping: rows with equal generation settings
+        for i in sorted(range(len(requests)), key=lambda i: (-len(encoded[i]), requests[i][0])):
+            groups.setdefault(repr(sorted((k, repr(v)) for k, v in (requests[i][1] or {}).items())), []).append(i)
         results: list = [None] * len(requests)
-        bar = tqdm(total=len(requests), desc=desc, disable=not self.progress, leave=False)
-        # rows with equal generation settings share a batch
-        by_kwargs: dict[str, list[int]] = {}
-        for i in order:
-            key = repr(sorted((k, repr(v)) for k, v in (requests[i][1] or {}).items()))
-            by_kwargs.setdefault(key, []).append(i)
-        for idx in by_kwargs.values():
-            for b in range(0, len(idx), self.batch_size):
-                chunk = idx[b : b + self.batch_size]
-                texts = self._generate_batch([requests[i][0] for i in chunk], dict(requests[chunk[0]][1] or {}))
-                for i, text in zip(chunk, texts, strict=True):
-                    results[i] = text
-                bar.update(len(chunk))
+        bar = GenerationBar(len(requests), desc, disable=not self.progress)
+        for idx in groups.values():
+            until, max_gen = self._generation_settings(dict(requests[idx[0]][1] or {}))
+            prompts = [encoded[i][-(self.max_length - max_gen) :] for i in idx]  # lm-eval truncates from the left
+            size = self._rows_per_batch(len(prompts[0]) + max_gen)  # the longest prompt comes first
+            tokens = greedy_tokens(self.decoder, prompts, max_gen, StopStrings(self.tokenizer, until),
+                                   bar.done, rows=size)
+            for i, toks in zip(idx, tokens, strict=True):
+                results[i] = cut_at_stops(self.tokenizer.decode(toks, skip_special_tokens=True), until)
         bar.close()
         return results
 
-    def _generate_batch(self, contexts: list[str], kwargs: dict) -> list[str]:
+    def _generation_settings(self, kwargs: dict) -> tuple[list[str], int]:
+        """``until`` (with the EOS text added, as lm-eval does) and ``max_gen_toks`` of one request."""
         until = kwargs.pop("until", None) or []
         until = [until] if isinstance(until, str) else list(until)
-        eos_text = (
-            self.tokenizer.decode(self.tokenizer.eos_token_id) if self.tokenizer.eos_token_id is not None else None
-        )
+        eos = self.tokenizer.eos_token_id
+        eos_text = self.tokenizer.decode(eos) if eos is not None else None
         if eos_text and eos_text not in until:
             until.append(eos_text)
         max_gen = int(kwargs.pop("max_gen_toks", DEFAULT_MAX_GEN_TOKS))
-        encoded = [self.tok_encode(c)[-(self.max_length - max_gen) :] for c in contexts]
-        padded = pad_batch(encoded, self.pad_id, "left")  # [B, T] left-padded
-        ids, mask = padded["input_ids"], padded["attention_mask"]
-        width = ids.shape[1]
-        from transformers import StoppingCriteriaList
-
-        with torch.inference_mode():
-            out = self.model.generate(
-                input_ids=ids.to(self.device),
-                attention_mask=mask.to(self.device),
-                max_new_tokens=max_gen,
-                do_sample=False,
-                pad_token_id=self.pad_id,
-                stopping_criteria=StoppingCriteriaList([_StopStrings(self.tokenizer, until, width)]),
-                temperature=None,
-                top_p=None,
-                top_k=None,
-            )  # [B, T + new]
-        texts = []
-        for row in out[:, width:]:
-            text = self.tokenizer.decode(row, skip_special_tokens=True)
-            for stop in until:
-                text = text.split(stop)[0]
-            texts.append(text)
-        return texts
+        if max_gen >= self.max_length:
+            raise DataError(f"max_gen_toks {max_gen} leaves no room for a prompt in the model's "
+                            f"{self.max_length}-token context; ask for fewer tokens.")
+        return until, max_gen

@@ -10,7 +10,8 @@
   hidden states that already went through the final norm (what the decoder body returns), with
   Cohere's ``logit_scale`` and the Gemma 2/3 final ``final_logit_softcapping`` applied, in
   float32, exactly as the model's forward computes its logits. ``vocab`` restricts it to a
-  block of vocabulary rows, so a scorer can stream over the vocabulary.
+  block of vocabulary rows, so a scorer can stream over the vocabulary; ``.argmax(hidden, block)``
+  is the greedy token over such blocks (generation), without the full logits.
 * ``frozen(model)``: parameters without gradients for a block (gradients flow only to inputs
   such as a head mask).
 """
@@ -85,6 +86,20 @@ class Unembedding:
         if self.softcap is not None:
             logits = torch.tanh(logits / self.softcap) * self.softcap
         return logits
+
+    def argmax(self, hidden: torch.Tensor, block: int | None = None) -> torch.Tensor:
+        """Greedy token ids [P] of ``hidden`` [P, D], over blocks of ``block`` vocabulary rows so the
+        [P, V] logits never exist at once; the first maximum wins, as ``torch.argmax``."""
+        if block is None or block >= self.n_vocab or not self.blockable:
+            return self(hidden).argmax(-1)
+        best = torch.full((hidden.shape[0],), -torch.inf, device=hidden.device)  # [P] running maximum
+        arg = torch.zeros(hidden.shape[0], dtype=torch.long, device=hidden.device)  # [P]
+        for v in range(0, self.n_vocab, block):
+            top, idx = self(hidden, slice(v, v + block)).max(-1)  # [P], [P]
+            better = top > best  # a tie keeps the earlier block's (lower) id
+            arg = torch.where(better, idx + v, arg)
+            best = torch.where(better, top, best)
+        return arg
 
 
 def unembed(model, hidden: torch.Tensor, vocab: slice | None = None) -> torch.Tensor:

@@ -237,6 +237,17 @@ def check_model_path(pretrained, flag: str = "model") -> None:
                              "`default`.")
 
 
+def _batch_size(value, auto_allowed: bool) -> int | str:
+    """``--batch_size``: a positive number, or ``auto`` where the verb supports it."""
+    text = str(value).strip().lower()
+    if text == "auto" and auto_allowed:
+        return "auto"
+    if text.isdigit() and int(text) >= 1 and not isinstance(value, bool):
+        return int(text)
+    also = " or auto" if auto_allowed else " (auto: eval and cypher only)"
+    raise UsageError(f"--batch_size must be a number of at least 1{also}, not {value!r}.")
+
+
 @dataclass
 class ModelOptions(Config):
     model: str | None = option(None, "model: default | smollm2-135m | <folder> | <file.gguf> | <hub id> "
@@ -252,7 +263,9 @@ class ModelOptions(Config):
     trust_remote_code: bool = option(False, "run the model repository's own Python code (as lm-eval's flag; same as "
                                      "trust_remote_code=True in --model_args); only for repositories you trust",
                                      group="model")
-    batch_size: int = option(8, "sequences per forward pass", short="-b", minimum=1, group="model")
+    batch_size: int | str = option(8, "sequences per forward pass; `auto` (eval, cypher): as many as half the free "
+                                   "memory holds, at most 64", short="-b", metavar="N|auto", group="model")
+    AUTO_BATCH_SIZE: ClassVar[bool] = False  # verbs whose every batch goes through the engine set True
 
     def model_spec(self) -> dict:
         """The model arguments as one dict (``model`` wins over pretrained= in ``model_args``, except
@@ -267,6 +280,7 @@ class ModelOptions(Config):
 
     def validate(self) -> None:
         super().validate()
+        self.batch_size = _batch_size(self.batch_size, self.AUTO_BATCH_SIZE)
         if self.model in OTHER_BACKENDS:
             raise UsageError(f"--model {self.model}: babelscope runs Hugging Face models in process (it needs their "
                              "hooks); drop --model or write --model hf, and name the model with --model_args "

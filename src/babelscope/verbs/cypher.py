@@ -32,6 +32,7 @@ GENERATION = "greedy (babelscope.measure.engine.Engine.generate_until)"
 
 @dataclass
 class CypherConfig(OutputOptions, LanguageOptions, ModelOptions):
+    AUTO_BATCH_SIZE = True  # every batch goes through the engine, which sizes "auto"
     action: str = option("evaluate", "evaluate (default): prompt, generate, execute safely and score; build-graph: "
                          "build the built-in graph (LadybugDB) into the cache; schema: print the schema text used in "
                          "prompts; questions: print the question set's counts per kind and language "

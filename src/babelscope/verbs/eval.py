@@ -23,6 +23,7 @@ TASKS = "continuation,translation"
 
 @dataclass
 class EvalConfig(OutputOptions, LanguageOptions, ModelOptions):
+    AUTO_BATCH_SIZE = True  # every batch goes through the engine, which sizes "auto"
     tasks: str = option(TASKS, "comma-separated tasks: built-in continuation, translation, bpc (aligned, from the "
                         "built-in corpus); public belebele, xnli, xcopa, xstorycloze, mgsm, xquad, flores, mubench "
                         "(need `datasets` and hub access or --task_data); a task file (.jsonl items or .yaml "
