@@ -85,7 +85,7 @@ CASES = [
     _case("eval", "--limit", "0", why="--limit must be at least 1"),
     _case("eval", "--limit", "-3", why="--limit must be at least 1"),
     _case("eval", "--limit", "lots", why="invalid float value"),
-    _case("eval", "--batch_size", "0", why="--batch_size must be at least 1"),
+    _case("eval", "--batch_size", "0", why="--batch_size must be a number of at least 1 or auto"),
     _case("eval", "--tasks", "contination", why="Available:"),
     _case("eval", "--languages", "eng_Latn,Germn", why="Did you mean deu_Latn"),
     _case("eval", "--languages", "", why="no language given"),
@@ -193,6 +193,13 @@ CASES = [
     _case("layers", "--max_depth", "1.5", why="--max_depth must be at most"),
     _case("layers", "--lens_positions", "0", why="--lens_positions must be at least 1"),
     _case("layers", "--neurons_run", "{missing}", why="does not exist"),
+    # loop and agree ------------------------------------------------------------------------------
+    _case("loop", "--improve", "dance", why="invalid choice"),
+    _case("loop", "--limit", "0", why="--limit must be at least 1"),
+    _case("loop", "--languages", "xx_Zzzz", why="unknown language"),
+    _case("loop", "--n_boot", "2", why="--n_boot must be at least 10"),
+    _case("agree", "{missing}", why="is not a folder"),
+    _case("agree", "{not_a_run}", why="no `babelscope heads` run"),
     # finetune ------------------------------------------------------------------------------------
     _case("finetune", why="missing required option --languages"),
     _case("finetune", "--languages", "fra_Latn", "--max_steps", "0", why="--max_steps must be at least 1"),
@@ -276,7 +283,7 @@ def test_malformed_input_is_one_line_exit_2_and_no_run_folder(inputs, tmp_path, 
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "out"
     argv = [_fill(a, inputs) for a in argv]
-    has_output = argv[0] not in ("rescore", "compare", "compare-neurons", "report", "ls")
+    has_output = argv[0] not in ("rescore", "compare", "compare-neurons", "report", "ls", "agree")
     before = sorted(os.listdir(inputs))
     with pytest.raises(SystemExit) if _is_argparse_error(argv) else _no_raise() as exit_info:
         code = main([*argv, *(["--output_path", str(out)] if has_output and "--output_path" not in argv else [])])
@@ -292,7 +299,7 @@ def test_malformed_input_is_one_line_exit_2_and_no_run_folder(inputs, tmp_path, 
 
 
 def _is_argparse_error(argv) -> bool:
-    return any(w in " ".join(argv) for w in ("lots", "vllm", "pca", "some", "qlora", "middle",
+    return any(w in " ".join(argv) for w in ("lots", "vllm", "pca", "some", "qlora", "middle", "dance",
                                              "--unknown_flag")) and "config" not in " ".join(argv)
 
 
