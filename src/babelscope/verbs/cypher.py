@@ -37,6 +37,10 @@ class CypherConfig(OutputOptions, LanguageOptions, ModelOptions):
                          "build the built-in graph (LadybugDB) into the cache; schema: print the schema text used in "
                          "prompts; questions: print the question set's counts per kind and language "
                          f"(one of {', '.join(ACTIONS)})", positional=True, metavar="ACTION")
+    batch_size: int | str = option("auto", "queries decoded together; auto (the default): as many as half the free "
+                                   "memory holds, at most 64 (the weights are read once per step for all of them; "
+                                   "the queries are the same at any batch size)", short="-b", metavar="N|auto",
+                                   group="model")
     languages: str = option(CYPHER_LANGUAGES, "comma-separated codes (eng_Latn, es, tr, German, ...) or `all` "
                             "(the built-in set has eng, spa, tur, deu, fra)", short="-l")
     limit: int | None = option(None, "at most this many items per language, spread over the five kinds (for "
