@@ -93,6 +93,7 @@ CURATED = {  # verb -> its own renderer, which shows the whole run (the generic 
     "layers": lambda run: sections_vision.plast_layers(run) or sections_layers.layers(run),  # an LVLM's, or text
     "neurons": sections_neurons.neurons,
     "heads": sections_heads.heads,
+    "loop": sections_loop.loop_sections,  # its steps are runs of their own in the same report
 }
 
 
@@ -113,7 +114,6 @@ def generic_sections(run: Run, strict: bool) -> list[Section]:
         ("per-layer series", sections_interpret.layer_series),
         ("training curve", sections_interpret.training_curve),
         ("head mask", sections_improve.head_mask),
-        ("loop", sections_loop.loop_sections),
     ]
     for what, fn in renderers:
         secs += _safe(fn, run, strict=strict, label=run.label, what=what)
