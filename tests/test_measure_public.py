@@ -101,8 +101,10 @@ def test_malformed_user_item_fails_at_task_resolution_with_file_line_and_id(tmp_
         get_task(str(items))
 
 
-def test_public_and_user_tasks_evaluate_end_to_end(tiny_loaded):
-    loaded = tiny_loaded("llama")
+def test_public_and_user_tasks_evaluate_end_to_end(tiny_tokenizer):
+    from babelscope.testing import make_tiny_loaded
+
+    loaded = make_tiny_loaded("llama", tiny_tokenizer, max_position_embeddings=1024)  # mgsm asks for 256 tokens
     result = evaluate(
         loaded,
         ["xquad", "mgsm", str(FIXTURES / "user" / "capitals.yaml")],
