@@ -62,10 +62,19 @@ def test_bad_config_file_is_one_line(tmp_path, capsys, text, why):
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("what", ["architectures", "models"])
-def test_ls(what, capsys):
+def _ls_topics():
+    from babelscope.verbs.ls import WHAT
+
+    return list(WHAT)
+
+
+@pytest.mark.parametrize("what", _ls_topics())
+def test_every_ls_topic_lists_something(what, capsys):
     assert main(["ls", what]) == 0
-    assert "llama" in capsys.readouterr().out or what == "models"
+    out = capsys.readouterr().out
+    expected = {"architectures": "llama", "models": "default", "languages": "fra_Latn", "sources": "gnome",
+                "tasks": "continuation", "protocols": "lape-paper"}
+    assert expected[what] in out, (what, out[:500])
 
 
 def test_negative_boolean_flags_accept_hyphens():
