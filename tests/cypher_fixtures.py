@@ -108,3 +108,16 @@ class FileWatch:
 
     def close(self) -> None:
         os.close(self.fd)
+
+
+def make_db(path, table: str, names: list[str]) -> None:
+    """A LadybugDB file at ``path`` holding one node table ``table(name)`` with ``names``."""
+    ladybug = pytest.importorskip("ladybug")
+
+    db = ladybug.Database(str(path))
+    con = ladybug.Connection(db)
+    con.execute(f"CREATE NODE TABLE {table}(name STRING, PRIMARY KEY(name))")
+    for name in names:
+        con.execute(f"CREATE (:{table} {{name: $n}})", {"n": name})
+    con.close()
+    db.close()

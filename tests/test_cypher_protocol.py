@@ -19,6 +19,7 @@ from babelscope.cli.main import main
 from babelscope.cypher import metrics
 from babelscope.cypher.evaluate import evaluate_cypher, public_aliases, public_items
 from babelscope.cypher.public import AliasExecutor, database_map, load_text2cypher
+from cypher_fixtures import make_db
 
 FIXTURES = Path(__file__).parent / "fixtures" / "official" / "text2cypher"
 
@@ -128,26 +129,14 @@ def test_raw_exact_match_keeps_case_and_the_normalised_one_does_not():
 # --- routing by alias and gold-failure exclusion ------------------------------------------------------------
 
 
-def _make_db(path: Path, table: str, names: list[str]) -> None:
-    ladybug = pytest.importorskip("ladybug")
-
-    db = ladybug.Database(str(path))
-    con = ladybug.Connection(db)
-    con.execute(f"CREATE NODE TABLE {table}(name STRING, PRIMARY KEY(name))")
-    for name in names:
-        con.execute(f"CREATE (:{table} {{name: $n}})", {"n": name})
-    con.close()
-    db.close()
-
-
 @pytest.fixture(scope="module")
 def two_databases(tmp_path_factory):
     """A folder with movies.lbug (Movie nodes) and people.lbug (Person nodes), and a public-layout file."""
     root = tmp_path_factory.mktemp("t2c")
     folder = root / "dbs"
     folder.mkdir()
-    _make_db(folder / "movies.lbug", "Movie", ["Apollo 13", "Heat"])
-    _make_db(folder / "people.lbug", "Person", ["Tom Hanks", "Meg Ryan", "Al Pacino"])
+    make_db(folder / "movies.lbug", "Movie", ["Apollo 13", "Heat"])
+    make_db(folder / "people.lbug", "Person", ["Tom Hanks", "Meg Ryan", "Al Pacino"])
     rows = [
         {"question": "List the movies", "schema": "Movie {name: STRING}", "cypher": "MATCH (m:Movie) RETURN m.name",
          "instance_id": "q-movies", "database_reference_alias": "movies", "data_source": "t"},

@@ -142,6 +142,7 @@ def workspace(tmp_path, tiny_tokenizer, monkeypatch):
 def _write_inputs(root: Path) -> None:
     import pandas as pd
 
+    from cypher_fixtures import make_db
     from test_lm_eval_tasks import belebele_rows
 
     shutil.copytree(ROOT / "examples", root / "examples", ignore=shutil.ignore_patterns("models", "runs"))
@@ -158,19 +159,7 @@ def _write_inputs(root: Path) -> None:
             "question_es": "Lista las películas"}]
     pd.DataFrame(t2c).to_parquet(root / "text2cypher_test.parquet")
     (root / "demo_dbs").mkdir()
-    _make_graph(root / "demo_dbs" / "movies.lbug", "Movie", ["Apollo 13", "Heat"])
-
-
-def _make_graph(path: Path, table: str, names: list[str]) -> None:
-    ladybug = pytest.importorskip("ladybug")
-
-    db = ladybug.Database(str(path))
-    con = ladybug.Connection(db)
-    con.execute(f"CREATE NODE TABLE {table}(name STRING, PRIMARY KEY(name))")
-    for name in names:
-        con.execute(f"CREATE (:{table} {{name: $n}})", {"n": name})
-    con.close()
-    db.close()
+    make_db(root / "demo_dbs" / "movies.lbug", "Movie", ["Apollo 13", "Heat"])
 
 
 def _runs_of(root: Path, verb: str) -> list[Path]:
