@@ -25,7 +25,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from babelscope.errors import DataError, LanguageError, UsageError
+from babelscope.errors import DataError, LanguageError, MissingExtraError, UsageError, require
 from babelscope.languages import split_task_name
 from babelscope.measure.tasks import MCItem, Task
 from babelscope.measure.tasks.public import TASK_DATA_ENV
@@ -37,12 +37,9 @@ FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "cs
 FEWSHOT_SEED = 1234  # lm-eval's default fewshot_random_seed
 
 
-def _require_lm_eval():
-    try:
-        import lm_eval.tasks
-    except ImportError:
-        raise UsageError("lm_eval: tasks need lm-eval; install it with pip install 'babelscope[lm_eval]'.") from None
-    return Path(lm_eval.tasks.__file__).parent
+def _require_lm_eval() -> Path:
+    """lm-eval's task folder, or the one-line error naming the [lm_eval] extra."""
+    return Path(require("lm_eval.tasks", extra="lm_eval", feature="--tasks lm_eval:<task>").__file__).parent
 
 
 @lru_cache(maxsize=1)
@@ -62,7 +59,7 @@ def is_lm_eval_task(name: str) -> bool:
     """Whether lm-eval ships a task or group YAML of that name (a quick file-name check)."""
     try:
         stems = _yaml_stems()
-    except UsageError:
+    except (UsageError, MissingExtraError):
         return False
     return name in stems or f"_{name}" in stems
 
