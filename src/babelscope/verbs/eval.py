@@ -103,11 +103,12 @@ def run(config: EvalConfig):
     run.languages = languages
     seed_everything(config.seed)
     loaded = config.load()
-    config.prompt_format().apply(loaded.tokenizer, [])  # a chat template the tokenizer lacks: one line, now
+    prompt = config.prompt_format()
+    prompt.apply(loaded.tokenizer, [])  # a chat template the tokenizer lacks: one line, now
     bind_model(run, loaded, config.model_spec().get("revision"))
     result = evaluate(loaded, tasks, languages, limit=config.limit, source=config.source,
                       batch_size=config.batch_size, run=run, engine=config.engine, reference=config.reference,
-                      prompt=config.prompt_format(), lid=lid)
+                      prompt=prompt, lid=lid)
     if config.write_lm_eval_results and dist.is_main():
         from babelscope.measure.lm_eval_results import write_lm_eval_results
 
