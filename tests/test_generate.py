@@ -54,7 +54,7 @@ def test_rows_leave_the_batch_and_match_single_rows(tiny_loaded):
     handle = dec.body.register_forward_pre_hook(lambda m, a, kw: sizes.append(kw["input_ids"].shape[0]),
                                                 with_kwargs=True)
     try:
-        ours = greedy_tokens(dec, prompts, 12, stop=lambda row, toks: len(toks) >= limits[row])
+        ours = greedy_tokens(dec, prompts, 12, stop=lambda row, toks: len(toks) >= limits[row], draft=0)
     finally:
         handle.remove()
     assert [len(t) for t in ours] == limits
@@ -73,7 +73,8 @@ def test_waiting_rows_take_the_places_of_ended_rows(tiny_loaded, family):
     handle = _dec(loaded).body.register_forward_pre_hook(lambda m, a, kw: sizes.append(kw["input_ids"].shape[0]),
                                                          with_kwargs=True)
     try:
-        ours = greedy_tokens(_dec(loaded), prompts, 12, stop=lambda row, toks: len(toks) >= limits[row], rows=3)
+        ours = greedy_tokens(_dec(loaded), prompts, 12, stop=lambda row, toks: len(toks) >= limits[row], rows=3,
+                             draft=0)
     finally:
         handle.remove()
     assert max(sizes) == 3 and sizes.count(3) > 3  # ended rows' places are taken again

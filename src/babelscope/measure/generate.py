@@ -9,16 +9,23 @@ with these savings, none of which changes them:
   and its cache rows are dropped, and a waiting prompt takes its place (continuous batching), so
   a call takes about (generated tokens / rows) steps instead of running each batch to its longest row;
 * the token prefix the prompts share (few-shot instruction, schema, examples) goes through the
-  decoder once, and runs of neighbouring prompts extend it by their own longer common prefix in
-  one more pass each; a row's cache starts as its run's prefix shifted right by the row's own left
+  decoder once, and runs of neighbouring prompts extend it by their own longer common prefixes,
+  all in one more (right-padded) pass; a row's cache starts as its run's prefix shifted right by the row's own left
   padding, so every row stays one contiguous left-padded sequence and HF's own masks, positions
   and sliding windows apply unchanged;
 * each layer's keys and values live in one preallocated buffer (``kv_cache``: a write per step,
   no concatenation). Sliding-window layers (Gemma 2/3, Mistral) keep every column too and the
   model's sliding mask hides the old ones: exact, at the cost of attending over masked columns
   once a row outgrows the window;
+* each step checks, besides each row's next token, up to ``draft`` tokens guessed by prompt
+  lookup (``prompt_lookup``: what followed the latest earlier occurrence of the row's last
+  tokens) and keeps those greedy decoding confirms, plus greedy's own next token: exact
+  speculative decoding, fewer steps where answers copy from their prompt. Rows that took fewer
+  tokens shift right (``BufferLayer.realign``) so the batch stays left-padded;
 * the next token is an argmax over vocabulary blocks (``Unembedding.argmax``): the ``[B, V]``
-  logits never exist at once, and the family's logit scale / soft-cap is applied as in the model.
+  logits never exist at once, and the family's logit scale / soft-cap is applied as in the model;
+* on a CPU, linear layers take the few rows of a step in the layout the matrix kernel streams
+  weights through fastest (``models.forward.weight_major_linears``).
 """
 
 from __future__ import annotations
@@ -31,11 +38,13 @@ import torch
 from tqdm.auto import tqdm
 
 from babelscope.measure.kv_cache import buffer_cache
-from babelscope.models.forward import Unembedding, pad_batch, pad_id_of
+from babelscope.measure.prompt_lookup import DRAFT_MAX, DraftSchedule, PromptLookup
+from babelscope.models.forward import Unembedding, pad_batch, pad_id_of, weight_major_linears
 
 MIN_SHARED_PREFIX = 16  # shorter shared prefixes are not worth a separate pass
 RUN_BLOCK = 32  # neighbouring prompts share a prefix pass while it leaves at most this many tokens of each
-PASS_COST = 32  # a batch-1 prefix pass reads every weight: counted as this many token positions more
+PASS_COST = 32  # a prefix pass reads every weight: counted as this many token positions more
+ADMIT_PART = 4  # waiting prompts enter once a quarter of the rows are free (a prefill pass reads every weight)
 VOCAB_BLOCK = 16384  # vocabulary rows per argmax block on a CPU (a [B, 16384] fp32 block stays in cache)
 
 
@@ -120,7 +129,7 @@ def shared_prefix(seqs: list[list[int]]) -> int:
 
 class _Prefix:
     """The KV cache of the token prefix every prompt of a call shares, computed once (batch 1, full layers)
-    and extended, on a copy, by the longer prefix a group of rows shares."""
+    and extended by the longer prefixes groups of rows share (``extended``: all of them in one pass)."""
 
     def __init__(self, dec: Decoder, prompts: list[list[int]]):
         from transformers import DynamicCache
@@ -137,17 +146,29 @@ class _Prefix:
         pos = torch.arange(start, len(tokens), device=dev)[None]  # [1, n]
         self.dec.body(input_ids=ids, position_ids=pos, cache=cache, use_cache=True)
 
-    def extended(self, tokens: list[int]):
-        """A cache of ``tokens`` (which start with this prefix): a copy of this one, run further."""
+    def extended(self, prefixes: list[list[int]]) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
+        """Keys and values per layer ([1, H, len, d] each) of each of ``prefixes`` (which start with this
+        prefix): the longer ones run on top of it together, in one right-padded pass."""
         from transformers import DynamicCache
 
-        if len(tokens) == len(self.tokens):
-            return self.cache
+        n, dev = len(self.tokens), self.dec.device
+        kv = [[(layer.keys, layer.values) for layer in self.cache.layers] if n else [] for _ in prefixes]
+        longer = [i for i, p in enumerate(prefixes) if len(p) > n]
+        if not longer:
+            return kv
         cache = DynamicCache()
-        for i, layer in enumerate(self.cache.layers if self.tokens else []):
-            cache.update(layer.keys, layer.values, i)  # copies
-        self._run(cache, tokens, len(self.tokens))
-        return cache
+        for i, layer in enumerate(self.cache.layers if n else []):
+            cache.update(*(t.expand(len(longer), -1, -1, -1) for t in (layer.keys, layer.values)), i)
+        padded = pad_batch([prefixes[i][n:] for i in longer], self.dec.pad_id, "right")
+        ids, mask = padded["input_ids"], padded["attention_mask"]  # [R, T]
+        mask = torch.cat([mask.new_ones(len(longer), n), mask], 1)  # [R, n+T]
+        pos = torch.arange(n, n + ids.shape[1])[None].expand(len(longer), -1)  # [R, T]
+        self.dec.body(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev),
+                      cache=cache, use_cache=True)
+        for j, i in enumerate(longer):
+            end = len(prefixes[i])
+            kv[i] = [(layer.keys[j : j + 1, :, :end], layer.values[j : j + 1, :, :end]) for layer in cache.layers]
+        return kv
 
 
 def _runs(prompts: list[list[int]], block: int) -> list[list[int]]:
@@ -165,15 +186,16 @@ def _runs(prompts: list[list[int]], block: int) -> list[list[int]]:
 
 
 def _cheaper_runs(prompts: list[list[int]]) -> list[list[int]]:
-    """``_runs`` when their extra prefix passes cost fewer token positions (each pass counted
-    ``PASS_COST`` more: it reads every weight) than the wider block of one common prefix; else one run."""
+    """``_runs`` when their prefix pass (one right-padded pass for all runs, counted ``PASS_COST``
+    positions more: it reads every weight) and the block after it cost fewer token positions than
+    the wider block after the one prefix all prompts share; else one run."""
     one, runs = [list(range(len(prompts)))], _runs(prompts, RUN_BLOCK)
 
     def cost(groups):
         shares = [_share([prompts[i] for i in g]) for g in groups]
         block = max(len(prompts[i]) - sh for g, sh in zip(groups, shares, strict=True) for i in g)
         common = _share(prompts)
-        passes = sum(sh - common + PASS_COST for sh in shares) if len(groups) > 1 else 0
+        passes = len(groups) * max(sh - common for sh in shares) + PASS_COST if len(groups) > 1 else 0
         return passes + len(prompts) * block
 
     return runs if len(runs) > 1 and cost(runs) < cost(one) else one
@@ -187,8 +209,8 @@ def _share(prompts: list[list[int]]) -> int:
 def _prefill(dec: Decoder, prompts: list[list[int]], width: int, capacity: int, prefix: _Prefix):
     """Prompts left-padded to ``width`` through the body: (cache, last hidden [B, D], mask [B, W], next pos [B]).
 
-    Runs of neighbouring prompts that share a long prefix get it from ``prefix`` (extended by one
-    batch-1 pass per run); each row's columns inside it are that cache shifted right by the row's
+    Runs of neighbouring prompts that share a long prefix get it from ``prefix`` (extended for all
+    runs in one pass); each row's columns inside it are that cache shifted right by the row's
     left padding, and only the rest, the block, runs through the body here.
     """
     dev = dec.device
@@ -200,8 +222,8 @@ def _prefill(dec: Decoder, prompts: list[list[int]], width: int, capacity: int, 
     shares = [_share([prompts[i] for i in run]) for run in runs]
     if min(shares) >= MIN_SHARED_PREFIX:  # never shorter than the call's prefix: these prompts share it too
         start = width - max(len(prompts[i]) - sh for run, sh in zip(runs, shares, strict=True) for i in run)
-        caches = [prefix.extended(prompts[run[0]][:sh]) for run, sh in zip(runs, shares, strict=True)]
-        _fill_shared(dec, cache, prompts, list(zip(runs, caches, strict=True)), width, start)
+        kv = prefix.extended([prompts[run[0]][:sh] for run, sh in zip(runs, shares, strict=True)])
+        _fill_shared(dec, cache, prompts, list(zip(runs, kv, strict=True)), width, start)
     out = dec.body(input_ids=ids[:, start:].to(dev), attention_mask=mask.to(dev),
                    position_ids=pos[:, start:].to(dev), cache=cache, use_cache=True)
     return out.cache, out.last_hidden_state[:, -1], mask.to(dev), mask.sum(-1).to(dev)
@@ -212,19 +234,19 @@ def _fill_shared(dec: Decoder, cache, prompts: list[list[int]], shared, width: i
 
     Row r's columns [0, start) hold its left padding then its first tokens, all inside its run's
     shared prefix; their keys and values depend only on that prefix (causality), so they are the
-    run's prefix cache (``shared``: (rows, cache) per run), shifted right by the row's padding.
-    Padding columns get column 0 (masked).
+    run's prefix keys and values (``shared``: (rows, per-layer (keys, values)) per run), shifted
+    right by the row's padding. Padding columns get column 0 (masked).
     """
     dev = dec.device
     pads = torch.tensor([width - len(p) for p in prompts], device=dev)  # [B]
     index = (torch.arange(start, device=dev)[None, :] - pads[:, None]).clamp(min=0)  # [B, start] prefix column
     for i in range(dec.n_layers):
         kv = []
-        for which in ("keys", "values"):
-            first = getattr(shared[0][1].layers[i], which)  # [1, H, P, d]
+        for which in (0, 1):  # keys, values
+            first = shared[0][1][i][which]  # [1, H, P, d]
             out = first.new_empty(len(prompts), first.shape[1], start, first.shape[-1])  # [B, H, start, d]
-            for rows, run_cache in shared:
-                src = getattr(run_cache.layers[i], which)  # [1, H, P_run, d]
+            for rows, run_kv in shared:
+                src = run_kv[i][which]  # [1, H, P_run, d]
                 at = torch.tensor(rows, device=dev)
                 gather = index[at][:, None, :, None].expand(len(rows), src.shape[1], start, src.shape[-1])
                 out[at] = src.expand(len(rows), -1, -1, -1).gather(2, gather)
@@ -233,10 +255,12 @@ def _fill_shared(dec: Decoder, cache, prompts: list[list[int]], shared, width: i
 
 
 class _Batch:
-    """The rows being decoded: their cache, last hidden states, masks, next positions and row ids."""
+    """The rows being decoded: their cache, masks, row ids, and each row's pending token (emitted, not yet
+    in the cache) with its position."""
 
-    def __init__(self, cache, hidden, mask, pos, rows: list[int]):
-        self.cache, self.hidden, self.mask, self.pos, self.rows = cache, hidden, mask, pos, rows
+    def __init__(self, cache, mask, pos, rows: list[int]):
+        self.cache, self.mask, self.pos, self.rows = cache, mask, pos, rows
+        self.last: list[int] = []
 
     @property
     def width(self) -> int:
@@ -247,15 +271,16 @@ class _Batch:
         for mine, theirs in zip(self.cache.layers, other.cache.layers, strict=True):
             mine.buffers = [torch.cat([a, b]) for a, b in zip(mine.buffers, theirs.buffers, strict=True)]
             mine._views()
-        self.hidden = torch.cat([self.hidden, other.hidden])
         self.mask, self.pos = torch.cat([self.mask, other.mask]), torch.cat([self.pos, other.pos])
-        self.rows = self.rows + other.rows
+        self.rows, self.last = self.rows + other.rows, self.last + other.last
 
     def keep(self, slots: list[int]) -> None:
+        if len(slots) == len(self.rows):
+            return
         index = torch.tensor(slots, dtype=torch.long, device=self.mask.device)
         self.cache.batch_select_indices(index)
-        self.hidden, self.mask, self.pos = self.hidden[index], self.mask[index], self.pos[index]
-        self.rows = [self.rows[s] for s in slots]
+        self.mask, self.pos = self.mask[index], self.pos[index]
+        self.rows, self.last = [self.rows[s] for s in slots], [self.last[s] for s in slots]
 
     def reserve(self, columns: int, slack: int) -> None:
         """Room for ``columns`` more columns: leading columns that are padding in every row go, and
@@ -269,14 +294,28 @@ class _Batch:
             layer.resize(first, capacity)
         self.mask = self.mask[:, first:]
 
-    def step(self, dec: Decoder, tokens: torch.Tensor) -> None:
-        """One token per row through the body: the next hidden states."""
-        self.reserve(1, slack=64)
-        self.mask = torch.cat([self.mask, torch.ones_like(self.mask[:, :1])], 1)  # [b, W+1]
-        self.hidden = dec.body(input_ids=tokens[:, None].to(self.mask.device), attention_mask=self.mask,
-                               position_ids=self.pos[:, None], cache=self.cache,
-                               use_cache=True).last_hidden_state[:, -1]  # [b, D]
-        self.pos = self.pos + 1
+    def step(self, dec: Decoder, drafts: list[list[int]]) -> torch.Tensor:
+        """Each row's pending token then its draft (padded with the pad id) through the body: hidden [b, k+1, D]."""
+        k = max(map(len, drafts))
+        ids = [[t, *d] + [dec.pad_id] * (k - len(d)) for t, d in zip(self.last, drafts, strict=True)]
+        self.reserve(k + 1, slack=64)
+        self.mask = torch.cat([self.mask, self.mask.new_ones(len(ids), k + 1)], 1)  # [b, W+k+1]
+        self.added = k + 1
+        pos = self.pos[:, None] + torch.arange(k + 1, device=self.pos.device)  # [b, k+1]
+        return dec.body(input_ids=torch.tensor(ids, device=self.mask.device), attention_mask=self.mask,
+                        position_ids=pos, cache=self.cache, use_cache=True).last_hidden_state  # [b, k+1, D]
+
+    def accept(self, taken: list[int]) -> None:
+        """Keep the first ``taken[r]`` of the columns the last step added to row r (its pending token and
+        the draft tokens greedy decoding confirmed); rows shift right so all end at one column again."""
+        length = self.width - self.added + max(taken)
+        shifts = [max(taken) - t for t in taken]
+        for layer in self.cache.layers:
+            layer.realign(shifts, length)
+        dev = self.mask.device
+        at = torch.arange(length, device=dev)[None] - torch.tensor(shifts, device=dev)[:, None]  # [b, length]
+        self.mask = torch.where(at >= 0, self.mask.gather(1, at.clamp(min=0)), 0)  # [b, length]
+        self.pos = self.pos + torch.tensor(taken, device=self.pos.device)
 
 
 @torch.inference_mode()
@@ -287,46 +326,77 @@ def greedy_tokens(
     stop: Callable[[int, list[int]], bool] | None = None,
     on_done: Callable[[int, list[int]], None] | None = None,
     rows: int | None = None,
+    draft: int = DRAFT_MAX,
 ) -> list[list[int]]:
     """Greedy continuations of ``prompts``, at most ``rows`` (default: all) decoded together.
 
-    Prompts enter longest first; when rows end, waiting prompts take their places (their prompts
-    run on top of the shared prefix and join the running batch). A row ends with an EOS id (kept
+    Prompts enter longest first; once a quarter of the rows have ended, waiting prompts take their
+    places (their prompts run on top of the shared prefix and join the running batch). A row ends with an EOS id (kept
     as its last token, as ``generate`` returns it), when ``stop(row, tokens)`` is true, or after
-    ``max_new_tokens``; ``on_done(row, tokens)`` is called as each row ends.
+    ``max_new_tokens``; ``on_done(row, tokens)`` is called as each row ends. Each step checks up
+    to ``draft`` tokens per row guessed by prompt lookup (``measure.prompt_lookup``; 0: none).
     """
     out: list[list[int]] = [[] for _ in prompts]
     if max_new_tokens < 1 or not prompts:
         for r in range(len(prompts) if on_done else 0):
             on_done(r, out[r])
         return out
-    queue = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))  # later rows fit the running width
-    rows, prefix, batch = rows or len(prompts), _Prefix(dec, prompts), None
-    while queue or batch is not None:
-        free = rows - (len(batch.rows) if batch else 0)
-        if queue and free > 0:
-            new, queue = queue[:free], queue[free:]
-            width = batch.width if batch else len(prompts[new[0]])
-            capacity = batch.cache.layers[0].capacity if batch else width + max_new_tokens
-            joined = _Batch(*_prefill(dec, [prompts[i] for i in new], width, capacity, prefix), new)
-            if batch is None:
-                batch = joined
-            else:
-                batch.join(joined)
-        nxt = dec.unembedding.argmax(batch.hidden, dec.vocab_block).cpu()  # [b]
-        kept = []
-        for slot, (row, tok) in enumerate(zip(batch.rows, nxt.tolist(), strict=True)):
+
+    def emit(row: int, tokens: list[int]) -> bool:
+        """Append ``tokens`` to ``row`` up to its end; whether it ended."""
+        for tok in tokens:
             out[row].append(tok)
             if tok in dec.eos_ids or len(out[row]) >= max_new_tokens or (stop is not None and stop(row, out[row])):
                 if on_done is not None:
                     on_done(row, out[row])
-            else:
-                kept.append(slot)
-        if not kept:
-            batch = None
-            continue
-        if len(kept) < len(batch.rows):
+                return True
+        return False
+
+    with weight_major_linears(dec.body):  # decoding steps send few rows through each linear layer
+        queue = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))  # later rows fit the running width
+        rows, prefix, batch = rows or len(prompts), _Prefix(dec, prompts), None
+        lookups: dict[int, PromptLookup] = {}
+        schedule = DraftSchedule(draft)
+        while queue or batch is not None:
+            free = rows - (len(batch.rows) if batch else 0)
+            if queue and free >= min(len(queue), -(-rows // ADMIT_PART)):
+                new, queue = queue[:free], queue[free:]
+                width = batch.width if batch else len(prompts[new[0]])
+                capacity = batch.cache.layers[0].capacity if batch else width + max_new_tokens
+                cache, hidden, mask, pos = _prefill(dec, [prompts[i] for i in new], width, capacity, prefix)
+                first = dec.unembedding.argmax(hidden, dec.vocab_block).tolist()  # [n]
+                joined = _Batch(cache, mask, pos, new)
+                joined.last = first
+                joined.keep([s for s, (row, tok) in enumerate(zip(new, first, strict=True)) if not emit(row, [tok])])
+                for row in joined.rows:
+                    lookups[row] = PromptLookup(prompts[row] + out[row])
+                if not joined.rows:
+                    continue
+                if batch is None:
+                    batch = joined
+                else:
+                    batch.join(joined)
+            drafts = [lookups[row].draft(min(schedule.length(row), max_new_tokens - len(out[row]) - 1))
+                      for row in batch.rows]
+            hidden = batch.step(dec, drafts)  # [b, k+1, D]
+            checked = torch.cat([hidden[s, : len(d) + 1] for s, d in enumerate(drafts)])  # [P, D]
+            greedy = iter(dec.unembedding.argmax(checked, dec.vocab_block).tolist())  # [P]
+            kept, taken = [], []
+            for slot, (row, d) in enumerate(zip(batch.rows, drafts, strict=True)):
+                best = [next(greedy) for _ in range(len(d) + 1)]  # greedy token after the pending one and each draft
+                agree = 0
+                while agree < len(d) and best[agree] == d[agree]:
+                    agree += 1
+                schedule.taken(row, len(d), agree)
+                tokens = best[: agree + 1]  # the confirmed draft tokens, then greedy's own next token
+                if not emit(row, tokens):
+                    kept.append(slot)
+                    taken.append(agree + 1)  # columns kept: the pending token and the confirmed draft
+                    lookups[row].add(tokens)
+                    batch.last[slot] = tokens[-1]
+            if not kept:
+                batch = None
+                continue
             batch.keep(kept)
-            nxt = nxt[kept]
-        batch.step(dec, nxt)
+            batch.accept(taken)
     return out

@@ -47,6 +47,16 @@ def _buffer_layer_class():
                 self.buffers = [buf[indices] for buf in self.buffers]
                 self._views()
 
+        def realign(self, shifts: list[int], length: int) -> None:
+            """Move row r's columns before ``length - shifts[r]`` right by ``shifts[r]`` (columns it
+            drops go; those it frees are masked as padding); the cache is then ``length`` long."""
+            for r, shift in enumerate(shifts):
+                if shift:
+                    for buf in self.buffers:
+                        buf[r, :, shift:length] = buf[r, :, : length - shift].clone()
+            self.length = length
+            self._views()
+
         def resize(self, first: int, capacity: int) -> None:
             """Drop the columns before ``first`` and make room for ``capacity`` columns."""
             kept = self.length - first
