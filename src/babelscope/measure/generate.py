@@ -10,9 +10,9 @@ with these savings, none of which changes them:
   a call takes about (generated tokens / rows) steps instead of running each batch to its longest row;
 * the token prefix the prompts share (few-shot instruction, schema, examples) goes through the
   decoder once, and runs of neighbouring prompts extend it by their own longer common prefixes,
-  all in one more (right-padded) pass; a row's cache starts as its run's prefix shifted right by the row's own left
-  padding, so every row stays one contiguous left-padded sequence and HF's own masks, positions
-  and sliding windows apply unchanged;
+  all in one more (right-padded) pass; a row's cache starts as its run's prefix shifted right by
+  the row's own left padding, so every row stays one contiguous left-padded sequence and HF's own
+  masks, positions and sliding windows apply unchanged;
 * each layer's keys and values live in one preallocated buffer (``kv_cache``: a write per step,
   no concatenation). Sliding-window layers (Gemma 2/3, Mistral) keep every column too and the
   model's sliding mask hides the old ones: exact, at the cost of attending over masked columns
@@ -260,7 +260,8 @@ class _Batch:
 
     def __init__(self, cache, mask, pos, rows: list[int]):
         self.cache, self.mask, self.pos, self.rows = cache, mask, pos, rows
-        self.last: list[int] = []
+        self.last: list[int] = []  # each row's pending token
+        self.added = 0  # columns the last step added to every row
 
     @property
     def width(self) -> int:
@@ -295,7 +296,8 @@ class _Batch:
         self.mask = self.mask[:, first:]
 
     def step(self, dec: Decoder, drafts: list[list[int]]) -> torch.Tensor:
-        """Each row's pending token then its draft (padded with the pad id) through the body: hidden [b, k+1, D]."""
+        """Each row's pending token, then its draft padded with the pad id, through the body:
+        the hidden states [b, k+1, D]."""
         k = max(map(len, drafts))
         ids = [[t, *d] + [dec.pad_id] * (k - len(d)) for t, d in zip(self.last, drafts, strict=True)]
         self.reserve(k + 1, slack=64)
@@ -318,6 +320,26 @@ class _Batch:
         self.pos = self.pos + torch.tensor(taken, device=self.pos.device)
 
 
+def _admit(dec: Decoder, prompts: list[list[int]], new: list[int], batch: _Batch | None, max_new_tokens: int,
+           prefix: _Prefix) -> tuple[_Batch, list[int]]:
+    """Prompts ``new`` prefilled at the running batch's width: their batch (no running batch: a new one)
+    and each one's first greedy token, which becomes its pending token."""
+    width = batch.width if batch else len(prompts[new[0]])
+    capacity = batch.cache.layers[0].capacity if batch else width + max_new_tokens
+    cache, hidden, mask, pos = _prefill(dec, [prompts[i] for i in new], width, capacity, prefix)
+    joined = _Batch(cache, mask, pos, new)
+    joined.last = dec.unembedding.argmax(hidden, dec.vocab_block).tolist()  # [n]
+    return joined, list(joined.last)
+
+
+def _agreeing(best: list[int], draft: list[int]) -> int:
+    """How many draft tokens greedy decoding confirms: ``best[j]`` is its token after draft token j - 1."""
+    n = 0
+    while n < len(draft) and best[n] == draft[n]:
+        n += 1
+    return n
+
+
 @torch.inference_mode()
 def greedy_tokens(
     dec: Decoder,
@@ -330,11 +352,12 @@ def greedy_tokens(
 ) -> list[list[int]]:
     """Greedy continuations of ``prompts``, at most ``rows`` (default: all) decoded together.
 
-    Prompts enter longest first; once a quarter of the rows have ended, waiting prompts take their
-    places (their prompts run on top of the shared prefix and join the running batch). A row ends with an EOS id (kept
-    as its last token, as ``generate`` returns it), when ``stop(row, tokens)`` is true, or after
-    ``max_new_tokens``; ``on_done(row, tokens)`` is called as each row ends. Each step checks up
-    to ``draft`` tokens per row guessed by prompt lookup (``measure.prompt_lookup``; 0: none).
+    Prompts enter longest first; once a quarter of the rows have ended, waiting prompts take
+    their places (their prompts run on top of the shared prefix and join the running batch). A
+    row ends with an EOS id (kept as its last token, as ``generate`` returns it), when
+    ``stop(row, tokens)`` is true, or after ``max_new_tokens``; ``on_done(row, tokens)`` is
+    called as each row ends. Each step checks up to ``draft`` tokens per row guessed by prompt
+    lookup (``measure.prompt_lookup``; 0: none).
     """
     out: list[list[int]] = [[] for _ in prompts]
     if max_new_tokens < 1 or not prompts:
@@ -342,7 +365,7 @@ def greedy_tokens(
             on_done(r, out[r])
         return out
 
-    def emit(row: int, tokens: list[int]) -> bool:
+    def ended(row: int, tokens: list[int]) -> bool:
         """Append ``tokens`` to ``row`` up to its end; whether it ended."""
         for tok in tokens:
             out[row].append(tok)
@@ -352,30 +375,25 @@ def greedy_tokens(
                 return True
         return False
 
+    queue = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))  # later rows fit the running width
+    rows, prefix, batch = rows or len(prompts), _Prefix(dec, prompts), None
+    lookups: dict[int, PromptLookup] = {}
+    schedule = DraftSchedule(draft)
     with weight_major_linears(dec.body):  # decoding steps send few rows through each linear layer
-        queue = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))  # later rows fit the running width
-        rows, prefix, batch = rows or len(prompts), _Prefix(dec, prompts), None
-        lookups: dict[int, PromptLookup] = {}
-        schedule = DraftSchedule(draft)
         while queue or batch is not None:
             free = rows - (len(batch.rows) if batch else 0)
             if queue and free >= min(len(queue), -(-rows // ADMIT_PART)):
                 new, queue = queue[:free], queue[free:]
-                width = batch.width if batch else len(prompts[new[0]])
-                capacity = batch.cache.layers[0].capacity if batch else width + max_new_tokens
-                cache, hidden, mask, pos = _prefill(dec, [prompts[i] for i in new], width, capacity, prefix)
-                first = dec.unembedding.argmax(hidden, dec.vocab_block).tolist()  # [n]
-                joined = _Batch(cache, mask, pos, new)
-                joined.last = first
-                joined.keep([s for s, (row, tok) in enumerate(zip(new, first, strict=True)) if not emit(row, [tok])])
+                joined, first = _admit(dec, prompts, new, batch, max_new_tokens, prefix)
+                joined.keep([s for s, (row, tok) in enumerate(zip(new, first, strict=True)) if not ended(row, [tok])])
                 for row in joined.rows:
                     lookups[row] = PromptLookup(prompts[row] + out[row])
-                if not joined.rows:
-                    continue
-                if batch is None:
-                    batch = joined
-                else:
+                if joined.rows and batch is not None:
                     batch.join(joined)
+                elif joined.rows:
+                    batch = joined
+                if batch is None:
+                    continue
             drafts = [lookups[row].draft(min(schedule.length(row), max_new_tokens - len(out[row]) - 1))
                       for row in batch.rows]
             hidden = batch.step(dec, drafts)  # [b, k+1, D]
@@ -383,13 +401,11 @@ def greedy_tokens(
             greedy = iter(dec.unembedding.argmax(checked, dec.vocab_block).tolist())  # [P]
             kept, taken = [], []
             for slot, (row, d) in enumerate(zip(batch.rows, drafts, strict=True)):
-                best = [next(greedy) for _ in range(len(d) + 1)]  # greedy token after the pending one and each draft
-                agree = 0
-                while agree < len(d) and best[agree] == d[agree]:
-                    agree += 1
+                best = [next(greedy) for _ in range(len(d) + 1)]  # greedy's token after the pending one, each draft
+                agree = _agreeing(best, d)
                 schedule.taken(row, len(d), agree)
                 tokens = best[: agree + 1]  # the confirmed draft tokens, then greedy's own next token
-                if not emit(row, tokens):
+                if not ended(row, tokens):
                     kept.append(slot)
                     taken.append(agree + 1)  # columns kept: the pending token and the confirmed draft
                     lookups[row].add(tokens)

@@ -48,8 +48,9 @@ def _buffer_layer_class():
                 self._views()
 
         def realign(self, shifts: list[int], length: int) -> None:
-            """Move row r's columns before ``length - shifts[r]`` right by ``shifts[r]`` (columns it
-            drops go; those it frees are masked as padding); the cache is then ``length`` long."""
+            """Move row r's first ``length - shifts[r]`` columns right by ``shifts[r]`` (its later
+            columns are dropped; the ones freed on the left are padding, masked by the caller); the
+            cache is then ``length`` long."""
             for r, shift in enumerate(shifts):
                 if shift:
                     for buf in self.buffers:
