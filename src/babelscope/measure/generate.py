@@ -321,15 +321,15 @@ class _Batch:
 
 
 def _admit(dec: Decoder, prompts: list[list[int]], new: list[int], batch: _Batch | None, max_new_tokens: int,
-           prefix: _Prefix) -> tuple[_Batch, list[int]]:
-    """Prompts ``new`` prefilled at the running batch's width: their batch (no running batch: a new one)
-    and each one's first greedy token, which becomes its pending token."""
+           prefix: _Prefix) -> _Batch:
+    """Prompts ``new`` prefilled at the running batch's width (no running batch: their own), each with
+    its first greedy token as its pending token."""
     width = batch.width if batch else len(prompts[new[0]])
     capacity = batch.cache.layers[0].capacity if batch else width + max_new_tokens
     cache, hidden, mask, pos = _prefill(dec, [prompts[i] for i in new], width, capacity, prefix)
     joined = _Batch(cache, mask, pos, new)
     joined.last = dec.unembedding.argmax(hidden, dec.vocab_block).tolist()  # [n]
-    return joined, list(joined.last)
+    return joined
 
 
 def _agreeing(best: list[int], draft: list[int]) -> int:
@@ -384,16 +384,17 @@ def greedy_tokens(
             free = rows - (len(batch.rows) if batch else 0)
             if queue and free >= min(len(queue), -(-rows // ADMIT_PART)):
                 new, queue = queue[:free], queue[free:]
-                joined, first = _admit(dec, prompts, new, batch, max_new_tokens, prefix)
-                joined.keep([s for s, (row, tok) in enumerate(zip(new, first, strict=True)) if not ended(row, [tok])])
+                joined = _admit(dec, prompts, new, batch, max_new_tokens, prefix)
+                joined.keep([s for s, (row, tok) in enumerate(zip(new, joined.last, strict=True))
+                             if not ended(row, [tok])])
+                if not joined.rows:
+                    continue
                 for row in joined.rows:
                     lookups[row] = PromptLookup(prompts[row] + out[row])
-                if joined.rows and batch is not None:
-                    batch.join(joined)
-                elif joined.rows:
-                    batch = joined
                 if batch is None:
-                    continue
+                    batch = joined
+                else:
+                    batch.join(joined)
             drafts = [lookups[row].draft(min(schedule.length(row), max_new_tokens - len(out[row]) - 1))
                       for row in batch.rows]
             hidden = batch.step(dec, drafts)  # [b, k+1, D]
