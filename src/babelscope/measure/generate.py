@@ -24,6 +24,9 @@ with these savings, none of which changes them:
   tokens shift right (``BufferLayer.realign``) so the batch stays left-padded;
 * the next token is an argmax over vocabulary blocks (``Unembedding.argmax``): the ``[B, V]``
   logits never exist at once, and the family's logit scale / soft-cap is applied as in the model;
+  on a CPU a large float32 head is first screened in int8 (``models.int8_screen``: a rigorous
+  error bound rules out all but a few rows, which are then computed in float32), a quarter of
+  the weight read for the same token;
 * on a CPU, linear layers take the few rows of a step in the layout the matrix kernel streams
   weights through fastest (``models.forward.weight_major_linears``).
 """
