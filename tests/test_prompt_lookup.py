@@ -8,7 +8,7 @@ from tests.test_generate import hf_greedy
 from babelscope.measure import prompt_lookup as pl
 from babelscope.measure.generate import Decoder, greedy_tokens
 from babelscope.measure.kv_cache import buffer_cache
-from babelscope.models.forward import FEW_ROWS, weight_major_linears
+from babelscope.models.forward import FEW_ROWS, MIN_ROWS, weight_major_linears
 
 REPEATING = ["one two three four one two three four one two three", "un deux trois un deux trois un deux",
              "раз два три раз два три раз", "a b c d e a b c d e a b c"]
@@ -112,11 +112,11 @@ def test_drafts_rejected_at_any_point_leave_the_tokens_exact(tiny_loaded, family
 def test_weight_major_linears_give_the_same_values_and_restore_the_layers():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Linear(5, 4, bias=False))
-    few, many = torch.randn(2, 3, 6), torch.randn(FEW_ROWS + 1, 6)  # 6 rows, and more than FEW_ROWS
-    want_few, want_many = model(few), model(many)
+    few, many, fewer = torch.randn(2, 4, 6), torch.randn(FEW_ROWS + 1, 6), torch.randn(MIN_ROWS - 1, 6)
+    want_few, want_many, want_fewer = model(few), model(many), model(fewer)
     with weight_major_linears(model):
         assert all("forward" in vars(m) for m in model)
-        got_few, got_many = model(few), model(many)
+        got_few, got_many, got_fewer = model(few), model(many), model(fewer)
     assert not any("forward" in vars(m) for m in model)
-    torch.testing.assert_close(got_few, want_few)  # same values up to rounding; shape [2, 3, 4] kept
-    assert torch.equal(got_many, want_many)  # many rows keep F.linear
+    torch.testing.assert_close(got_few, want_few)  # 8 rows: same values up to rounding; shape [2, 4, 4] kept
+    assert torch.equal(got_many, want_many) and torch.equal(got_fewer, want_fewer)  # these keep F.linear

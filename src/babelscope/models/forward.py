@@ -14,7 +14,7 @@
   is the greedy token over such blocks (generation), without the full logits, and on a CPU with
   a large float32 head over the few rows ``int8_screen`` cannot rule out (the same token).
 * ``weight_major_linears(model)``: while active, a plain ``nn.Linear`` on a CPU computes an
-  input of at most ``FEW_ROWS`` rows as ``(W @ x.T).T`` (what a decoding step sends), the
+  input of ``MIN_ROWS`` to ``FEW_ROWS`` rows as ``(W @ x.T).T`` (what a decoding step sends), the
   layout the CPU's matrix kernel streams a weight through fastest for few rows; same values up
   to float rounding, the model's own modules otherwise untouched.
 * ``frozen(model)``: parameters without gradients for a block (gradients flow only to inputs
@@ -33,6 +33,7 @@ from babelscope.models.int8_screen import Int8Screen, screen_of
 
 SIDES = ("right", "left")
 FEW_ROWS = 64  # inputs up to this many rows take the weight-major product (a decoding step: rows x new tokens)
+MIN_ROWS = 8  # ... and from this many: fewer rows stream faster through F.linear (a gemv-like kernel)
 
 
 def pad_id_of(tokenizer) -> int:
@@ -156,7 +157,7 @@ def unembed(model, hidden: torch.Tensor, vocab: slice | None = None) -> torch.Te
 
 def _weight_major(layer: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
     rows = x.reshape(-1, x.shape[-1])  # [N, in]
-    if rows.shape[0] > FEW_ROWS:
+    if not MIN_ROWS <= rows.shape[0] <= FEW_ROWS:
         return F.linear(x, layer.weight, layer.bias)
     out = torch.mm(layer.weight, rows.t()).t().contiguous()  # [N, out]
     if layer.bias is not None:
@@ -169,7 +170,8 @@ def weight_major_linears(model: torch.nn.Module) -> Iterator[None]:
     """Few-row inputs of ``model``'s plain CPU ``nn.Linear`` layers as ``(W @ x.T).T`` while active.
 
     On the 2-core CPUs measured (``benchmarks/RESULTS.md``) the matrix kernel streams a weight
-    1.3-1.7x faster this way than as ``x @ W.T`` for 8-40 rows; larger inputs keep ``F.linear``.
+    1.2-1.7x faster this way than as ``x @ W.T`` for 8-40 rows; larger inputs keep ``F.linear``,
+    and so do inputs of 1-7 rows, which ``F.linear`` streams up to 1.9x faster (Intel Xeon).
     Subclasses (LoRA, quantized layers) and other devices are left as they are.
     """
     layers = [m for m in model.modules() if type(m) is torch.nn.Linear and m.weight.device.type == "cpu"
