@@ -12,11 +12,11 @@ products q_v . k exactly, and for every vocabulary row (Cauchy-Schwarz)
 
 with the norms over the int8 channels. A row whose upper bound lies below the best lower bound
 cannot be the argmax; on Gemma 3 a few rows per position survive (median 19, mean 35 of 262,144
-on few-shot prompts in four languages), and only those are computed in float32, as the blocks would compute them. So the answer is the
-float32 argmax (first maximum on ties), not an approximation: the screen only decides which rows
-are not worth computing, with a bound that holds for any weights and inputs. Which channels are
-outliers (those where the hidden states of the head's first calls were largest) changes how
-many rows survive, never the answer.
+on few-shot prompts in four languages), and only those are computed in float32, as the blocks
+would compute them. So the answer is the float32 argmax (first maximum on ties), not an
+approximation: the screen only decides which rows are not worth computing, with a bound that
+holds for any weights and inputs. Which channels are outliers (those where the hidden states of
+the head's first calls were largest) changes how many rows survive, never the answer.
 
 Why 7 bits: fbgemm's dynamic kernel quantizes its float input per tensor with ``reduce_range``
 (values 0..127), which keeps its int16 pair sums from saturating on AVX2; integer inputs with
