@@ -40,7 +40,7 @@ BLOCK = 16384  # vocabulary rows per kernel call: a [P, BLOCK] slab stays in cac
 MIN_STEP = 1e-20  # keeps logits / step finite for states that are zero outside the outliers
 ROUNDING = 4 * 2.0**-24  # per hidden dimension: float32 dot products err by at most D u ||w|| ||h|| each
 
-AFTER_CALLS = 16  # argmax calls on a head before its screen is prepared (about 1.5 s for Gemma 3's)
+AFTER_CALLS = 16  # argmax calls on a head before its screen is prepared (about 2 s for Gemma 3's)
 
 _screens: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # lm_head -> (key, calls, screen, channel max)
 
@@ -65,19 +65,23 @@ class Int8Screen:
     def _block(self, w: torch.Tensor):
         """Row scales, norms ||w_v|| and errors ||w_v - ŵ_v|| (both rounded up), packed int8 rows and
         the largest full row norm of the weight rows ``w`` [n, D]."""
-        w = w.float()  # [n, D]
-        full_norm = float(w.norm(dim=1).max())
-        w = w.index_fill(1, self.outliers, 0.0)  # [n, D] the int8 part: outlier columns are zero
-        scale = w.abs().amax(1).clamp_(min=torch.finfo(torch.float32).tiny).div_(127)  # [n]
-        q = w.div(scale[:, None]).round_().clamp_(-127, 127)  # [n, D]
-        norm = w.norm(dim=1).mul_(1 + 1e-4)  # [n]
-        err = w.sub_(q * scale[:, None]).norm(dim=1).mul_(1 + 1e-4)  # [n]
+        full_norm = float(w.float().norm(dim=1).max())
+        rest, scale, q = self._int8(w)  # [n, D], [n], [n, D]
+        norm = rest.norm(dim=1).mul_(1 + 1e-4)  # [n]
+        err = rest.sub_(q * scale[:, None]).norm(dim=1).mul_(1 + 1e-4)  # [n]
         return scale, err, norm, _pack(q.to(torch.int8)), full_norm
+
+    def _int8(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The int8 part of weight rows ``w`` [n, D] (outlier columns zero), its row scales [n] and
+        its integers q [n, D] (as floats in [-127, 127])."""
+        rest = w.float().index_fill(1, self.outliers, 0.0)  # [n, D]
+        scale = rest.abs().amax(1).clamp_(min=torch.finfo(torch.float32).tiny).div_(127)  # [n]
+        return rest, scale, rest.div(scale[:, None]).round_().clamp_(-127, 127)
 
     def _check(self, w: torch.Tensor) -> None:
         """Raise unless the kernel returns the integer products of the first block's rows (exact below
         2^24, else rounded once), saturating extremes included."""
-        q = w.float().index_fill(1, self.outliers, 0.0).div_(self.scale[: len(w), None]).round_().clamp_(-127, 127)
+        q = self._int8(w)[2]  # [n, D]
         gen = torch.Generator().manual_seed(0)
         k = torch.randint(-LEVEL, LEVEL + 1, (4, q.shape[1]), generator=gen).float()  # [4, D]
         k[0], k[1] = LEVEL, -LEVEL  # all-extreme rows: the largest pair sums there are
