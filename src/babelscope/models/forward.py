@@ -83,8 +83,8 @@ class Unembedding:
         """Whether ``vocab`` blocks are possible (a plain ``nn.Linear`` head)."""
         return type(self.lm_head) is torch.nn.Linear
 
-    def __call__(self, hidden: torch.Tensor, vocab: slice | None = None) -> torch.Tensor:
-        """Float32 logits of ``hidden`` (post final norm); ``vocab`` selects a block of rows."""
+    def __call__(self, hidden: torch.Tensor, vocab: slice | torch.Tensor | None = None) -> torch.Tensor:
+        """Float32 logits of ``hidden`` (post final norm); ``vocab`` selects a block of rows (a slice or ids)."""
         if vocab is None:
             logits = self.lm_head(hidden).float()  # [P, V]
         else:
@@ -132,17 +132,14 @@ class Unembedding:
         logits the screen tells apart), a positive logit scale, finite states."""
         if self.softcap is not None or (self.logit_scale or 1) <= 0 or hidden.dtype != torch.float32:
             return None
-        return screen_of(self.lm_head, hidden) if bool(hidden.isfinite().all()) else None
+        screen = screen_of(self.lm_head, hidden)
+        return screen if screen is not None and bool(hidden.isfinite().all()) else None
 
     def _screened_argmax(self, screen: Int8Screen, hidden: torch.Tensor) -> torch.Tensor:
-        """The argmax among the rows the int8 screen cannot rule out, computed as a block is."""
-        bias = self.lm_head.bias
-        rows, mask = screen.candidates(hidden, bias)  # [C], [C, P]
-        logits = torch.mm(self.lm_head.weight[rows], hidden.t())  # [C, P]
-        if bias is not None:
-            logits = logits + bias[rows, None]
-        logits = self._scaled(logits).masked_fill_(~mask, -torch.inf)  # [C, P]
-        return rows[logits.argmax(0)]  # rows ascend: a tie keeps the lower id
+        """The argmax among the rows the int8 screen cannot rule out, their logits in float32."""
+        rows, mask = screen.candidates(hidden, self.lm_head.bias)  # [C], [C, P]
+        logits = self(hidden, rows).masked_fill_(~mask.t(), -torch.inf)  # [P, C]
+        return rows[logits.argmax(1)]  # rows ascend: a tie keeps the lower id
 
 
 def unembed(model, hidden: torch.Tensor, vocab: slice | None = None) -> torch.Tensor:

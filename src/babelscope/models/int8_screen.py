@@ -148,7 +148,7 @@ def screen_of(lm_head: torch.nn.Module, hidden: torch.Tensor) -> Int8Screen | No
     key = (weight.data_ptr(), _version(weight), tuple(weight.shape))
     seen = _screens.get(lm_head)
     calls, screen, channel_max = (seen[1] + 1, *seen[2:]) if seen is not None and seen[0] == key else (1, None, 0)
-    if screen is None:
+    if calls <= AFTER_CALLS:  # the states that pick the outlier channels
         channel_max = torch.maximum(hidden.detach().abs().amax(0), torch.as_tensor(channel_max))  # [D]
     if calls == AFTER_CALLS:
         try:
